@@ -1,0 +1,41 @@
+# One command to start the node, one to run the tests; both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export ETH_HASH_BACKEND ?= pysha3
+
+.PHONY: devnet test unit e2e bench lint install npm clean
+
+devnet: $(VENV)/.installed
+	$(BIN)/native-devnet $(ARGS)
+
+test: $(VENV)/.installed node_modules/.installed
+	$(BIN)/pytest -q tests
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest -q tests/unit
+
+e2e: $(VENV)/.installed node_modules/.installed
+	$(BIN)/pytest -q tests/e2e
+
+bench: $(VENV)/.installed
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+install: $(VENV)/.installed
+npm: node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules
