@@ -1,0 +1,123 @@
+"""The devnet fork: py-evm's Prague, subclassed the way py-evm extends its own forks.
+
+Fixes to py-evm 0.12.1b1 that live here (each has a test that fails on stock py-evm):
+- transaction validation completed (chain id, EIP-3607, fee caps, EIP-7623 floor,
+  EIP-3860 init code) — ``node.fork.validation`` via ``DevnetPragueState``;
+- receipt gas when the EIP-7623 floor applies and the refund cap binds
+  (``finalize_gas_used``);
+- the gas limit stays pinned (``create_devnet_header_from_parent``);
+- a builder mode in which one invalid transaction never aborts a block: it is left out and
+  reported, while the block still goes through py-evm's full ``import_block`` pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    WithdrawalAPI,
+)
+from eth.vm.forks.prague import PragueVM
+from eth_utils import ValidationError
+
+from node.errors import InvalidTransaction, TxRejection
+from node.fork.headers import create_devnet_header_from_parent
+from node.fork.state import DevnetPragueState
+
+REFUND_QUOTIENT = 5  # EIP-3529
+
+
+@dataclass
+class SkippedTransaction:
+    transaction: SignedTransactionAPI
+    error: InvalidTransaction
+
+
+class DevnetPragueVM(PragueVM):
+    fork = "prague"
+    _state_class = DevnetPragueState
+    create_header_from_parent = staticmethod(create_devnet_header_from_parent)  # type: ignore
+
+    # Builder mode: set by the block builder on its own VM instance only.
+    skip_invalid_transactions: bool = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.included_transactions: list[SignedTransactionAPI] = []
+        self.skipped_transactions: list[SkippedTransaction] = []
+        self.computations: list[ComputationAPI] = []
+
+    @classmethod
+    def finalize_gas_used(
+        cls, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> int:
+        # gas used = max(floor, used - min(used // 5, refund)); py-evm caps the refund at a
+        # fifth of (used + floor top-up) instead, under-reporting receipts and block gas.
+        used = transaction.gas - computation.get_gas_remaining()
+        refund = min(used // REFUND_QUOTIENT, computation.get_gas_refund())
+        return used - refund + computation.data_floor_gas
+
+    def apply_all_transactions(
+        self, transactions: Sequence[SignedTransactionAPI], base_header: BlockHeaderAPI
+    ) -> tuple[BlockHeaderAPI, tuple[ReceiptAPI, ...], tuple[ComputationAPI, ...]]:
+        if not self.skip_invalid_transactions:
+            header, receipts, computations = super().apply_all_transactions(
+                transactions, base_header
+            )
+            self.included_transactions = list(transactions)
+            self.computations = list(computations)
+            return header, receipts, computations
+
+        receipts: list[ReceiptAPI] = []
+        computations: list[ComputationAPI] = []
+        included: list[SignedTransactionAPI] = []
+        header = base_header
+        for transaction in transactions:
+            # Validate before applying: py-evm locks the journal as a transaction starts,
+            # so a failed transaction cannot be rolled back afterwards. Validation reads
+            # state but writes nothing.
+            try:
+                if header.gas_used + transaction.gas > header.gas_limit:
+                    raise InvalidTransaction(
+                        TxRejection.BLOCK_FULL,
+                        f"{header.gas_limit - header.gas_used} gas left, tx wants {transaction.gas}",
+                    )
+                transaction.validate()
+                self.state.validate_transaction(transaction)
+            except InvalidTransaction as exc:
+                self.skipped_transactions.append(SkippedTransaction(transaction, exc))
+                continue
+            except ValidationError as exc:
+                wrapped = InvalidTransaction(TxRejection.INVALID_SIGNATURE, str(exc))
+                self.skipped_transactions.append(SkippedTransaction(transaction, wrapped))
+                continue
+            receipt, computation = self.apply_transaction(header, transaction)
+            header = self.add_receipt_to_header(header, receipt)
+            header = self.increment_blob_gas_used(header, transaction)
+            receipts.append(receipt)
+            computations.append(computation)
+            included.append(transaction)
+        self.included_transactions = included
+        self.computations = computations
+        return header, tuple(receipts), tuple(computations)
+
+    def set_block_transactions_and_withdrawals(
+        self,
+        base_block: BlockAPI,
+        new_header: BlockHeaderAPI,
+        transactions: Sequence[SignedTransactionAPI],
+        receipts: Sequence[ReceiptAPI],
+        withdrawals: Sequence[WithdrawalAPI] | None = None,
+    ) -> BlockAPI:
+        # In builder mode the block holds what was applied, not what was proposed.
+        if self.skip_invalid_transactions:
+            transactions = self.included_transactions
+        return super().set_block_transactions_and_withdrawals(
+            base_block, new_header, transactions, receipts, withdrawals
+        )

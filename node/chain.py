@@ -1,0 +1,459 @@
+"""The chain: py-evm's chain and database under one object that speaks Python values.
+
+It builds blocks with py-evm's full ``import_block`` pipeline on a template block, reads
+state at any block, answers receipts with per-transaction gas, proves accounts and slots,
+and simulates calls. It is synchronous and single-writer; ``node.devnet`` decides which
+thread runs it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+import rlp
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.chains.base import Chain as PyEvmChain
+from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS, ZERO_HASH32
+from eth.db.account import AccountDB
+from eth.db.atomic import AtomicDB
+from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound
+from eth.rlp.accounts import Account as RlpAccount
+from eth.vm.chain_context import ChainContext
+from eth.vm.spoof import SpoofTransaction
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
+from trie import HexaryTrie
+
+from node.errors import (
+    ExecutionHalted,
+    ExecutionReverted,
+    InvalidTransaction,
+    TxRejection,
+    UnknownBlock,
+)
+from node.fork import DevnetPragueVM, SkippedTransaction
+from node.genesis import Genesis
+from node.revert import decode_revert_reason
+
+MAX_BLOCKHASH_DEPTH = 256
+
+
+@dataclass(frozen=True)
+class ReceiptInfo:
+    """One transaction's receipt as users read it: per-tx gas, sender, contract address."""
+
+    transaction: SignedTransactionAPI
+    transaction_hash: bytes
+    index: int
+    block_hash: bytes
+    block_number: int
+    block_timestamp: int
+    sender: bytes
+    receipt: ReceiptAPI
+    gas_used: int
+    cumulative_gas_used: int
+    effective_gas_price: int
+    contract_address: bytes | None
+    first_log_index: int
+
+    @property
+    def status(self) -> int:
+        return 1 if self.receipt.state_root == b"\x01" else 0
+
+
+@dataclass
+class BuiltBlock:
+    block: BlockAPI
+    receipts: list[ReceiptInfo]
+    skipped: list[SkippedTransaction] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """An ``eth_call``/``eth_estimateGas`` request in Python values."""
+
+    sender: bytes = ZERO_ADDRESS
+    to: bytes = CREATE_CONTRACT_ADDRESS
+    gas: int | None = None
+    value: int = 0
+    data: bytes = b""
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    nonce: int | None = None
+    access_list: tuple = ()
+    authorization_list: tuple = ()
+
+
+@dataclass(frozen=True)
+class CallResult:
+    output: bytes
+    gas_used: int
+    error: Exception | None  # None, or the computation's error (Revert, OutOfGas, ...)
+
+    @property
+    def is_revert(self) -> bool:
+        return isinstance(self.error, Revert)
+
+
+def effective_gas_price(tx: SignedTransactionAPI, base_fee: int) -> int:
+    return min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas + base_fee)
+
+
+class Chain:
+    """A single-node chain from a genesis. Not thread-safe for writers: one writer at a time."""
+
+    vm_class = DevnetPragueVM
+
+    def __init__(self, genesis: Genesis, db: AtomicDB | None = None) -> None:
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        chain_class = PyEvmChain.configure(
+            __name__="DevnetChain",
+            vm_configuration=((0, self.vm_class),),
+            chain_id=genesis.chain_id,
+        )
+        self.db = db if db is not None else AtomicDB()
+        params = {
+            "difficulty": 0,
+            "gas_limit": genesis.gas_limit,
+            "timestamp": genesis.timestamp,
+            "extra_data": genesis.extra_data,
+            "coinbase": genesis.coinbase,
+            "mix_hash": genesis.mix_hash,
+            "nonce": b"\x00" * 8,
+            "base_fee_per_gas": genesis.base_fee_per_gas,
+        }
+        self._chain = chain_class.from_genesis(self.db, params, genesis.state_dict())
+        self.chaindb = self._chain.chaindb
+        self.transaction_builder = self.vm_class.get_transaction_builder()
+        self._receipts_cache: dict[bytes, list[ReceiptInfo]] = {}
+
+    # -- blocks and headers ---------------------------------------------------------------
+
+    @property
+    def head(self) -> BlockHeaderAPI:
+        return self.chaindb.get_canonical_head()
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI:
+        try:
+            return self.chaindb.get_canonical_block_header_by_number(number)
+        except HeaderNotFound as exc:
+            raise UnknownBlock(f"block {number} not found") from exc
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        try:
+            return self.chaindb.get_block_header_by_hash(block_hash)
+        except HeaderNotFound as exc:
+            raise UnknownBlock(f"block 0x{block_hash.hex()} not found") from exc
+
+    def block_by_header(self, header: BlockHeaderAPI) -> BlockAPI:
+        try:
+            return self._chain.get_block_by_header(header)
+        except (BlockNotFound, HeaderNotFound) as exc:
+            raise UnknownBlock(str(exc)) from exc
+
+    def state_root_after(self, header: BlockHeaderAPI) -> bytes:
+        """The root of the state after ``header``'s block (its own root in Prague)."""
+        return header.state_root
+
+    def next_base_fee(self, parent: BlockHeaderAPI | None = None) -> int:
+        parent = parent or self.head
+        return self.vm_class.create_header_from_parent(
+            parent, timestamp=parent.timestamp + 1
+        ).base_fee_per_gas
+
+    # -- block production -----------------------------------------------------------------
+
+    def build_block(
+        self,
+        transactions: Sequence[SignedTransactionAPI],
+        timestamp: int | None = None,
+        coinbase: bytes = ZERO_ADDRESS,
+        prev_randao: bytes | None = None,
+        parent_beacon_block_root: bytes = ZERO_HASH32,
+    ) -> BuiltBlock:
+        """Build, import and persist the next block from ``transactions`` in that order.
+
+        Transactions that are invalid at their position are left out and returned in
+        ``skipped``; one bad transaction never aborts a block.
+        """
+        started = time.perf_counter()
+        parent = self.head
+        if timestamp is None:
+            timestamp = int(time.time())
+        timestamp = max(timestamp, parent.timestamp + 1)
+        if prev_randao is None:
+            prev_randao = keccak(parent.hash + b"prevrandao")
+        header = self.vm_class.create_header_from_parent(
+            parent,
+            timestamp=timestamp,
+            coinbase=coinbase,
+            mix_hash=prev_randao,
+            parent_beacon_block_root=parent_beacon_block_root,
+        )
+        vm = self._chain.get_vm(header)
+        vm.skip_invalid_transactions = True
+        template = vm.get_block_class()(
+            header, transactions=list(transactions), uncles=[], withdrawals=[]
+        )
+        block = vm.import_block(template).block
+        self.chaindb.persist_block(block)
+        receipts = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
+        self._receipts_cache[block.hash] = receipts
+        return BuiltBlock(
+            block=block,
+            receipts=receipts,
+            skipped=list(vm.skipped_transactions),
+            seconds=time.perf_counter() - started,
+        )
+
+    # -- transactions and receipts ----------------------------------------------------------
+
+    def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        """Decode network-form bytes; anything malformed is an ``InvalidTransaction``."""
+        try:
+            tx = self.transaction_builder.decode(raw)
+            tx.check_signature_validity()
+            _ = tx.sender
+        except InvalidTransaction:
+            raise
+        except (rlp.DecodingError, rlp.DeserializationError) as exc:
+            raise InvalidTransaction(TxRejection.MALFORMED, str(exc)) from exc
+        except ValidationError as exc:
+            raise InvalidTransaction(TxRejection.INVALID_SIGNATURE, str(exc)) from exc
+        except Exception as exc:  # untrusted bytes: every failure is a rejection
+            raise InvalidTransaction(TxRejection.MALFORMED, f"{type(exc).__name__}: {exc}") from exc
+        return tx
+
+    def receipts_of(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
+        cached = self._receipts_cache.get(header.hash)
+        if cached is None:
+            block = self.block_by_header(header)
+            cached = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
+            self._receipts_cache[header.hash] = cached
+        return cached
+
+    def _make_receipt_infos(
+        self, block: BlockAPI, receipts: Iterable[ReceiptAPI]
+    ) -> list[ReceiptInfo]:
+        infos = []
+        previous_cumulative = 0
+        log_index = 0
+        base_fee = block.header.base_fee_per_gas
+        for index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
+            contract = None
+            if tx.to == CREATE_CONTRACT_ADDRESS:
+                contract = _contract_address(tx.sender, tx.nonce)
+            infos.append(
+                ReceiptInfo(
+                    transaction=tx,
+                    transaction_hash=tx.hash,
+                    index=index,
+                    block_hash=block.hash,
+                    block_number=block.number,
+                    block_timestamp=block.header.timestamp,
+                    sender=tx.sender,
+                    receipt=receipt,
+                    gas_used=receipt.gas_used - previous_cumulative,
+                    cumulative_gas_used=receipt.gas_used,
+                    effective_gas_price=effective_gas_price(tx, base_fee),
+                    contract_address=contract,
+                    first_log_index=log_index,
+                )
+            )
+            previous_cumulative = receipt.gas_used
+            log_index += len(receipt.logs)
+        return infos
+
+    def find_transaction(self, tx_hash: bytes) -> ReceiptInfo | None:
+        """The mined transaction with this hash and its receipt, or None."""
+        try:
+            number, index = self.chaindb.get_transaction_index(tx_hash)
+        except TransactionNotFound:
+            return None
+        try:
+            header = self.header_by_number(number)
+        except UnknownBlock:
+            return None
+        receipts = self.receipts_of(header)
+        if index < len(receipts) and receipts[index].transaction_hash == tx_hash:
+            return receipts[index]
+        return None
+
+    # -- state ------------------------------------------------------------------------------
+
+    def account_db(self, header: BlockHeaderAPI) -> AccountDB:
+        return AccountDB(self.db, self.state_root_after(header))
+
+    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.account_db(header).get_balance(address)
+
+    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.account_db(header).get_nonce(address)
+
+    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
+        return self.account_db(header).get_code(address)
+
+    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
+        return self.account_db(header).get_storage(address, slot)
+
+    def proof(self, address: bytes, slots: Sequence[int], header: BlockHeaderAPI) -> AccountProof:
+        """Merkle-Patricia proofs of an account and some of its slots (``eth_getProof``)."""
+        state_root = self.state_root_after(header)
+        state_trie = HexaryTrie(self.db, state_root)
+        account_key = keccak(address)
+        account_proof = [rlp.encode(node) for node in state_trie.get_proof(account_key)]
+        raw_account = state_trie.get(account_key)
+        account = rlp.decode(raw_account, sedes=RlpAccount) if raw_account else RlpAccount()
+        storage_trie = HexaryTrie(self.db, account.storage_root)
+        storage = []
+        for slot in slots:
+            slot_key = keccak(slot.to_bytes(32, "big"))
+            nodes = (
+                storage_trie.get_proof(slot_key) if account.storage_root != BLANK_ROOT_HASH else ()
+            )
+            raw_value = storage_trie.get(slot_key) if account.storage_root != BLANK_ROOT_HASH else b""
+            value = rlp.decode(raw_value, sedes=rlp.sedes.big_endian_int) if raw_value else 0
+            storage.append(StorageProof(slot, value, [rlp.encode(n) for n in nodes]))
+        return AccountProof(
+            address=address,
+            balance=account.balance,
+            nonce=account.nonce,
+            code_hash=account.code_hash,
+            storage_root=account.storage_root,
+            account_proof=account_proof,
+            storage=storage,
+        )
+
+    # -- simulation -------------------------------------------------------------------------
+
+    def simulation_state(self, header: BlockHeaderAPI, costless: bool):
+        """A throw-away state after ``header``'s block, run in ``header``'s block context."""
+        context_header = header
+        if costless:
+            context_header = header.copy(base_fee_per_gas=0)
+        prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
+        return self.vm_class.build_state(
+            self.db, context_header.copy(state_root=self.state_root_after(header)),
+            ChainContext(self.chain_id), prev_hashes,
+        )
+
+    def pending_header(self, parent: BlockHeaderAPI | None = None) -> BlockHeaderAPI:
+        """The header context of the next block on ``parent``, on its post-state."""
+        parent = parent or self.head
+        header = self.vm_class.create_header_from_parent(
+            parent, timestamp=max(int(time.time()), parent.timestamp + 1)
+        )
+        return header.copy(state_root=self.state_root_after(parent))
+
+    def pending_state(self, parent: BlockHeaderAPI | None = None):
+        """A throw-away state for validating transactions against the next block."""
+        parent = parent or self.head
+        prev_hashes = self.vm_class.get_prev_hashes(parent.hash, self.chaindb)
+        return self.vm_class.build_state(
+            self.db, self.pending_header(parent), ChainContext(self.chain_id), prev_hashes
+        )
+
+    def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
+        """Run a message call (or creation) without committing anything."""
+        costless = request.max_fee_per_gas is None
+        state = self.simulation_state(header, costless)
+        gas = request.gas if request.gas is not None else header.gas_limit
+        max_fee = request.max_fee_per_gas or 0
+        tip = request.max_priority_fee_per_gas
+        if tip is None:
+            tip = max_fee if request.max_fee_per_gas is not None else 0
+        nonce = request.nonce if request.nonce is not None else state.get_nonce(request.sender)
+        if request.authorization_list:
+            unsigned = self.transaction_builder.new_unsigned_set_code_transaction(
+                self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
+                request.data, list(request.access_list), list(request.authorization_list),
+            )
+        else:
+            unsigned = self.transaction_builder.new_unsigned_dynamic_fee_transaction(
+                self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
+                request.data, list(request.access_list),
+            )
+        tx = SpoofTransaction(unsigned, sender=request.sender, type_id=unsigned._type_id)
+        if tx.gas < unsigned.intrinsic_gas:
+            raise InvalidTransaction(
+                TxRejection.INTRINSIC_GAS, f"have {tx.gas}, want {unsigned.intrinsic_gas}"
+            )
+        if not costless:
+            cost = gas * effective_gas_price(unsigned, header.base_fee_per_gas) + request.value
+            balance = state.get_balance(request.sender)
+            if balance < cost:
+                raise InvalidTransaction(
+                    TxRejection.INSUFFICIENT_FUNDS,
+                    f"address 0x{request.sender.hex()} have {balance} want {cost}",
+                )
+        executor = state.get_transaction_executor()
+        message = executor.build_evm_message(tx)
+        computation = executor.build_computation(message, tx)
+        computation = executor.finalize_computation(tx, computation)
+        gas_used = self.vm_class.finalize_gas_used(tx, computation)
+        if computation.is_error:
+            return CallResult(computation.output, gas_used, computation.error)
+        return CallResult(computation.output, gas_used, None)
+
+    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
+        """The least gas limit with which the call succeeds (geth's binary search, 1.5 %)."""
+        cap = request.gas if request.gas is not None else header.gas_limit
+        first = self.call(_with_gas(request, cap), header)
+        if first.error is not None:
+            return_result_error(first)
+        lo = max(first.gas_used - 1, 0)
+        hi = cap
+        # Most calls succeed with what they used plus the 1/64 rule's reserve.
+        optimistic = min((first.gas_used + 2300) * 64 // 63, hi)
+        if optimistic < hi and self.call(_with_gas(request, optimistic), header).error is None:
+            hi = optimistic
+        while hi - lo > 1 and (hi - lo) * 1000 > hi * 15:
+            mid = (lo + hi) // 2
+            try:
+                ok = self.call(_with_gas(request, mid), header).error is None
+            except InvalidTransaction:
+                ok = False
+            if ok:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+@dataclass(frozen=True)
+class StorageProof:
+    slot: int
+    value: int
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class AccountProof:
+    address: bytes
+    balance: int
+    nonce: int
+    code_hash: bytes
+    storage_root: bytes
+    account_proof: list[bytes]
+    storage: list[StorageProof]
+
+
+def _with_gas(request: CallRequest, gas: int) -> CallRequest:
+    return replace(request, gas=gas)
+
+
+def return_result_error(result: CallResult) -> None:
+    """Raise the user-facing error for a failed call result."""
+    if result.is_revert:
+        raise ExecutionReverted(result.output, decode_revert_reason(result.output))
+    raise ExecutionHalted(str(result.error) or type(result.error).__name__)
+
+
+@lru_cache(maxsize=4096)
+def _contract_address(sender: bytes, nonce: int) -> bytes:
+    return keccak(rlp.encode([sender, nonce]))[12:]

@@ -1,0 +1,322 @@
+"""The running devnet: chain, pool, dev accounts and block production, driven by asyncio.
+
+EVM work (building blocks, simulating calls) runs on worker threads so that the event loop
+keeps answering cheap requests while a block is being built. One thread writes the chain;
+another runs simulations. Readers use the cached ``head`` header, which only moves once a
+block is fully persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_HASH32
+
+from node.accounts import DevAccount
+from node.chain import BuiltBlock, CallRequest, CallResult, Chain
+from node.errors import InvalidInput, InvalidTransaction, TxRejection, UnknownBlock
+from node.fork.validation import validate_against_state, validate_static
+from node.genesis import Genesis
+from node.pool import TxPool
+
+log = logging.getLogger("native_devnet")
+
+DEFAULT_PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests, as anvil
+
+
+class MiningMode(Enum):
+    AUTO = "automine"
+    INTERVAL = "interval"
+    MANUAL = "manual"
+
+
+@dataclass
+class MiningConfig:
+    mode: MiningMode = MiningMode.AUTO
+    block_time: float | None = None
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """An ``eth_sendTransaction`` request for a dev account, in Python values."""
+
+    sender: bytes
+    to: bytes = CREATE_CONTRACT_ADDRESS
+    value: int = 0
+    data: bytes = b""
+    gas: int | None = None
+    gas_price: int | None = None
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    nonce: int | None = None
+    access_list: tuple = ()
+
+
+BlockListener = Callable[[BuiltBlock], None]
+
+
+class Devnet:
+    def __init__(
+        self,
+        genesis: Genesis,
+        dev_accounts: tuple[DevAccount, ...] = (),
+        mining: MiningConfig | None = None,
+        chain: Chain | None = None,
+    ) -> None:
+        self.genesis = genesis
+        self.chain = chain or Chain(genesis)
+        self.pool = TxPool()
+        self.dev_accounts = {a.address: a for a in dev_accounts}
+        self.mining = mining or MiningConfig()
+        self.head: BlockHeaderAPI = self.chain.head
+        self.listeners: list[BlockListener] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
+        self._simulator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulator")
+        self._wake = asyncio.Event()
+        self._waiters: dict[bytes, asyncio.Future] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._next_timestamp: int | None = None
+        self.started_at = time.time()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._automine_loop(), name="automine"))
+        if self.mining.mode is MiningMode.INTERVAL:
+            self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        self._writer.shutdown(wait=True)
+        self._simulator.shutdown(wait=True)
+
+    async def _on_writer(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    async def _on_simulator(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._simulator, fn, *args)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    def state_nonce(self, sender: bytes) -> int:
+        return self.chain.nonce(sender, self.head)
+
+    def pending_nonce(self, sender: bytes) -> int:
+        return self.pool.next_nonce(sender, self.state_nonce(sender))
+
+    def next_base_fee(self) -> int:
+        return self.chain.next_base_fee(self.head)
+
+    def header_at(self, number: int) -> BlockHeaderAPI:
+        if number > self.head.block_number:
+            raise UnknownBlock(f"block {number} not found")
+        return self.chain.header_by_number(number)
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        header = self.chain.header_by_hash(block_hash)
+        if header.block_number > self.head.block_number:
+            raise UnknownBlock(f"block 0x{block_hash.hex()} not found")
+        return header
+
+    async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
+        return await self._on_simulator(self.chain.call, request, header)
+
+    async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
+        return await self._on_simulator(self.chain.estimate_gas, request, header)
+
+    # -- submission -------------------------------------------------------------------------
+
+    def validate_for_pool(self, tx: SignedTransactionAPI) -> None:
+        """Everything that makes a transaction unacceptable now, against the pending block."""
+        validate_static(tx, self.chain_id, self.head.gas_limit)
+        validate_against_state(self.chain.pending_state(self.head), tx, allow_future_nonce=True)
+
+    async def send_raw_transaction(self, raw: bytes) -> bytes:
+        tx = self.chain.decode_transaction(raw)
+        return await self.submit(tx)
+
+    async def submit(self, tx: SignedTransactionAPI) -> bytes:
+        if tx.hash in self.pool:
+            raise InvalidTransaction(TxRejection.ALREADY_KNOWN)
+        self.validate_for_pool(tx)
+        sender = tx.sender
+        replaced = self.pool.add(tx, sender)
+        if replaced is not None:
+            self._settle(replaced.hash, None)
+        log.info("tx 0x%s from 0x%s nonce %d accepted", tx.hash.hex(), sender.hex(), tx.nonce)
+        executable = tx.nonce < self.pool.next_nonce(sender, self.state_nonce(sender))
+        if self.mining.mode is MiningMode.AUTO and executable:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters[tx.hash] = waiter
+            self._wake.set()
+            await waiter  # raises if the block builder dropped it
+        return tx.hash
+
+    async def send_transaction(self, request: SendRequest) -> bytes:
+        """Fill, sign with the dev key and submit (``eth_sendTransaction``)."""
+        account = self.dev_accounts.get(request.sender)
+        if account is None:
+            raise InvalidInput(f"no key for sender 0x{request.sender.hex()}: not a dev account")
+        tx = await self.fill_and_sign(request, account)
+        return await self.submit(tx)
+
+    async def fill_and_sign(
+        self, request: SendRequest, account: DevAccount
+    ) -> SignedTransactionAPI:
+        builder = self.chain.transaction_builder
+        nonce = request.nonce if request.nonce is not None else self.pending_nonce(request.sender)
+        gas = request.gas
+        if gas is None:
+            gas = await self.estimate_gas(
+                CallRequest(
+                    sender=request.sender, to=request.to, value=request.value,
+                    data=request.data, access_list=request.access_list,
+                ),
+                self.head,
+            )
+        if request.gas_price is not None:
+            unsigned = builder.new_unsigned_access_list_transaction(
+                self.chain_id, nonce, request.gas_price, gas, request.to, request.value,
+                request.data, list(request.access_list),
+            )
+        else:
+            tip = request.max_priority_fee_per_gas
+            if tip is None:
+                tip = DEFAULT_PRIORITY_FEE
+                if request.max_fee_per_gas is not None:
+                    tip = min(tip, request.max_fee_per_gas)
+            max_fee = request.max_fee_per_gas
+            if max_fee is None:
+                max_fee = 2 * self.next_base_fee() + tip
+            unsigned = builder.new_unsigned_dynamic_fee_transaction(
+                self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
+                request.data, list(request.access_list),
+            )
+        return unsigned.as_signed_transaction(account.private_key)
+
+    # -- block production ---------------------------------------------------------------------
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        self._next_timestamp = timestamp
+
+    async def mine(self, timestamp: int | None = None) -> BuiltBlock:
+        """Mine one block now with whatever the pool can execute."""
+        built = await self._on_writer(self._build_next_block, timestamp)
+        self._after_block(built)
+        return built
+
+    def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
+        head = self.chain.head
+        base_fee = self.chain.next_base_fee(head)
+        ordered = self.pool.ordered_for_block(lambda s: self.chain.nonce(s, head), base_fee)
+        if timestamp is None:
+            timestamp = self._next_timestamp
+            self._next_timestamp = None
+        built = self.chain.build_block(
+            [p.transaction for p in ordered],
+            timestamp=timestamp,
+            parent_beacon_block_root=ZERO_HASH32,
+        )
+        for info in built.receipts:
+            self.pool.remove(info.transaction_hash)
+        for skipped in built.skipped:
+            pooled = self.pool.get(skipped.transaction.hash)
+            if pooled is None:
+                continue
+            if skipped.error.retryable:
+                pooled.last_error = str(skipped.error)
+            else:
+                self.pool.remove(pooled.hash)
+        new_head = built.block.header
+        self.pool.prune(lambda s: self.chain.nonce(s, new_head))
+        return built
+
+    def _after_block(self, built: BuiltBlock) -> None:
+        self.head = built.block.header
+        header = built.block.header
+        log.info(
+            "block %d 0x%s txs=%d gas=%d base_fee=%d in %.1f ms",
+            header.block_number, built.block.hash.hex()[:16], len(built.receipts),
+            header.gas_used, header.base_fee_per_gas, built.seconds * 1000,
+        )
+        for info in built.receipts:
+            self._settle(info.transaction_hash, None)
+        for skipped in built.skipped:
+            if not skipped.error.retryable:
+                log.info("tx 0x%s dropped: %s", skipped.transaction.hash.hex(), skipped.error)
+                self._settle(skipped.transaction.hash, skipped.error)
+            else:
+                log.info("tx 0x%s deferred: %s", skipped.transaction.hash.hex(), skipped.error)
+        for listener in list(self.listeners):
+            try:
+                listener(built)
+            except Exception:  # a listener must never stop block production
+                log.exception("block listener failed")
+
+    def _settle(self, tx_hash: bytes, error: Exception | None) -> None:
+        waiter = self._waiters.pop(tx_hash, None)
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def _has_executable(self) -> bool:
+        head = self.head
+        return bool(self.pool.pending(lambda s: self.chain.nonce(s, head)))
+
+    async def _automine_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.mining.mode is not MiningMode.AUTO:
+                continue
+            while self._has_executable():
+                try:
+                    built = await self.mine()
+                except Exception:
+                    log.exception("block production failed; pool left as it was")
+                    break
+                if not built.receipts:
+                    break  # nothing could be included now; wait for the next change
+            # Waiters whose tx is still pooled were deferred: answer them (tx is pending).
+            for tx_hash in [h for h in self._waiters if h in self.pool]:
+                self._settle(tx_hash, None)
+
+    async def _interval_loop(self) -> None:
+        interval = self.mining.block_time or 1.0
+        next_at = time.monotonic() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += interval
+            try:
+                await self.mine()
+            except Exception:
+                log.exception("interval block production failed")
+
+    # -- mining controls --------------------------------------------------------------------
+
+    def set_automine(self, enabled: bool) -> None:
+        if enabled:
+            self.mining = MiningConfig(MiningMode.AUTO)
+            self._wake.set()
+        elif self.mining.mode is MiningMode.AUTO:
+            self.mining = MiningConfig(MiningMode.MANUAL)

@@ -1,0 +1,176 @@
+"""Geth-style genesis files (``config``, ``alloc``, ``gasLimit``, ``baseFeePerGas``, ...).
+
+This project's own settings live under ``config.nativeDevnet``. The loader is the boundary
+where file text (hex) becomes Python values; past it the chain sees ints and bytes only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
+from eth.vm.forks.prague.constants import (
+    CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+    HISTORY_STORAGE_ADDRESS,
+    WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+)
+from eth_utils import decode_hex, to_canonical_address
+
+GENESIS_DIR = Path(__file__).resolve().parent.parent / "genesis"
+DEFAULT_L1_GENESIS = GENESIS_DIR / "l1.json"
+DEFAULT_L2_GENESIS = GENESIS_DIR / "l2.json"
+
+# Prague blocks are invalid without these (py-evm silently skips the last two when absent).
+SYSTEM_CONTRACTS = (
+    BEACON_ROOTS_ADDRESS,
+    HISTORY_STORAGE_ADDRESS,
+    WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+    CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+)
+
+
+class GenesisError(ValueError):
+    """A genesis file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class GenesisAccount:
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecuteParams:
+    """EXECUTE market settings (used by the L1 fork; absent on an L2)."""
+
+    enabled: bool = False
+    gas_limit: int = 10_000_000
+    gas_target: int = 5_000_000
+    initial_base_fee: int = 1_000_000_000
+    min_base_fee: int = 1
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: int
+    gas_limit: int
+    base_fee_per_gas: int
+    timestamp: int
+    extra_data: bytes
+    coinbase: bytes
+    mix_hash: bytes
+    alloc: dict[bytes, GenesisAccount]
+    execute: ExecuteParams
+    delayed_state_root: bool
+    name: str = "devnet"
+
+    def with_overrides(self, **changes: Any) -> Genesis:
+        return replace(self, **changes)
+
+    def with_accounts(self, addresses: list[bytes], balance: int) -> Genesis:
+        alloc = dict(self.alloc)
+        for address in addresses:
+            existing = alloc.get(address, GenesisAccount())
+            alloc[address] = replace(existing, balance=balance)
+        return replace(self, alloc=alloc)
+
+    def state_dict(self) -> dict[bytes, dict[str, Any]]:
+        """The alloc in the shape py-evm's ``Chain.from_genesis`` takes."""
+        return {
+            address: {
+                "balance": acct.balance,
+                "nonce": acct.nonce,
+                "code": acct.code,
+                "storage": dict(acct.storage),
+            }
+            for address, acct in self.alloc.items()
+        }
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if value.lower().startswith("0x") else int(value)
+        except ValueError:
+            pass
+    raise GenesisError(f"{what}: expected a number, got {value!r}")
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    try:
+        return decode_hex(value) if value else b""
+    except (ValueError, TypeError) as exc:
+        raise GenesisError(f"{what}: expected hex bytes, got {value!r}") from exc
+
+
+def _account(address: str, raw: dict[str, Any]) -> tuple[bytes, GenesisAccount]:
+    where = f"alloc[{address}]"
+    try:
+        canonical = to_canonical_address(address if address.startswith("0x") else "0x" + address)
+    except ValueError as exc:
+        raise GenesisError(f"{where}: not an address") from exc
+    storage = {
+        _int(k, f"{where}.storage key"): _int(v, f"{where}.storage value")
+        for k, v in (raw.get("storage") or {}).items()
+    }
+    return canonical, GenesisAccount(
+        balance=_int(raw.get("balance", 0), f"{where}.balance"),
+        nonce=_int(raw.get("nonce", 0), f"{where}.nonce"),
+        code=_bytes(raw.get("code", ""), f"{where}.code"),
+        storage=storage,
+    )
+
+
+def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise GenesisError("genesis must be an object with a 'config' object")
+    config = doc["config"]
+    own = config.get("nativeDevnet") or {}
+    execute_raw = own.get("execute")
+    execute = ExecuteParams()
+    if execute_raw:
+        execute = ExecuteParams(
+            enabled=bool(execute_raw.get("enabled", True)),
+            gas_limit=_int(execute_raw.get("cumulativeGasLimit", execute.gas_limit), "execute.cumulativeGasLimit"),
+            gas_target=_int(execute_raw.get("cumulativeGasTarget", execute.gas_target), "execute.cumulativeGasTarget"),
+            initial_base_fee=_int(execute_raw.get("initialBaseFee", execute.initial_base_fee), "execute.initialBaseFee"),
+            min_base_fee=_int(execute_raw.get("minBaseFee", execute.min_base_fee), "execute.minBaseFee"),
+        )
+    alloc = dict(_account(a, raw) for a, raw in (doc.get("alloc") or {}).items())
+    missing = [a for a in SYSTEM_CONTRACTS if not alloc.get(a, GenesisAccount()).code]
+    if missing:
+        raise GenesisError(
+            "genesis lacks Prague system contract code at "
+            + ", ".join("0x" + a.hex() for a in missing)
+        )
+    return Genesis(
+        chain_id=_int(config.get("chainId", 31337), "config.chainId"),
+        gas_limit=_int(doc.get("gasLimit", 30_000_000), "gasLimit"),
+        base_fee_per_gas=_int(doc.get("baseFeePerGas", 1_000_000_000), "baseFeePerGas"),
+        timestamp=_int(doc.get("timestamp", 0), "timestamp"),
+        extra_data=_bytes(doc.get("extraData", ""), "extraData"),
+        coinbase=_bytes(doc.get("coinbase", "0x" + "00" * 20), "coinbase"),
+        mix_hash=_bytes(doc.get("mixHash", "0x" + "00" * 32), "mixHash"),
+        alloc=alloc,
+        execute=execute,
+        delayed_state_root=bool(own.get("delayedStateRoot", False)),
+        name=name,
+    )
+
+
+def load_genesis(path: str | Path) -> Genesis:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise GenesisError(f"cannot read genesis {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise GenesisError(f"genesis {path} is not JSON: {exc}") from exc
+    return parse_genesis(doc, name=path.stem)

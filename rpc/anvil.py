@@ -1,0 +1,94 @@
+"""Test-node controls under anvil's names, with the ``evm_``/``hardhat_`` aliases anvil accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
+from rpc import codec
+from rpc.codec import hexb, parse_params, qty
+from rpc.errors import InvalidParams
+from rpc.registry import Namespace
+
+anvil = Namespace()
+METHODS = anvil.methods
+
+
+@anvil.method("anvil_nodeInfo")
+async def node_info(devnet: Devnet, params: Any) -> dict[str, Any]:
+    head = devnet.head
+    return {
+        "currentBlockNumber": head.block_number,
+        "currentBlockTimestamp": head.timestamp,
+        "currentBlockHash": hexb(head.hash),
+        "hardFork": "prague",
+        "transactionOrder": "fees",
+        "environment": {
+            "baseFee": devnet.next_base_fee(),
+            "chainId": devnet.chain_id,
+            "gasLimit": head.gas_limit,
+            "gasPrice": devnet.next_base_fee() + DEFAULT_PRIORITY_FEE,
+        },
+        "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
+        "network": devnet.genesis.name,
+        "mining": devnet.mining.mode.value,
+    }
+
+
+def _mine_options(value: Any, what: str) -> dict[str, int]:
+    """``evm_mine`` takes a timestamp or ``{"timestamp": t, "blocks": n}``."""
+    if isinstance(value, dict):
+        out = {}
+        if value.get("timestamp") is not None:
+            out["timestamp"] = codec.quantity(value["timestamp"], f"{what}.timestamp")
+        if value.get("blocks") is not None:
+            out["blocks"] = codec.quantity(value["blocks"], f"{what}.blocks")
+        return out
+    return {"timestamp": codec.quantity(value, what)}
+
+
+@anvil.method("evm_mine")
+async def evm_mine(devnet: Devnet, params: Any) -> str:
+    (options,) = parse_params(params, [(_mine_options, {}, "options")])
+    timestamp = options.get("timestamp")
+    for _ in range(max(1, options.get("blocks", 1))):
+        await devnet.mine(timestamp)
+        timestamp = None
+    return "0x0"
+
+
+@anvil.method("anvil_mine")
+async def anvil_mine(devnet: Devnet, params: Any) -> None:
+    blocks, interval = parse_params(
+        params, [(codec.quantity, 1, "blocks"), (codec.quantity, None, "interval")]
+    )
+    if blocks > 10_000:
+        raise InvalidParams("blocks: at most 10000 per call")
+    timestamp = None
+    for _ in range(blocks):
+        if interval is not None:
+            timestamp = devnet.head.timestamp + interval
+        await devnet.mine(timestamp)
+    return None
+
+
+@anvil.method("evm_setAutomine")
+async def set_automine(devnet: Devnet, params: Any) -> bool:
+    (enabled,) = parse_params(params, [(codec.boolean, codec.REQUIRED, "enabled")])
+    devnet.set_automine(enabled)
+    return True
+
+
+@anvil.method("anvil_getAutomine")
+async def get_automine(devnet: Devnet, params: Any) -> bool:
+    return devnet.mining.mode is MiningMode.AUTO
+
+
+@anvil.method("anvil_blockNumber")
+async def block_number(devnet: Devnet, params: Any) -> str:
+    return qty(devnet.head.block_number)
+
+
+anvil.alias("hardhat_mine", "anvil_mine")
+anvil.alias("evm_setAutomine", "evm_setAutomine")
+anvil.alias("anvil_setAutomine", "evm_setAutomine")

@@ -1,0 +1,156 @@
+"""``native-devnet``: parse flags, build the devnet, serve JSON-RPC, shut down cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")  # 5x faster keccak than pycryptodome
+
+import uvloop  # noqa: E402
+
+from node.accounts import (  # noqa: E402
+    DEFAULT_ACCOUNT_COUNT,
+    DEFAULT_MNEMONIC,
+    derive_dev_accounts,
+)
+from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
+from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
+from rpc.server import RpcServer  # noqa: E402
+
+log = logging.getLogger("native_devnet")
+
+WEI_PER_ETH = 10**18
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="native-devnet",
+        description="A single-node Ethereum devnet on py-evm, with the EXECUTE precompile.",
+    )
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; binding beyond loopback is explicit)")
+    p.add_argument("--port", "-p", type=int, default=8545, help="HTTP and WebSocket port")
+    p.add_argument("--genesis", type=Path, default=DEFAULT_L1_GENESIS,
+                   help="geth-style genesis JSON (default: genesis/l1.json)")
+    p.add_argument("--chain-id", type=int, help="override the genesis chain id")
+    p.add_argument("--accounts", "-a", type=int, default=DEFAULT_ACCOUNT_COUNT,
+                   help="number of dev accounts to fund (default 10)")
+    p.add_argument("--balance", type=int, default=10_000, help="ETH per dev account (default 10000)")
+    p.add_argument("--mnemonic", "-m", default=DEFAULT_MNEMONIC, help="BIP-39 mnemonic of dev accounts")
+    mining = p.add_mutually_exclusive_group()
+    mining.add_argument("--block-time", "-b", type=float, metavar="SECONDS",
+                        help="mine a block every SECONDS (interval mining)")
+    mining.add_argument("--no-mining", action="store_true",
+                        help="never mine on its own; use evm_mine / anvil_mine")
+    p.add_argument("--gas-limit", type=int, help="block gas limit (pinned)")
+    p.add_argument("--base-fee", type=int, help="genesis base fee per gas, in wei")
+    p.add_argument("--silent", action="store_true", help="print nothing but errors")
+    return p
+
+
+def make_devnet(args: argparse.Namespace) -> Devnet:
+    genesis = load_genesis(args.genesis)
+    overrides = {}
+    if args.chain_id is not None:
+        overrides["chain_id"] = args.chain_id
+    if args.gas_limit is not None:
+        overrides["gas_limit"] = args.gas_limit
+    if args.base_fee is not None:
+        overrides["base_fee_per_gas"] = args.base_fee
+    genesis = genesis.with_overrides(**overrides)
+    dev_accounts = derive_dev_accounts(args.mnemonic, args.accounts)
+    genesis = genesis.with_accounts([a.address for a in dev_accounts], args.balance * WEI_PER_ETH)
+    if args.no_mining:
+        mining = MiningConfig(MiningMode.MANUAL)
+    elif args.block_time is not None:
+        if args.block_time <= 0:
+            raise GenesisError("--block-time must be positive")
+        mining = MiningConfig(MiningMode.INTERVAL, args.block_time)
+    else:
+        mining = MiningConfig(MiningMode.AUTO)
+    return Devnet(genesis, dev_accounts, mining)
+
+
+def banner(devnet: Devnet, url: str) -> str:
+    genesis = devnet.genesis
+    lines = [
+        "",
+        "native-devnet — py-evm devnet with the EXECUTE precompile",
+        "",
+        f"Chain ID:     {devnet.chain_id} ({genesis.name})",
+        f"RPC:          {url} (HTTP and WebSocket)",
+        f"Genesis:      0x{devnet.head.hash.hex()}",
+        f"Gas limit:    {devnet.head.gas_limit}",
+        f"Base fee:     {devnet.head.base_fee_per_gas} wei",
+        f"Mining:       {devnet.mining.mode.value}"
+        + (f" every {devnet.mining.block_time:g}s" if devnet.mining.block_time else ""),
+    ]
+    if genesis.execute.enabled:
+        e = genesis.execute
+        lines.append(
+            f"EXECUTE:      0x{'0' * 37}101  limit {e.gas_limit}  target {e.gas_target}  "
+            f"initial fee {e.initial_base_fee} wei  min {e.min_base_fee} wei"
+        )
+    lines += ["", "Available accounts", "=================="]
+    balances = {a: devnet.chain.balance(a, devnet.head) for a in devnet.dev_accounts}
+    for i, (address, balance) in enumerate(balances.items()):
+        lines.append(f"({i}) 0x{address.hex()} ({balance // WEI_PER_ETH} ETH)")
+    lines += ["", "Private keys", "=================="]
+    for i, account in enumerate(devnet.dev_accounts.values()):
+        lines.append(f"({i}) 0x{account.private_key.to_bytes().hex()}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    devnet = make_devnet(args)
+    server = RpcServer(devnet)
+    await server.start(args.host, args.port)
+    await devnet.start()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}"
+    if not args.silent:
+        print(banner(devnet, url), flush=True)
+        if args.host not in LOOPBACK_HOSTS:
+            print(f"WARNING: listening on {args.host}, beyond loopback; dev keys are public.",
+                  flush=True)
+        print(f"Listening on {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+    await devnet.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.silent else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stdout,
+    )
+    logging.getLogger("eth").setLevel(logging.WARNING)
+    try:
+        return uvloop.run(serve(args))
+    except GenesisError as exc:
+        print(f"native-devnet: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"native-devnet: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""Hex on the wire, Python values inside: parsing of JSON-RPC parameters and formatting of
+blocks, transactions, receipts and logs in geth's shapes (anvil's where geth is silent).
+
+Inputs are accepted loosely, as geth and anvil accept them: checksummed or lower-case
+addresses, ``"0x0"`` storage slots, ``input`` or ``data``, ``"to": null``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import rlp
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.vm.forks.cancun.transactions import BLOB_TX_TYPE
+from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
+from eth_utils import is_hex_address
+
+from node.chain import CallRequest, ReceiptInfo, effective_gas_price
+from rpc.errors import InvalidParams
+
+# -- parsing ------------------------------------------------------------------------------
+
+REQUIRED = object()
+BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
+
+
+def hex_str(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
+        raise InvalidParams(f"{what}: expected a 0x-prefixed hex string, got {value!r}")
+    return value[2:]
+
+
+def quantity(value: Any, what: str = "quantity") -> int:
+    if isinstance(value, bool):
+        raise InvalidParams(f"{what}: expected a hex quantity, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidParams(f"{what}: negative value {value}")
+        return value
+    digits = hex_str(value, what)
+    if not digits:
+        raise InvalidParams(f"{what}: empty hex quantity")
+    try:
+        return int(digits, 16)
+    except ValueError:
+        raise InvalidParams(f"{what}: invalid hex quantity {value!r}") from None
+
+
+def data(value: Any, what: str = "data") -> bytes:
+    digits = hex_str(value, what)
+    if len(digits) % 2:
+        digits = "0" + digits
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise InvalidParams(f"{what}: invalid hex data") from None
+
+
+def address(value: Any, what: str = "address") -> bytes:
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise InvalidParams(f"{what}: expected a 20-byte hex address, got {value!r}")
+    return bytes.fromhex(value[2:])
+
+
+def hash32(value: Any, what: str = "hash") -> bytes:
+    raw = data(value, what)
+    if len(raw) != 32:
+        raise InvalidParams(f"{what}: expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+def storage_slot(value: Any, what: str = "slot") -> int:
+    slot = quantity(value, what)
+    if slot >= 2**256:
+        raise InvalidParams(f"{what}: slot exceeds 32 bytes")
+    return slot
+
+
+def boolean(value: Any, what: str = "flag") -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParams(f"{what}: expected true or false, got {value!r}")
+    return value
+
+
+def block_id(value: Any, what: str = "block") -> str | int | bytes:
+    """A tag, a number, or a block hash (also as ``{"blockHash": ...}``)."""
+    if isinstance(value, str) and value in BLOCK_TAGS:
+        return value
+    if isinstance(value, dict):
+        if "blockHash" in value:
+            return hash32(value["blockHash"], f"{what}.blockHash")
+        if "blockNumber" in value:
+            return block_id(value["blockNumber"], what)
+        raise InvalidParams(f"{what}: expected blockHash or blockNumber")
+    if isinstance(value, str) and len(value) == 66:
+        return hash32(value, what)
+    return quantity(value, what)
+
+
+def parse_params(params: Any, spec: Sequence[tuple[Callable[[Any, str], Any], Any, str]]) -> list:
+    """Positional parameters checked against ``(parser, default, name)`` triples."""
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        raise InvalidParams("params must be an array")
+    if len(params) > len(spec):
+        raise InvalidParams(f"too many arguments, want at most {len(spec)}")
+    parsed = []
+    for index, (parser, default, name) in enumerate(spec):
+        if index < len(params) and params[index] is not None:
+            parsed.append(parser(params[index], name))
+        elif default is REQUIRED:
+            raise InvalidParams(f"missing value for required argument {index} ({name})")
+        else:
+            parsed.append(default)
+    return parsed
+
+
+def access_list(value: Any, what: str = "accessList") -> tuple:
+    if not isinstance(value, list):
+        raise InvalidParams(f"{what}: expected a list")
+    entries = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidParams(f"{what}[{i}]: expected an object")
+        keys = tuple(storage_slot(k, f"{what}[{i}].storageKeys") for k in item.get("storageKeys") or [])
+        entries.append((address(item.get("address"), f"{what}[{i}].address"), keys))
+    return tuple(entries)
+
+
+def authorization_list(value: Any, what: str = "authorizationList") -> tuple:
+    from eth.vm.forks.prague.transactions import Authorization
+
+    if not isinstance(value, list):
+        raise InvalidParams(f"{what}: expected a list")
+    auths = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidParams(f"{what}[{i}]: expected an object")
+        y_parity = item.get("yParity", item.get("v"))
+        auths.append(
+            Authorization(
+                chain_id=quantity(item.get("chainId"), f"{what}[{i}].chainId"),
+                address=address(item.get("address"), f"{what}[{i}].address"),
+                nonce=quantity(item.get("nonce"), f"{what}[{i}].nonce"),
+                y_parity=quantity(y_parity, f"{what}[{i}].yParity"),
+                r=quantity(item.get("r"), f"{what}[{i}].r"),
+                s=quantity(item.get("s"), f"{what}[{i}].s"),
+            )
+        )
+    return tuple(auths)
+
+
+def call_object(value: Any, what: str = "transaction") -> dict[str, Any]:
+    """A call/transaction object as a dict of Python values (absent fields left out)."""
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{what}: expected an object")
+    out: dict[str, Any] = {}
+    if value.get("from") is not None:
+        out["sender"] = address(value["from"], f"{what}.from")
+    out["to"] = address(value["to"], f"{what}.to") if value.get("to") is not None else CREATE_CONTRACT_ADDRESS
+    payload = value.get("input") if value.get("input") is not None else value.get("data")
+    if value.get("input") is not None and value.get("data") is not None:
+        if data(value["input"], f"{what}.input") != data(value["data"], f"{what}.data"):
+            raise InvalidParams(
+                f"{what}: both \"data\" and \"input\" are set and not equal. "
+                "Please use \"input\" to pass transaction call data"
+            )
+    if payload is not None:
+        out["data"] = data(payload, f"{what}.input")
+    for key, name in (
+        ("gas", "gas"),
+        ("gasPrice", "gas_price"),
+        ("maxFeePerGas", "max_fee_per_gas"),
+        ("maxPriorityFeePerGas", "max_priority_fee_per_gas"),
+        ("value", "value"),
+        ("nonce", "nonce"),
+    ):
+        if value.get(key) is not None:
+            out[name] = quantity(value[key], f"{what}.{key}")
+    if value.get("accessList") is not None:
+        out["access_list"] = access_list(value["accessList"], f"{what}.accessList")
+    if value.get("authorizationList") is not None:
+        out["authorization_list"] = authorization_list(
+            value["authorizationList"], f"{what}.authorizationList"
+        )
+    return out
+
+
+def call_request(fields: dict[str, Any]) -> CallRequest:
+    """A ``CallRequest`` from ``call_object`` output (legacy gasPrice becomes both fee caps)."""
+    kwargs = {k: v for k, v in fields.items() if k != "gas_price"}
+    if "gas_price" in fields and "max_fee_per_gas" not in fields:
+        kwargs["max_fee_per_gas"] = fields["gas_price"]
+        kwargs.setdefault("max_priority_fee_per_gas", fields["gas_price"])
+    return CallRequest(**kwargs)
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def qty(value: int) -> str:
+    return hex(value)
+
+
+def hexb(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def addr(value: bytes | None) -> str | None:
+    if value is None or value == CREATE_CONTRACT_ADDRESS:
+        return None
+    return "0x" + value.hex()
+
+
+def word(value: int) -> str:
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def encode_transaction(tx: SignedTransactionAPI) -> bytes:
+    """The canonical binary form: ``type || payload`` for typed transactions, RLP otherwise."""
+    return tx.encode()
+
+
+def transaction_json(
+    tx: SignedTransactionAPI,
+    header: BlockHeaderAPI | None = None,
+    index: int | None = None,
+    sender: bytes | None = None,
+) -> dict[str, Any]:
+    type_id = tx.type_id or 0
+    out: dict[str, Any] = {"type": qty(type_id)}
+    chain_id = tx.chain_id
+    if chain_id is not None:
+        out["chainId"] = qty(chain_id)
+    out["nonce"] = qty(tx.nonce)
+    out["gas"] = qty(tx.gas)
+    if type_id in (0, 1):
+        out["gasPrice"] = qty(tx.gas_price)
+    else:
+        out["maxFeePerGas"] = qty(tx.max_fee_per_gas)
+        out["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
+    if type_id == BLOB_TX_TYPE:
+        out["maxFeePerBlobGas"] = qty(tx.max_fee_per_blob_gas)
+        out["blobVersionedHashes"] = [hexb(h) for h in tx.blob_versioned_hashes]
+    out["to"] = addr(tx.to)
+    out["value"] = qty(tx.value)
+    if type_id != 0:
+        out["accessList"] = [
+            {"address": hexb(a), "storageKeys": [word(k) for k in keys]}
+            for a, keys in tx.access_list
+        ]
+    if type_id == SET_CODE_TRANSACTION_TYPE:
+        out["authorizationList"] = [
+            {
+                "chainId": qty(a.chain_id),
+                "address": hexb(a.address),
+                "nonce": qty(a.nonce),
+                "yParity": qty(a.y_parity),
+                "r": qty(a.r),
+                "s": qty(a.s),
+            }
+            for a in tx.authorization_list
+        ]
+    out["input"] = hexb(tx.data)
+    out["r"] = qty(tx.r)
+    out["s"] = qty(tx.s)
+    if type_id == 0:
+        out["v"] = qty(tx.v)
+    else:
+        out["yParity"] = qty(tx.y_parity)
+        out["v"] = qty(tx.y_parity)
+    out["hash"] = hexb(tx.hash)
+    out["blockHash"] = hexb(header.hash) if header is not None else None
+    out["blockNumber"] = qty(header.block_number) if header is not None else None
+    out["transactionIndex"] = qty(index) if index is not None else None
+    out["from"] = hexb(sender if sender is not None else tx.sender)
+    if type_id not in (0, 1):
+        out["gasPrice"] = qty(
+            effective_gas_price(tx, header.base_fee_per_gas) if header is not None else tx.max_fee_per_gas
+        )
+    if header is not None:
+        out["blockTimestamp"] = qty(header.timestamp)
+    return out
+
+
+def log_json(info: ReceiptInfo, log_offset: int, log: Any) -> dict[str, Any]:
+    return {
+        "address": hexb(log.address),
+        "topics": [word(t) if isinstance(t, int) else hexb(t) for t in log.topics],
+        "data": hexb(log.data),
+        "blockHash": hexb(info.block_hash),
+        "blockNumber": qty(info.block_number),
+        "blockTimestamp": qty(info.block_timestamp),
+        "transactionHash": hexb(info.transaction_hash),
+        "transactionIndex": qty(info.index),
+        "logIndex": qty(info.first_log_index + log_offset),
+        "removed": False,
+    }
+
+
+def receipt_json(info: ReceiptInfo, blob_gas_price: int = 1) -> dict[str, Any]:
+    tx = info.transaction
+    out = {
+        "type": qty(tx.type_id or 0),
+        "status": qty(info.status),
+        "cumulativeGasUsed": qty(info.cumulative_gas_used),
+        "logs": [log_json(info, i, log) for i, log in enumerate(info.receipt.logs)],
+        "logsBloom": word_bloom(info.receipt.bloom),
+        "transactionHash": hexb(info.transaction_hash),
+        "transactionIndex": qty(info.index),
+        "blockHash": hexb(info.block_hash),
+        "blockNumber": qty(info.block_number),
+        "gasUsed": qty(info.gas_used),
+        "effectiveGasPrice": qty(info.effective_gas_price),
+        "from": hexb(info.sender),
+        "to": addr(tx.to),
+        "contractAddress": hexb(info.contract_address) if info.contract_address else None,
+    }
+    if tx.type_id == BLOB_TX_TYPE:
+        out["blobGasUsed"] = qty(len(tx.blob_versioned_hashes) * 2**17)
+        out["blobGasPrice"] = qty(blob_gas_price)
+    return out
+
+
+def word_bloom(bloom: int) -> str:
+    return "0x" + bloom.to_bytes(256, "big").hex()
+
+
+def header_json(header: BlockHeaderAPI) -> dict[str, Any]:
+    out = {
+        "hash": hexb(header.hash),
+        "parentHash": hexb(header.parent_hash),
+        "sha3Uncles": hexb(header.uncles_hash),
+        "miner": hexb(header.coinbase),
+        "stateRoot": hexb(header.state_root),
+        "transactionsRoot": hexb(header.transaction_root),
+        "receiptsRoot": hexb(header.receipt_root),
+        "logsBloom": word_bloom(header.bloom),
+        "difficulty": qty(header.difficulty),
+        "number": qty(header.block_number),
+        "gasLimit": qty(header.gas_limit),
+        "gasUsed": qty(header.gas_used),
+        "timestamp": qty(header.timestamp),
+        "extraData": hexb(header.extra_data),
+        "mixHash": hexb(header.mix_hash),
+        "nonce": hexb(header.nonce),
+        "baseFeePerGas": qty(header.base_fee_per_gas),
+        "withdrawalsRoot": hexb(header.withdrawals_root),
+        "blobGasUsed": qty(header.blob_gas_used),
+        "excessBlobGas": qty(header.excess_blob_gas),
+        "parentBeaconBlockRoot": hexb(header.parent_beacon_block_root),
+        "requestsHash": hexb(header.requests_hash),
+    }
+    for field_name, json_name in (
+        ("execute_gas_used", "executeGasUsed"),
+        ("execute_base_fee_per_gas", "executeBaseFeePerGas"),
+    ):
+        if hasattr(header, field_name):
+            out[json_name] = qty(getattr(header, field_name))
+    return out
+
+
+def block_json(block: BlockAPI, full: bool, senders: Sequence[bytes] | None = None) -> dict[str, Any]:
+    header = block.header
+    out = header_json(header)
+    out["totalDifficulty"] = "0x0"
+    out["size"] = qty(len(rlp.encode(block)))
+    out["uncles"] = []
+    if full:
+        out["transactions"] = [
+            transaction_json(tx, header, i, senders[i] if senders else None)
+            for i, tx in enumerate(block.transactions)
+        ]
+    else:
+        out["transactions"] = [hexb(tx.hash) for tx in block.transactions]
+    out["withdrawals"] = []
+    return out

@@ -1,0 +1,70 @@
+"""The one place where exceptions become JSON-RPC errors, with geth/anvil codes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from node.errors import (
+    ExecutionHalted,
+    ExecutionReverted,
+    InvalidInput,
+    InvalidTransaction,
+    TxRejection,
+    UnknownBlock,
+)
+
+log = logging.getLogger("native_devnet.rpc")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SERVER_ERROR = -32000  # geth's generic code
+TRANSACTION_REJECTED = -32003  # anvil's code for pool rejections
+EXECUTION_REVERTED = 3
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+class InvalidParams(RpcError):
+    def __init__(self, message: str) -> None:
+        super().__init__(INVALID_PARAMS, message)
+
+
+class MethodNotFound(RpcError):
+    def __init__(self, method: str) -> None:
+        super().__init__(METHOD_NOT_FOUND, "Method not found", None)
+        self.method = method
+
+
+def to_rpc_error(exc: BaseException) -> RpcError:
+    """Map any exception raised while serving a request to the error a client expects."""
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, ExecutionReverted):
+        return RpcError(EXECUTION_REVERTED, str(exc), "0x" + exc.output.hex())
+    if isinstance(exc, InvalidTransaction):
+        code = SERVER_ERROR if exc.kind is TxRejection.ALREADY_KNOWN else TRANSACTION_REJECTED
+        return RpcError(code, str(exc))
+    if isinstance(exc, ExecutionHalted):
+        return RpcError(SERVER_ERROR, str(exc))
+    if isinstance(exc, UnknownBlock):
+        return RpcError(SERVER_ERROR, "header not found")
+    if isinstance(exc, InvalidInput):
+        return RpcError(SERVER_ERROR, str(exc))
+    log.exception("internal error while serving a request", exc_info=exc)
+    return RpcError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
