@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from eth.vm.interrupt import EVMMissingData
 from eth_utils import ValidationError
 
 
@@ -56,6 +57,14 @@ class InvalidTransaction(ValidationError):
     @property
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
+
+
+class MissingAncestorHash(EVMMissingData):
+    """BLOCKHASH asked for an ancestor inside the 256-block window whose hash is unknown."""
+
+    def __init__(self, block_number: int) -> None:
+        self.block_number = block_number
+        super().__init__(f"hash of ancestor block {block_number} is not available")
 
 
 class UnknownBlock(LookupError):

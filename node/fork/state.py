@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.prague.state import PragueState
+from eth_typing import Hash32
+from eth_utils.toolz import nth
 
+from node.errors import MissingAncestorHash
 from node.fork.validation import validate_against_state, validate_static
+
+BLOCKHASH_WINDOW = 256
 
 
 class DevnetPragueState(PragueState):
@@ -18,3 +23,14 @@ class DevnetPragueState(PragueState):
         )
         validate_against_state(self, transaction)
         super().validate_transaction(transaction)
+
+    def get_ancestor_hash(self, block_number: int) -> Hash32:
+        """BLOCKHASH: zero outside the 256-block window, an error when a hash inside the
+        window is unknown (py-evm answers zero, silently giving a wrong result)."""
+        depth = self.block_number - block_number - 1
+        if depth < 0 or depth >= BLOCKHASH_WINDOW or block_number < 0:
+            return Hash32(b"")
+        try:
+            return nth(depth, self.execution_context.prev_hashes)
+        except StopIteration:
+            raise MissingAncestorHash(block_number) from None
