@@ -19,6 +19,7 @@ from eth.chains.base import Chain as PyEvmChain
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS, ZERO_HASH32
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth.db.chain import ChainDB
 from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound
 from eth.rlp.accounts import Account as RlpAccount
 from eth.vm.chain_context import ChainContext
@@ -35,8 +36,10 @@ from node.errors import (
     UnknownBlock,
 )
 from node.fork import DevnetPragueVM, SkippedTransaction
+from node.fork.l1 import L1PragueVM
 from node.genesis import Genesis
 from node.revert import decode_revert_reason
+from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
 
 MAX_BLOCKHASH_DEPTH = 256
 
@@ -106,10 +109,10 @@ def effective_gas_price(tx: SignedTransactionAPI, base_fee: int) -> int:
 class Chain:
     """A single-node chain from a genesis. Not thread-safe for writers: one writer at a time."""
 
-    vm_class = DevnetPragueVM
-
     def __init__(self, genesis: Genesis, db: AtomicDB | None = None) -> None:
         self.genesis = genesis
+        # The L1 carries EXECUTE; an L2 (or a plain devnet) runs the same rules without it.
+        self.vm_class = L1PragueVM if genesis.execute.enabled else DevnetPragueVM
         self.chain_id = genesis.chain_id
         chain_class = PyEvmChain.configure(
             __name__="DevnetChain",
@@ -131,6 +134,7 @@ class Chain:
         self.chaindb = self._chain.chaindb
         self.transaction_builder = self.vm_class.get_transaction_builder()
         self._receipts_cache: dict[bytes, list[ReceiptInfo]] = {}
+        self.witnesses: dict[bytes, ExecutionWitness] = {}
 
     # -- blocks and headers ---------------------------------------------------------------
 
@@ -195,13 +199,25 @@ class Chain:
             mix_hash=prev_randao,
             parent_beacon_block_root=parent_beacon_block_root,
         )
-        vm = self._chain.get_vm(header)
+        recorder = RecordingDatabase(self.db)
+        vm = self.vm_class(
+            header=header,
+            chaindb=ChainDB(recorder),
+            chain_context=ChainContext(self.chain_id),
+            consensus_context=self._chain.consensus_context,
+        )
         vm.skip_invalid_transactions = True
         template = vm.get_block_class()(
             header, transactions=list(transactions), uncles=[], withdrawals=[]
         )
         block = vm.import_block(template).block
         self.chaindb.persist_block(block)
+        state_nodes, codes = recorder.split_reads()
+        self.witnesses[block.hash] = ExecutionWitness(
+            state=state_nodes,
+            codes=codes,
+            headers=witness_headers(parent, vm.state.oldest_ancestor_read, self.header_by_hash),
+        )
         receipts = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
         self._receipts_cache[block.hash] = receipts
         return BuiltBlock(

@@ -17,6 +17,9 @@ class DevnetPragueState(PragueState):
     """Prague state whose ``validate_transaction`` applies every rule of
     ``node.fork.validation`` before py-evm's own (which then can only agree)."""
 
+    # The oldest block number BLOCKHASH asked for (execution witnesses need its header).
+    oldest_ancestor_read: int | None = None
+
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
         validate_static(
             transaction, self.execution_context.chain_id, self.execution_context.gas_limit
@@ -31,6 +34,9 @@ class DevnetPragueState(PragueState):
         if depth < 0 or depth >= BLOCKHASH_WINDOW or block_number < 0:
             return Hash32(b"")
         try:
-            return nth(depth, self.execution_context.prev_hashes)
+            ancestor = nth(depth, self.execution_context.prev_hashes)
         except StopIteration:
             raise MissingAncestorHash(block_number) from None
+        if self.oldest_ancestor_read is None or block_number < self.oldest_ancestor_read:
+            self.oldest_ancestor_read = block_number
+        return ancestor

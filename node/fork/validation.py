@@ -11,7 +11,6 @@ from __future__ import annotations
 from eth._utils.state import code_is_delegation_designation
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_TX
-from eth.vm.forks.cancun.constants import VERSIONED_HASH_VERSION_KZG
 from eth.vm.forks.cancun.transactions import BLOB_TX_TYPE
 from eth.vm.forks.prague.constants import (
     SET_CODE_TRANSACTION_TYPE,
@@ -79,9 +78,9 @@ def validate_static(tx: SignedTransactionAPI, chain_id: int, block_gas_limit: in
         if not tx.authorization_list:
             raise InvalidTransaction(TxRejection.EMPTY_AUTH_LIST)
     if tx.type_id == BLOB_TX_TYPE:
-        hashes = tx.blob_versioned_hashes
-        if not hashes or any(h[:1] != VERSIONED_HASH_VERSION_KZG for h in hashes):
-            raise InvalidTransaction(TxRejection.BLOB_INVALID, "bad versioned hashes")
+        # No blob pool and no sidecars on this devnet, and EIP-8079 forbids blob
+        # transactions in a natively rolled-up block.
+        raise InvalidTransaction(TxRejection.TX_TYPE_NOT_SUPPORTED, "blob transactions")
     if tx.to == CREATE_CONTRACT_ADDRESS and len(tx.data) > MAX_INITCODE_SIZE:
         raise InvalidTransaction(
             TxRejection.INITCODE_TOO_LARGE,

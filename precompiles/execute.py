@@ -1,0 +1,290 @@
+"""EXECUTE (NR-EXECUTE v1): re-execute an L2 block statelessly and say whether it lands on
+the claimed post-state root.
+
+``verify`` is a pure function of the input and never raises: every failure of untrusted
+bytes becomes a reason code. ``make_execute_precompile`` wraps it as a py-evm precompile:
+it charges L1 gas, halts on malformed input, reverts with ``ExecuteInvalid(reason)`` on an
+invalid block and returns 8 words on a valid one. The L2 rules are injected (the caller
+passes its VM class), so this package depends on py-evm only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+import rlp
+from eth.abc import ComputationAPI
+from eth.consensus.context import ConsensusContext
+from eth.constants import EMPTY_SHA256
+from eth.db.atomic import AtomicDB
+from eth.db.chain import ChainDB
+from eth.exceptions import Revert, VMError
+from eth.vm.chain_context import ChainContext
+from eth.vm.interrupt import EVMMissingData
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
+from trie.exceptions import MissingTrieNode
+
+from precompiles.execute_input import ExecuteInput, MalformedInput, decode_execute_input
+from precompiles.witness import Witness, WitnessDatabase, WitnessEncodingError, parse_witness
+
+log = logging.getLogger("native_devnet.execute")
+
+EXECUTE_ADDRESS = b"\x00" * 18 + b"\x01\x01"
+EXECUTE_GAS_COST = 100_000
+EXECUTE_WORD_GAS = 6
+EXECUTE_INVALID_SELECTOR = keccak(b"ExecuteInvalid(uint256)")[:4]
+GAS_LIMIT_BOUND_DIVISOR = 1024
+MIN_GAS_LIMIT = 5000
+RESULT_CACHE_SIZE = 256
+
+
+class Reason(IntEnum):
+    TX_ENCODING = 1
+    WITNESS_ENCODING = 2
+    PARENT_NOT_IN_WITNESS = 3
+    PRE_STATE_ROOT = 4
+    HEADER_RULE = 5
+    INVALID_TRANSACTION = 6
+    WITNESS_INCOMPLETE = 7
+    GAS_USED = 8
+    RECEIPTS_ROOT = 9
+    POST_STATE_ROOT = 10
+    EXECUTION_REQUESTS = 11
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of verifying one input. ``reason`` is None for a valid block."""
+
+    reason: Reason | None
+    detail: str = ""
+    post_state_root: bytes = b""
+    number: int = 0
+    gas_used: int = 0
+    base_fee_per_gas: int = 0
+    block_hash: bytes = b""
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+    @property
+    def burned_fees(self) -> int:
+        return self.base_fee_per_gas * self.gas_used
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def execute_gas_cost(input_length: int) -> int:
+    """L1 gas of one EXECUTE call: a fixed charge plus a charge per input word."""
+    return EXECUTE_GAS_COST + EXECUTE_WORD_GAS * ((input_length + 31) // 32)
+
+
+def decode_transactions(raw: bytes, vm_class: type) -> list:
+    """The RLP list of a block body's transactions (legacy as lists, typed as bytes)."""
+    builder = vm_class.get_transaction_builder()
+    try:
+        items = rlp.decode(raw)
+    except Exception as exc:
+        raise _Invalid(Reason.TX_ENCODING, f"transactions are not RLP: {exc}") from exc
+    if not isinstance(items, list):
+        raise _Invalid(Reason.TX_ENCODING, "transactions must be an RLP list")
+    transactions = []
+    for index, item in enumerate(items):
+        try:
+            transactions.append(builder.deserialize(item))
+        except Exception as exc:
+            raise _Invalid(Reason.TX_ENCODING, f"transaction {index} does not decode: {exc}") from exc
+    return transactions
+
+
+def _check_header_rules(inp: ExecuteInput, parent) -> None:
+    if inp.pre_state_root != parent.state_root:
+        raise _Invalid(Reason.PRE_STATE_ROOT, "preStateRoot differs from the parent's state root")
+    if inp.number != parent.block_number + 1:
+        raise _Invalid(Reason.HEADER_RULE, f"number {inp.number} is not parent + 1")
+    if inp.timestamp <= parent.timestamp:
+        raise _Invalid(Reason.HEADER_RULE, "timestamp not after the parent's")
+    bound = parent.gas_limit // GAS_LIMIT_BOUND_DIVISOR
+    if abs(inp.gas_limit - parent.gas_limit) >= bound or inp.gas_limit < MIN_GAS_LIMIT:
+        raise _Invalid(Reason.HEADER_RULE, "gas limit outside the 1/1024 bound of the parent's")
+
+
+def _reexecute(inp: ExecuteInput, witness: Witness, chain: list, vm_class: type) -> Verdict:
+    parent = chain[0]
+    transactions = decode_transactions(inp.transactions, vm_class)
+    db = WitnessDatabase(witness.nodes)
+    for header in chain:
+        db[header.hash] = rlp.encode(header)
+    atomic = AtomicDB(db)
+    chaindb = ChainDB(atomic)
+    header = vm_class.create_header_from_parent(
+        parent,
+        timestamp=inp.timestamp,
+        gas_limit=inp.gas_limit,
+        coinbase=inp.coinbase,
+        mix_hash=inp.prev_randao,
+        parent_beacon_block_root=inp.l1_anchor,
+        extra_data=b"",
+    )
+    vm = vm_class(
+        header=header,
+        chaindb=chaindb,
+        chain_context=ChainContext(inp.chain_id),
+        consensus_context=ConsensusContext(atomic),
+    )
+    block = vm.get_block_class()(header, transactions=transactions, uncles=[], withdrawals=[])
+    try:
+        result = vm.import_block(block).block
+    except (EVMMissingData, MissingTrieNode) as exc:
+        raise _Invalid(Reason.WITNESS_INCOMPLETE, f"{type(exc).__name__}: {exc}") from exc
+    except ValidationError as exc:
+        missing = exc.__context__
+        if isinstance(missing, EVMMissingData | MissingTrieNode):
+            raise _Invalid(Reason.WITNESS_INCOMPLETE, str(missing)) from exc
+        raise _Invalid(Reason.INVALID_TRANSACTION, str(exc)) from exc
+    built = result.header
+    if built.requests_hash != EMPTY_SHA256:
+        raise _Invalid(Reason.EXECUTION_REQUESTS, "the block produced execution requests")
+    if built.gas_used != inp.gas_used:
+        raise _Invalid(Reason.GAS_USED, f"block used {built.gas_used} gas, not {inp.gas_used}")
+    if built.receipt_root != inp.receipts_root:
+        raise _Invalid(Reason.RECEIPTS_ROOT, "receipts root differs")
+    if built.state_root != inp.post_state_root:
+        raise _Invalid(Reason.POST_STATE_ROOT, "post-state root differs")
+    return Verdict(
+        reason=None,
+        post_state_root=built.state_root,
+        number=built.block_number,
+        gas_used=built.gas_used,
+        base_fee_per_gas=built.base_fee_per_gas,
+        block_hash=built.hash,
+    )
+
+
+def verify(inp: ExecuteInput, vm_class: type) -> Verdict:
+    """Re-execute the block ``inp`` describes under ``vm_class``'s rules. Never raises."""
+    try:
+        header_class = dict(vm_class.get_block_class()._meta.fields)["header"]
+        try:
+            witness = parse_witness(inp.witness, header_class)
+        except WitnessEncodingError as exc:
+            raise _Invalid(Reason.WITNESS_ENCODING, str(exc)) from exc
+        chain = witness.linked_chain(inp.parent_hash)
+        if not chain:
+            raise _Invalid(Reason.PARENT_NOT_IN_WITNESS, "no witness header hashes to parentHash")
+        _check_header_rules(inp, chain[0])
+        return _reexecute(inp, witness, chain, vm_class)
+    except _Invalid as invalid:
+        return Verdict(reason=invalid.reason, detail=invalid.detail)
+    except Exception as exc:  # a py-evm failure on untrusted input: fail closed, log it
+        log.warning("EXECUTE verification failed unexpectedly: %r", exc)
+        return Verdict(reason=Reason.INVALID_TRANSACTION, detail=f"{type(exc).__name__}: {exc}")
+
+
+class VerdictCache:
+    """Results by ``keccak(input)``: verification depends on the input alone."""
+
+    def __init__(self, size: int = RESULT_CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, Verdict] = OrderedDict()
+        self.hits = 0
+
+    def get_or_verify(self, data: bytes, inp: ExecuteInput, vm_class: type) -> Verdict:
+        key = keccak(data)
+        verdict = self._entries.get(key)
+        if verdict is not None:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return verdict
+        verdict = verify(inp, vm_class)
+        self._entries[key] = verdict
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return verdict
+
+
+# -- the precompile ---------------------------------------------------------------------
+
+
+class ExecuteHalt(VMError):
+    """An exceptional halt of EXECUTE: all gas consumed, return data erased."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What the execute-gas market charged for one call (zero when no market is attached)."""
+
+    fee: int = 0
+    price: int = 0
+
+
+class ExecuteMarket:
+    """Hooks for the per-block execute-gas market. The default charges nothing.
+
+    ``reserve`` runs before verification (may raise ``ExecuteHalt``); ``settle`` runs after
+    with the verdict and returns the final charge.
+    """
+
+    def reserve(self, computation: ComputationAPI, inp: ExecuteInput | None) -> object:
+        return None
+
+    def settle(self, computation: ComputationAPI, reservation: object, verdict: Verdict) -> Charge:
+        return Charge()
+
+
+def encode_output(verdict: Verdict, charge: Charge) -> bytes:
+    words = [
+        verdict.post_state_root,
+        verdict.number.to_bytes(32, "big"),
+        verdict.gas_used.to_bytes(32, "big"),
+        verdict.burned_fees.to_bytes(32, "big"),
+        verdict.base_fee_per_gas.to_bytes(32, "big"),
+        verdict.block_hash,
+        charge.fee.to_bytes(32, "big"),
+        charge.price.to_bytes(32, "big"),
+    ]
+    return b"".join(words)
+
+
+def encode_invalid(reason: Reason) -> bytes:
+    return EXECUTE_INVALID_SELECTOR + int(reason).to_bytes(32, "big")
+
+
+def make_execute_precompile(
+    l2_vm_class: type,
+    market_factory: Callable[[], ExecuteMarket] = ExecuteMarket,
+    cache: VerdictCache | None = None,
+) -> Callable[[ComputationAPI], ComputationAPI]:
+    """The EXECUTE precompile for an L1 whose L2 follows ``l2_vm_class``'s rules."""
+    verdicts = cache or VerdictCache()
+
+    def execute(computation: ComputationAPI) -> ComputationAPI:
+        data = bytes(computation.msg.data)
+        computation.consume_gas(execute_gas_cost(len(data)), reason="EXECUTE")
+        try:
+            inp = decode_execute_input(data)
+        except MalformedInput as exc:
+            raise ExecuteHalt(f"EXECUTE: malformed input: {exc}") from None
+        market = market_factory()
+        reservation = market.reserve(computation, inp)
+        verdict = verdicts.get_or_verify(data, inp, l2_vm_class)
+        charge = market.settle(computation, reservation, verdict)
+        if not verdict.valid:
+            computation.output = encode_invalid(verdict.reason)
+            raise Revert(computation.output)
+        computation.output = encode_output(verdict, charge)
+        return computation
+
+    execute.verdicts = verdicts  # type: ignore[attr-defined]
+    return execute
