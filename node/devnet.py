@@ -83,6 +83,7 @@ class Devnet:
         self._waiters: dict[bytes, asyncio.Future] = {}
         self._tasks: list[asyncio.Task] = []
         self._next_timestamp: int | None = None
+        self._next_fields: dict[str, bytes] = {}
         self.started_at = time.time()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -217,6 +218,21 @@ class Devnet:
     def set_next_timestamp(self, timestamp: int) -> None:
         self._next_timestamp = timestamp
 
+    def set_next_block_fields(
+        self,
+        anchor: bytes | None = None,
+        prev_randao: bytes | None = None,
+        coinbase: bytes | None = None,
+    ) -> None:
+        """Header fields of the next block only: the L1 anchor (``parent_beacon_block_root``)
+        a rollup sequencer hands its L2, ``prevRandao`` and the fee recipient."""
+        if anchor is not None:
+            self._next_fields["parent_beacon_block_root"] = anchor
+        if prev_randao is not None:
+            self._next_fields["prev_randao"] = prev_randao
+        if coinbase is not None:
+            self._next_fields["coinbase"] = coinbase
+
     async def mine(self, timestamp: int | None = None) -> BuiltBlock:
         """Mine one block now with whatever the pool can execute."""
         built = await self._on_writer(self._build_next_block, timestamp)
@@ -230,10 +246,10 @@ class Devnet:
         if timestamp is None:
             timestamp = self._next_timestamp
             self._next_timestamp = None
+        fields, self._next_fields = self._next_fields, {}
+        fields.setdefault("parent_beacon_block_root", ZERO_HASH32)
         built = self.chain.build_block(
-            [p.transaction for p in ordered],
-            timestamp=timestamp,
-            parent_beacon_block_root=ZERO_HASH32,
+            [p.transaction for p in ordered], timestamp=timestamp, **fields
         )
         for info in built.receipts:
             self.pool.remove(info.transaction_hash)

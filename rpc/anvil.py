@@ -35,21 +35,35 @@ async def node_info(devnet: Devnet, params: Any) -> dict[str, Any]:
     }
 
 
-def _mine_options(value: Any, what: str) -> dict[str, int]:
-    """``evm_mine`` takes a timestamp or ``{"timestamp": t, "blocks": n}``."""
-    if isinstance(value, dict):
-        out = {}
-        if value.get("timestamp") is not None:
-            out["timestamp"] = codec.quantity(value["timestamp"], f"{what}.timestamp")
-        if value.get("blocks") is not None:
-            out["blocks"] = codec.quantity(value["blocks"], f"{what}.blocks")
-        return out
-    return {"timestamp": codec.quantity(value, what)}
+def _mine_options(value: Any, what: str) -> dict[str, Any]:
+    """``evm_mine`` takes a timestamp or ``{"timestamp": t, "blocks": n}``; this devnet also
+    takes ``parentBeaconBlockRoot`` (the L1 anchor of an L2 block), ``prevRandao`` and
+    ``coinbase`` for the first block mined."""
+    if not isinstance(value, dict):
+        return {"timestamp": codec.quantity(value, what)}
+    out: dict[str, Any] = {}
+    if value.get("timestamp") is not None:
+        out["timestamp"] = codec.quantity(value["timestamp"], f"{what}.timestamp")
+    if value.get("blocks") is not None:
+        out["blocks"] = codec.quantity(value["blocks"], f"{what}.blocks")
+    for key, name, parser in (
+        ("parentBeaconBlockRoot", "anchor", codec.hash32),
+        ("prevRandao", "prev_randao", codec.hash32),
+        ("coinbase", "coinbase", codec.address),
+    ):
+        if value.get(key) is not None:
+            out[name] = parser(value[key], f"{what}.{key}")
+    return out
+
+
+def _next_block_fields(options: dict[str, Any]) -> dict[str, bytes]:
+    return {k: options[k] for k in ("anchor", "prev_randao", "coinbase") if k in options}
 
 
 @anvil.method("evm_mine")
 async def evm_mine(devnet: Devnet, params: Any) -> str:
     (options,) = parse_params(params, [(_mine_options, {}, "options")])
+    devnet.set_next_block_fields(**_next_block_fields(options))
     timestamp = options.get("timestamp")
     for _ in range(max(1, options.get("blocks", 1))):
         await devnet.mine(timestamp)
@@ -89,6 +103,14 @@ async def block_number(devnet: Devnet, params: Any) -> str:
     return qty(devnet.head.block_number)
 
 
+@anvil.method("devnet_setNextBlockFields")
+async def set_next_block_fields(devnet: Devnet, params: Any) -> bool:
+    """Header fields for the next block, however it is mined: ``{parentBeaconBlockRoot,
+    prevRandao, coinbase}`` (a rollup sequencer sets the L1 anchor of its L2 block here)."""
+    (options,) = parse_params(params, [(_mine_options, codec.REQUIRED, "fields")])
+    devnet.set_next_block_fields(**_next_block_fields(options))
+    return True
+
+
 anvil.alias("hardhat_mine", "anvil_mine")
-anvil.alias("evm_setAutomine", "evm_setAutomine")
 anvil.alias("anvil_setAutomine", "evm_setAutomine")

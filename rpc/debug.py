@@ -9,6 +9,7 @@ import rlp
 from node.devnet import Devnet
 from rpc import codec
 from rpc.codec import REQUIRED, hexb, parse_params
+from rpc.errors import InvalidParams
 from rpc.eth import maybe_header, resolve_header
 from rpc.registry import Namespace
 
@@ -45,3 +46,27 @@ async def get_raw_receipts(devnet: Devnet, params: Any) -> list[str] | None:
     if header is None:
         return None
     return [hexb(r.receipt.encode()) for r in devnet.chain.receipts_of(header)]
+
+
+def _witness_json(devnet: Devnet, block_hash: bytes) -> dict[str, list[str]]:
+    witness = devnet.chain.witnesses.get(block_hash)
+    if witness is None:
+        raise InvalidParams("no execution witness recorded for that block (genesis?)")
+    return {
+        "state": [hexb(n) for n in witness.state],
+        "codes": [hexb(c) for c in witness.codes],
+        "keys": [],
+        "headers": [hexb(h) for h in witness.headers],
+    }
+
+
+@debug.method("debug_executionWitness")
+async def execution_witness(devnet: Devnet, params: Any) -> dict[str, list[str]]:
+    (block,) = parse_params(params, [(codec.block_id, "latest", "block")])
+    return _witness_json(devnet, resolve_header(devnet, block).hash)
+
+
+@debug.method("debug_executionWitnessByBlockHash")
+async def execution_witness_by_hash(devnet: Devnet, params: Any) -> dict[str, list[str]]:
+    (block_hash,) = parse_params(params, [(codec.hash32, REQUIRED, "blockHash")])
+    return _witness_json(devnet, devnet.header_by_hash(block_hash).hash)

@@ -1,0 +1,90 @@
+"""Turn an L2 block into EXECUTE input: from a running L2 node over JSON-RPC (its block and
+``debug_executionWitness``), or from an in-process ``node.chain.Chain``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import rlp
+from eth_abi import decode
+
+from precompiles.execute_input import ExecuteInput, encode_execute_input
+
+OUTPUT_FIELDS = (
+    "postStateRoot", "number", "gasUsed", "burnedFees", "baseFeePerGas", "blockHash",
+    "executeFee", "executeBaseFeePerGas",
+)
+
+
+def _b(hex_str: str) -> bytes:
+    return bytes.fromhex(hex_str[2:])
+
+
+def input_from_rpc(l2, number: int, witness_form: str = "rlp") -> ExecuteInput:
+    """EXECUTE input for L2 block ``number`` fetched from node ``l2`` (a NodeProcess)."""
+    block = l2.call("eth_getBlockByNumber", hex(number), False)
+    parent = l2.call("eth_getBlockByNumber", hex(number - 1), False)
+    raw_txs = [_b(l2.call("debug_getRawTransaction", h)) for h in block["transactions"]]
+    witness = l2.call("debug_executionWitness", hex(number))
+    if witness_form == "json":
+        witness_bytes = json.dumps(witness).encode()
+    else:
+        witness_bytes = rlp.encode(
+            [[_b(h) for h in witness["headers"]], [_b(c) for c in witness["codes"]],
+             [_b(s) for s in witness["state"]], [_b(k) for k in witness["keys"]]]
+        )
+    return ExecuteInput(
+        pre_state_root=_b(parent["stateRoot"]),
+        post_state_root=_b(block["stateRoot"]),
+        gas_used=int(block["gasUsed"], 16),
+        receipts_root=_b(block["receiptsRoot"]),
+        parent_hash=_b(block["parentHash"]),
+        chain_id=int(l2.call("eth_chainId"), 16),
+        number=number,
+        gas_limit=int(block["gasLimit"], 16),
+        timestamp=int(block["timestamp"], 16),
+        coinbase=_b(block["miner"]),
+        prev_randao=_b(block["mixHash"]),
+        l1_anchor=_b(block["parentBeaconBlockRoot"]),
+        transactions=encode_body_transactions(raw_txs),
+        witness=witness_bytes,
+    )
+
+
+def encode_body_transactions(raw_txs: list[bytes]) -> bytes:
+    """A block body's transaction list: legacy txs embedded as lists, typed as byte strings."""
+    items = [rlp.decode(raw) if raw[0] >= 0xC0 else raw for raw in raw_txs]
+    return rlp.encode(items)
+
+
+def input_from_chain(chain, block) -> ExecuteInput:
+    """EXECUTE input for a block an in-process ``Chain`` built (with its recorded witness)."""
+    parent = chain.header_by_hash(block.header.parent_hash)
+    header = block.header
+    return ExecuteInput(
+        pre_state_root=parent.state_root,
+        post_state_root=header.state_root,
+        gas_used=header.gas_used,
+        receipts_root=header.receipt_root,
+        parent_hash=parent.hash,
+        chain_id=chain.chain_id,
+        number=header.block_number,
+        gas_limit=header.gas_limit,
+        timestamp=header.timestamp,
+        coinbase=header.coinbase,
+        prev_randao=header.mix_hash,
+        l1_anchor=header.parent_beacon_block_root,
+        transactions=rlp.encode(list(block.transactions)),
+        witness=chain.witnesses[block.hash].encode_rlp(),
+    )
+
+
+def encoded(inp: ExecuteInput, **changes) -> bytes:
+    return encode_execute_input(replace(inp, **changes) if changes else inp)
+
+
+def decode_output(out: bytes) -> dict[str, int | bytes]:
+    values = decode(["bytes32", "uint256", "uint256", "uint256", "uint256", "bytes32",
+                     "uint256", "uint256"], out)
+    return dict(zip(OUTPUT_FIELDS, values, strict=True))
