@@ -35,7 +35,7 @@ from node.errors import (
     TxRejection,
     UnknownBlock,
 )
-from node.fork import DevnetPragueVM, SkippedTransaction
+from node.fork import DevnetPragueVM, L2PragueVM, SkippedTransaction
 from node.fork.l1 import L1PragueVM
 from node.genesis import Genesis
 from node.revert import decode_revert_reason
@@ -112,7 +112,12 @@ class Chain:
     def __init__(self, genesis: Genesis, db: AtomicDB | None = None) -> None:
         self.genesis = genesis
         # The L1 carries EXECUTE; an L2 (or a plain devnet) runs the same rules without it.
-        self.vm_class = L1PragueVM if genesis.execute.enabled else DevnetPragueVM
+        if genesis.execute.enabled:
+            self.vm_class = L1PragueVM
+        elif genesis.role == "l2":
+            self.vm_class = L2PragueVM
+        else:
+            self.vm_class = DevnetPragueVM
         self.chain_id = genesis.chain_id
         chain_class = PyEvmChain.configure(
             __name__="DevnetChain",

@@ -37,6 +37,7 @@ class TxRejection(Enum):
     EMPTY_AUTH_LIST = "EIP-7702 transaction with empty auth list"
     BLOB_FEE_CAP_TOO_LOW = "max fee per blob gas less than block blob gas fee"
     BLOB_INVALID = "invalid blob transaction"
+    EXECUTION_REQUEST = "transaction would enqueue an execution request, which a native rollup L2 cannot settle"
 
 
 # Rejections that may clear up on their own in a later block; the pool keeps such txs.

@@ -68,6 +68,7 @@ class Genesis:
     execute: ExecuteParams
     delayed_state_root: bool
     name: str = "devnet"
+    role: str = "l1"  # "l1" (carries EXECUTE when enabled) or "l2" (a native rollup)
 
     def with_overrides(self, **changes: Any) -> Genesis:
         return replace(self, **changes)
@@ -162,6 +163,7 @@ def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
         execute=execute,
         delayed_state_root=bool(own.get("delayedStateRoot", False)),
         name=name,
+        role=str(own.get("role", "l1")),
     )
 
 

@@ -24,6 +24,11 @@ from eth.abc import (
     WithdrawalAPI,
 )
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.constants import (
+    CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+    WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT,
+    WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+)
 from eth_utils import ValidationError
 
 from node.errors import InvalidTransaction, TxRejection
@@ -31,6 +36,9 @@ from node.fork.headers import create_devnet_header_from_parent
 from node.fork.state import DevnetPragueState
 
 REFUND_QUOTIENT = 5  # EIP-3529
+# EIP-7002 and EIP-7251 queues count the requests added in the current block in slot 1.
+REQUEST_QUEUES = (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS)
+REQUEST_COUNT_SLOT = WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT
 
 
 @dataclass
@@ -46,6 +54,9 @@ class DevnetPragueVM(PragueVM):
 
     # Builder mode: set by the block builder on its own VM instance only.
     skip_invalid_transactions: bool = False
+    # A native-rollup L2 builder leaves out transactions that enqueue execution requests:
+    # EXECUTE rejects any block that has them (reason 11).
+    refuse_execution_requests: bool = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -97,7 +108,11 @@ class DevnetPragueVM(PragueVM):
                 wrapped = InvalidTransaction(TxRejection.INVALID_SIGNATURE, str(exc))
                 self.skipped_transactions.append(SkippedTransaction(transaction, wrapped))
                 continue
-            receipt, computation = self.apply_transaction(header, transaction)
+            try:
+                receipt, computation = self.apply_transaction(header, transaction)
+            except InvalidTransaction as exc:
+                self.skipped_transactions.append(SkippedTransaction(transaction, exc))
+                continue
             header = self.add_receipt_to_header(header, receipt)
             header = self.increment_blob_gas_used(header, transaction)
             receipts.append(receipt)
@@ -106,6 +121,28 @@ class DevnetPragueVM(PragueVM):
         self.included_transactions = included
         self.computations = computations
         return header, tuple(receipts), tuple(computations)
+
+    def apply_transaction(
+        self, header: BlockHeaderAPI, transaction: SignedTransactionAPI
+    ) -> tuple[ReceiptAPI, ComputationAPI]:
+        if not (self.skip_invalid_transactions and self.refuse_execution_requests):
+            return super().apply_transaction(header, transaction)
+        self.validate_transaction_against_header(header, transaction)
+        self.state.lock_changes()
+        # A snapshot taken after the lock can still be rolled back.
+        snapshot = self.state.snapshot()
+        counts_before = self._request_counts()
+        computation = self.state.apply_transaction(transaction)
+        if self._request_counts() != counts_before:
+            self.state.revert(snapshot)
+            raise InvalidTransaction(TxRejection.EXECUTION_REQUEST)
+        self.state.commit(snapshot)
+        receipt = self.make_receipt(header, transaction, computation, self.state)
+        self.validate_receipt(receipt)
+        return receipt, computation
+
+    def _request_counts(self) -> tuple[int, ...]:
+        return tuple(self.state.get_storage(q, REQUEST_COUNT_SLOT) for q in REQUEST_QUEUES)
 
     def set_block_transactions_and_withdrawals(
         self,
@@ -121,3 +158,9 @@ class DevnetPragueVM(PragueVM):
         return super().set_block_transactions_and_withdrawals(
             base_block, new_header, transactions, receipts, withdrawals
         )
+
+
+class L2PragueVM(DevnetPragueVM):
+    """A native-rollup L2: the devnet's Prague, building only blocks EXECUTE can settle."""
+
+    refuse_execution_requests = True
