@@ -148,7 +148,9 @@ class Devnet:
     def validate_for_pool(self, tx: SignedTransactionAPI) -> None:
         """Everything that makes a transaction unacceptable now, against the pending block."""
         validate_static(tx, self.chain_id, self.head.gas_limit)
-        validate_against_state(self.chain.pending_state(self.head), tx, allow_future_nonce=True)
+        validate_against_state(
+            self.chain.account_db(self.head), tx, self.next_base_fee(), allow_future_nonce=True
+        )
 
     async def send_raw_transaction(self, raw: bytes) -> bytes:
         tx = self.chain.decode_transaction(raw)

@@ -35,7 +35,6 @@ class TxRejection(Enum):
     UNDERPRICED_REPLACEMENT = "replacement transaction underpriced"
     SET_CODE_WITHOUT_TO = "set code transaction must have a destination"
     EMPTY_AUTH_LIST = "EIP-7702 transaction with empty auth list"
-    BLOB_FEE_CAP_TOO_LOW = "max fee per blob gas less than block blob gas fee"
     BLOB_INVALID = "invalid blob transaction"
     EXECUTION_REQUEST = "transaction would enqueue an execution request, which a native rollup L2 cannot settle"
 

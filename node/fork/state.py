@@ -24,7 +24,7 @@ class DevnetPragueState(PragueState):
         validate_static(
             transaction, self.execution_context.chain_id, self.execution_context.gas_limit
         )
-        validate_against_state(self, transaction)
+        validate_against_state(self, transaction, self.execution_context.base_fee_per_gas)
         super().validate_transaction(transaction)
 
     def get_ancestor_hash(self, block_number: int) -> Hash32:

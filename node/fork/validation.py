@@ -9,7 +9,7 @@ here once, so the pool, the block builder and EXECUTE's re-execution all apply t
 from __future__ import annotations
 
 from eth._utils.state import code_is_delegation_designation
-from eth.abc import SignedTransactionAPI, StateAPI
+from eth.abc import AccountDatabaseAPI, SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_TX
 from eth.vm.forks.cancun.transactions import BLOB_TX_TYPE
 from eth.vm.forks.prague.constants import (
@@ -95,9 +95,13 @@ def validate_static(tx: SignedTransactionAPI, chain_id: int, block_gas_limit: in
 
 
 def validate_against_state(
-    state: StateAPI, tx: SignedTransactionAPI, allow_future_nonce: bool = False
+    state: StateAPI | AccountDatabaseAPI,
+    tx: SignedTransactionAPI,
+    base_fee: int,
+    allow_future_nonce: bool = False,
 ) -> None:
-    """Checks against the state the transaction would run on, in geth's order."""
+    """Checks against the state the transaction would run on, in geth's order. ``state``
+    needs only balances, nonces and code, so the pool can pass a bare account database."""
     sender = tx.sender
     nonce = state.get_nonce(sender)
     if tx.nonce < nonce:
@@ -113,14 +117,11 @@ def validate_against_state(
         raise InvalidTransaction(
             TxRejection.SENDER_NOT_EOA, f"address 0x{sender.hex()}, codehash has code"
         )
-    base_fee = state.execution_context.base_fee_per_gas
     if tx.max_fee_per_gas < base_fee:
         raise InvalidTransaction(
             TxRejection.FEE_CAP_TOO_LOW,
             f"address 0x{sender.hex()}, maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {base_fee}",
         )
-    if tx.type_id == BLOB_TX_TYPE and tx.max_fee_per_blob_gas < state.blob_base_fee:
-        raise InvalidTransaction(TxRejection.BLOB_FEE_CAP_TOO_LOW)
     balance = state.get_balance(sender)
     cost = upfront_cost(tx)
     if balance < cost:
