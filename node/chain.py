@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import rlp
+from eth._utils.rlp import validate_imported_block_unchanged
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import Chain as PyEvmChain
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS, ZERO_HASH32
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
-from eth.db.chain import ChainDB
 from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound
 from eth.rlp.accounts import Account as RlpAccount
 from eth.vm.chain_context import ChainContext
@@ -36,12 +36,15 @@ from node.errors import (
     UnknownBlock,
 )
 from node.fork import DevnetPragueVM, L2PragueVM, SkippedTransaction
-from node.fork.l1 import L1PragueVM
+from node.fork.l1 import L1ChainDB, L1PragueVM
 from node.genesis import Genesis
 from node.revert import decode_revert_reason
 from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
+from precompiles.execute_market import BlockExecuteMarket, MarketParams
 
 MAX_BLOCKHASH_DEPTH = 256
+POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
+TRANSFER_GAS = 21_000
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,14 @@ class Chain:
         self.genesis = genesis
         # The L1 carries EXECUTE; an L2 (or a plain devnet) runs the same rules without it.
         if genesis.execute.enabled:
-            self.vm_class = L1PragueVM
+            e = genesis.execute
+            self.vm_class = L1PragueVM.configure(
+                __name__="L1PragueVM",
+                market_params=MarketParams(
+                    e.gas_limit, e.gas_target, e.initial_base_fee, e.min_base_fee
+                ),
+                delayed_state_root=genesis.delayed_state_root,
+            )
         elif genesis.role == "l2":
             self.vm_class = L2PragueVM
         else:
@@ -123,6 +133,7 @@ class Chain:
             __name__="DevnetChain",
             vm_configuration=((0, self.vm_class),),
             chain_id=genesis.chain_id,
+            chaindb_class=L1ChainDB,
         )
         self.db = db if db is not None else AtomicDB()
         params = {
@@ -140,6 +151,8 @@ class Chain:
         self.transaction_builder = self.vm_class.get_transaction_builder()
         self._receipts_cache: dict[bytes, list[ReceiptInfo]] = {}
         self.witnesses: dict[bytes, ExecutionWitness] = {}
+        genesis_header = self.chaindb.get_canonical_head()
+        self._record_post_state_root(genesis_header.hash, genesis_header.state_root)
 
     # -- blocks and headers ---------------------------------------------------------------
 
@@ -165,9 +178,17 @@ class Chain:
         except (BlockNotFound, HeaderNotFound) as exc:
             raise UnknownBlock(str(exc)) from exc
 
+    @property
+    def delayed_state_root(self) -> bool:
+        return getattr(self.vm_class, "delayed_state_root", False)
+
     def state_root_after(self, header: BlockHeaderAPI) -> bytes:
-        """The root of the state after ``header``'s block (its own root in Prague)."""
-        return header.state_root
+        """The root of the state after ``header``'s block. With the delayed state root the
+        header carries its parent's, so the chain keeps each block's own."""
+        return self.db[POST_STATE_ROOT_PREFIX + header.hash]
+
+    def _record_post_state_root(self, block_hash: bytes, root: bytes) -> None:
+        self.db[POST_STATE_ROOT_PREFIX + block_hash] = root
 
     def next_base_fee(self, parent: BlockHeaderAPI | None = None) -> int:
         parent = parent or self.head
@@ -203,11 +224,12 @@ class Chain:
             coinbase=coinbase,
             mix_hash=prev_randao,
             parent_beacon_block_root=parent_beacon_block_root,
+            state_root=self.state_root_after(parent),
         )
         recorder = RecordingDatabase(self.db)
         vm = self.vm_class(
             header=header,
-            chaindb=ChainDB(recorder),
+            chaindb=L1ChainDB(recorder),
             chain_context=ChainContext(self.chain_id),
             consensus_context=self._chain.consensus_context,
         )
@@ -217,6 +239,7 @@ class Chain:
         )
         block = vm.import_block(template).block
         self.chaindb.persist_block(block)
+        self._record_post_state_root(block.hash, vm.post_state_root)
         state_nodes, codes = recorder.split_reads()
         self.witnesses[block.hash] = ExecutionWitness(
             state=state_nodes,
@@ -231,6 +254,38 @@ class Chain:
             skipped=list(vm.skipped_transactions),
             seconds=time.perf_counter() - started,
         )
+
+    def import_block(self, block: BlockAPI) -> BlockAPI:
+        """Import a block built elsewhere, validating every rule (the delayed state root
+        too); raises ``ValidationError`` and changes nothing if it is invalid."""
+        parent = self.header_by_hash(block.header.parent_hash)
+        pre_state_root = self.state_root_after(parent)
+        if self.delayed_state_root and block.header.state_root != pre_state_root:
+            raise ValidationError(
+                "state root must be the post-state root of the parent (delayed state root)"
+            )
+        header = self.vm_class.create_header_from_parent(
+            parent,
+            timestamp=block.header.timestamp,
+            coinbase=block.header.coinbase,
+            mix_hash=block.header.mix_hash,
+            gas_limit=block.header.gas_limit,
+            extra_data=block.header.extra_data,
+            parent_beacon_block_root=block.header.parent_beacon_block_root,
+            state_root=pre_state_root,
+        )
+        self.vm_class.validate_header(block.header, parent)
+        vm = self.vm_class(
+            header=header,
+            chaindb=self.chaindb,
+            chain_context=ChainContext(self.chain_id),
+            consensus_context=self._chain.consensus_context,
+        )
+        imported = vm.import_block(block).block
+        validate_imported_block_unchanged(imported, block)
+        self.chaindb.persist_block(imported)
+        self._record_post_state_root(imported.hash, vm.post_state_root)
+        return imported
 
     # -- transactions and receipts ----------------------------------------------------------
 
@@ -353,23 +408,34 @@ class Chain:
     # -- simulation -------------------------------------------------------------------------
 
     def simulation_state(self, header: BlockHeaderAPI, costless: bool):
-        """A throw-away state after ``header``'s block, run in ``header``'s block context."""
+        """A throw-away state after ``header``'s block, run in ``header``'s block context.
+
+        EXECUTE calls see the pending block's market (its price, nothing used yet) and skip
+        only the solvency check."""
         context_header = header
         if costless:
             context_header = header.copy(base_fee_per_gas=0)
         prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
-        return self.vm_class.build_state(
+        state = self.vm_class.build_state(
             self.db, context_header.copy(state_root=self.state_root_after(header)),
             ChainContext(self.chain_id), prev_hashes,
         )
+        if hasattr(state, "execute_market"):
+            state.execute_market = BlockExecuteMarket(
+                self.vm_class.market_params,
+                price=self.vm_class.expected_execute_base_fee(self.head),
+                check_solvency=False,
+            )
+        return state
 
     def pending_header(self, parent: BlockHeaderAPI | None = None) -> BlockHeaderAPI:
         """The header context of the next block on ``parent``, on its post-state."""
         parent = parent or self.head
-        header = self.vm_class.create_header_from_parent(
-            parent, timestamp=max(int(time.time()), parent.timestamp + 1)
+        return self.vm_class.create_header_from_parent(
+            parent,
+            timestamp=max(int(time.time()), parent.timestamp + 1),
+            state_root=self.state_root_after(parent),
         )
-        return header.copy(state_root=self.state_root_after(parent))
 
     def pending_state(self, parent: BlockHeaderAPI | None = None):
         """A throw-away state for validating transactions against the next block."""
@@ -424,6 +490,18 @@ class Chain:
     def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
         """The least gas limit with which the call succeeds (geth's binary search, 1.5 %)."""
         cap = request.gas if request.gas is not None else header.gas_limit
+        # A plain transfer to an account without code costs exactly the base charge.
+        if (
+            not request.data
+            and request.to != CREATE_CONTRACT_ADDRESS
+            and not request.authorization_list
+            and not self.code(request.to, header)
+        ):
+            try:
+                if self.call(_with_gas(request, TRANSFER_GAS), header).error is None:
+                    return TRANSFER_GAS
+            except InvalidTransaction:
+                pass
         first = self.call(_with_gas(request, cap), header)
         if first.error is not None:
             return_result_error(first)

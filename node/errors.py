@@ -36,12 +36,19 @@ class TxRejection(Enum):
     SET_CODE_WITHOUT_TO = "set code transaction must have a destination"
     EMPTY_AUTH_LIST = "EIP-7702 transaction with empty auth list"
     BLOB_INVALID = "invalid blob transaction"
+    EXECUTE_LIMIT = "EXECUTE call would overflow the block's cumulative execute gas limit; deferred to a later block"
+    EXECUTE_RESERVATION_TOO_LARGE = "EXECUTE call reserves more execute gas than any block allows"
     EXECUTION_REQUEST = "transaction would enqueue an execution request, which a native rollup L2 cannot settle"
 
 
 # Rejections that may clear up on their own in a later block; the pool keeps such txs.
 RETRYABLE = frozenset(
-    {TxRejection.NONCE_TOO_HIGH, TxRejection.FEE_CAP_TOO_LOW, TxRejection.BLOCK_FULL}
+    {
+        TxRejection.NONCE_TOO_HIGH,
+        TxRejection.FEE_CAP_TOO_LOW,
+        TxRejection.BLOCK_FULL,
+        TxRejection.EXECUTE_LIMIT,
+    }
 )
 
 

@@ -232,11 +232,14 @@ class Charge:
 class ExecuteMarket:
     """Hooks for the per-block execute-gas market. The default charges nothing.
 
-    ``reserve`` runs before verification (may raise ``ExecuteHalt``); ``settle`` runs after
-    with the verdict and returns the final charge.
+    ``reserve`` runs before verification (may raise ``ExecuteHalt``) with the sum of the
+    transactions' gas limits (None when they do not decode); ``settle`` runs after with the
+    verdict and returns the final charge.
     """
 
-    def reserve(self, computation: ComputationAPI, inp: ExecuteInput | None) -> object:
+    def reserve(
+        self, computation: ComputationAPI, inp: ExecuteInput, total_tx_gas: int | None
+    ) -> object:
         return None
 
     def settle(self, computation: ComputationAPI, reservation: object, verdict: Verdict) -> Charge:
@@ -261,12 +264,24 @@ def encode_invalid(reason: Reason) -> bytes:
     return EXECUTE_INVALID_SELECTOR + int(reason).to_bytes(32, "big")
 
 
+NO_MARKET = ExecuteMarket()
+
+
+def total_transaction_gas(raw: bytes, vm_class: type) -> int | None:
+    """Sum of the gas limits of the block's transactions; None if they do not decode."""
+    try:
+        return sum(tx.gas for tx in decode_transactions(raw, vm_class))
+    except _Invalid:
+        return None
+
+
 def make_execute_precompile(
     l2_vm_class: type,
-    market_factory: Callable[[], ExecuteMarket] = ExecuteMarket,
+    market_for: Callable[[ComputationAPI], ExecuteMarket] = lambda computation: NO_MARKET,
     cache: VerdictCache | None = None,
 ) -> Callable[[ComputationAPI], ComputationAPI]:
-    """The EXECUTE precompile for an L1 whose L2 follows ``l2_vm_class``'s rules."""
+    """The EXECUTE precompile for an L1 whose L2 follows ``l2_vm_class``'s rules;
+    ``market_for`` finds the execute-gas market of the block a call runs in."""
     verdicts = cache or VerdictCache()
 
     def execute(computation: ComputationAPI) -> ComputationAPI:
@@ -276,8 +291,10 @@ def make_execute_precompile(
             inp = decode_execute_input(data)
         except MalformedInput as exc:
             raise ExecuteHalt(f"EXECUTE: malformed input: {exc}") from None
-        market = market_factory()
-        reservation = market.reserve(computation, inp)
+        market = market_for(computation)
+        reservation = market.reserve(
+            computation, inp, total_transaction_gas(inp.transactions, l2_vm_class)
+        )
         verdict = verdicts.get_or_verify(data, inp, l2_vm_class)
         charge = market.settle(computation, reservation, verdict)
         if not verdict.valid:

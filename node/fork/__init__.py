@@ -64,6 +64,13 @@ class DevnetPragueVM(PragueVM):
         self.skipped_transactions: list[SkippedTransaction] = []
         self.computations: list[ComputationAPI] = []
 
+    def finalize_block(self, block: BlockAPI):
+        result = super().finalize_block(block)
+        # The root of the state after this block, whatever the header carries (see the
+        # delayed state root of the L1 fork).
+        self.post_state_root = result.block.header.state_root
+        return result
+
     @classmethod
     def finalize_gas_used(
         cls, transaction: SignedTransactionAPI, computation: ComputationAPI
@@ -94,6 +101,11 @@ class DevnetPragueVM(PragueVM):
             # so a failed transaction cannot be rolled back afterwards. Validation reads
             # state but writes nothing.
             try:
+                if transaction.gas > header.gas_limit:
+                    raise InvalidTransaction(
+                        TxRejection.GAS_LIMIT,
+                        f"gas {transaction.gas} exceeds block gas limit {header.gas_limit}",
+                    )
                 if header.gas_used + transaction.gas > header.gas_limit:
                     raise InvalidTransaction(
                         TxRejection.BLOCK_FULL,
@@ -125,21 +137,45 @@ class DevnetPragueVM(PragueVM):
     def apply_transaction(
         self, header: BlockHeaderAPI, transaction: SignedTransactionAPI
     ) -> tuple[ReceiptAPI, ComputationAPI]:
-        if not (self.skip_invalid_transactions and self.refuse_execution_requests):
+        if not self.skip_invalid_transactions:
             return super().apply_transaction(header, transaction)
+        # Builder mode: a transaction the block must not hold (see ``refusal``) is rolled
+        # back after it ran. A snapshot taken after py-evm's lock can still be reverted;
+        # what lives outside the journal is saved and restored by the checkpoint hooks.
         self.validate_transaction_against_header(header, transaction)
         self.state.lock_changes()
-        # A snapshot taken after the lock can still be rolled back.
         snapshot = self.state.snapshot()
-        counts_before = self._request_counts()
+        outside = self.checkpoint_outside_journal()
+        before = self.observe_before(transaction)
         computation = self.state.apply_transaction(transaction)
-        if self._request_counts() != counts_before:
+        refused = self.refusal(transaction, before)
+        if refused is not None:
             self.state.revert(snapshot)
-            raise InvalidTransaction(TxRejection.EXECUTION_REQUEST)
+            self.restore_outside_journal(outside)
+            raise refused
         self.state.commit(snapshot)
         receipt = self.make_receipt(header, transaction, computation, self.state)
         self.validate_receipt(receipt)
         return receipt, computation
+
+    # Hooks of builder mode; forks extend them.
+
+    def observe_before(self, transaction: SignedTransactionAPI) -> object:
+        return self._request_counts() if self.refuse_execution_requests else None
+
+    def refusal(
+        self, transaction: SignedTransactionAPI, before: object
+    ) -> InvalidTransaction | None:
+        """Why the block must leave out a transaction that just ran, or None."""
+        if self.refuse_execution_requests and self._request_counts() != before:
+            return InvalidTransaction(TxRejection.EXECUTION_REQUEST)
+        return None
+
+    def checkpoint_outside_journal(self) -> object:
+        return None
+
+    def restore_outside_journal(self, checkpoint: object) -> None:
+        pass
 
     def _request_counts(self) -> tuple[int, ...]:
         return tuple(self.state.get_storage(q, REQUEST_COUNT_SLOT) for q in REQUEST_QUEUES)
