@@ -73,6 +73,19 @@ class Genesis:
     def with_overrides(self, **changes: Any) -> Genesis:
         return replace(self, **changes)
 
+    def validate(self) -> None:
+        """Settings that cannot work together, as a clear error."""
+        e = self.execute
+        if e.enabled:
+            if not 0 < e.gas_target <= e.gas_limit:
+                raise GenesisError("execute gas target must be in (0, limit]")
+            if e.min_base_fee < 1 or e.initial_base_fee < e.min_base_fee:
+                raise GenesisError("execute base fees: need 1 <= min <= initial")
+        if self.delayed_state_root and not e.enabled:
+            raise GenesisError("the delayed state root is an L1 feature (EXECUTE enabled)")
+        if self.gas_limit < 5000:
+            raise GenesisError("gas limit must be at least 5000")
+
     def with_accounts(self, addresses: list[bytes], balance: int) -> Genesis:
         alloc = dict(self.alloc)
         for address in addresses:
@@ -175,4 +188,6 @@ def load_genesis(path: str | Path) -> Genesis:
         raise GenesisError(f"cannot read genesis {path}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise GenesisError(f"genesis {path} is not JSON: {exc}") from exc
-    return parse_genesis(doc, name=path.stem)
+    genesis = parse_genesis(doc, name=path.stem)
+    genesis.validate()
+    return genesis

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")  # 5x faster keccak than pycryptodome
@@ -52,6 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gas-limit", type=int, help="block gas limit (pinned)")
     p.add_argument("--base-fee", type=int, help="genesis base fee per gas, in wei")
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
+    market = p.add_argument_group("EXECUTE market (L1)")
+    market.add_argument("--execute-gas-limit", type=int, metavar="GAS",
+                        help="cumulative EXECUTE gas per L1 block (default from genesis: 10M)")
+    market.add_argument("--execute-gas-target", type=int, metavar="GAS",
+                        help="EXECUTE gas per block the fee steers towards (default 5M)")
+    market.add_argument("--execute-base-fee", type=int, metavar="WEI",
+                        help="initial execute base fee per gas (default 1 gwei)")
+    market.add_argument("--execute-min-base-fee", type=int, metavar="WEI",
+                        help="floor of the execute base fee (default 1 wei)")
+    root = p.add_mutually_exclusive_group()
+    root.add_argument("--delayed-state-root", dest="delayed_state_root", action="store_true",
+                      default=None, help="header n carries the post-state root of n-1 (EIP-7862)")
+    root.add_argument("--no-delayed-state-root", dest="delayed_state_root",
+                      action="store_false", help="Prague semantics: header n carries its own root")
     return p
 
 
@@ -64,7 +79,21 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         overrides["gas_limit"] = args.gas_limit
     if args.base_fee is not None:
         overrides["base_fee_per_gas"] = args.base_fee
+    if args.delayed_state_root is not None:
+        overrides["delayed_state_root"] = args.delayed_state_root
+    market = {
+        "gas_limit": args.execute_gas_limit,
+        "gas_target": args.execute_gas_target,
+        "initial_base_fee": args.execute_base_fee,
+        "min_base_fee": args.execute_min_base_fee,
+    }
+    market = {k: v for k, v in market.items() if v is not None}
+    if market:
+        if not genesis.execute.enabled:
+            raise GenesisError("EXECUTE market flags need a genesis with EXECUTE enabled")
+        overrides["execute"] = replace(genesis.execute, **market)
     genesis = genesis.with_overrides(**overrides)
+    genesis.validate()
     dev_accounts = derive_dev_accounts(args.mnemonic, args.accounts)
     genesis = genesis.with_accounts([a.address for a in dev_accounts], args.balance * WEI_PER_ETH)
     if args.no_mining:
@@ -89,6 +118,7 @@ def banner(devnet: Devnet, url: str) -> str:
         f"Genesis:      0x{devnet.head.hash.hex()}",
         f"Gas limit:    {devnet.head.gas_limit}",
         f"Base fee:     {devnet.head.base_fee_per_gas} wei",
+        f"State root:   {'delayed one slot (EIP-7862)' if devnet.chain.delayed_state_root else 'own (Prague)'}",
         f"Mining:       {devnet.mining.mode.value}"
         + (f" every {devnet.mining.block_time:g}s" if devnet.mining.block_time else ""),
     ]

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.devnet import Devnet
-from rpc import anvil, debug, eth, net
+from rpc import anvil, debug, eth, execute, net
 from rpc.errors import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -34,6 +34,7 @@ METHODS: dict[str, Any] = {
     **net.METHODS,
     **debug.METHODS,
     **anvil.METHODS,
+    **execute.METHODS,
 }
 
 

@@ -1,0 +1,95 @@
+"""The ``execute_`` namespace: the L1's EXECUTE gas market as users query it.
+
+- ``execute_params``: limit, target, fee bounds, and the pending block's price and use.
+- ``execute_baseFee``: the execute base fee per gas of the pending block.
+- ``execute_feeHistory(blockCount, newestBlock)``: like ``eth_feeHistory`` for execute gas.
+- ``execute_transactionStatus(hash)``: mined, pending, deferred (with the reason), unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.devnet import Devnet
+from rpc import codec
+from rpc.codec import REQUIRED, parse_params, qty
+from rpc.errors import SERVER_ERROR, RpcError
+from rpc.eth import resolve_header
+from rpc.registry import Namespace
+
+execute = Namespace()
+METHODS = execute.methods
+
+MAX_HISTORY_BLOCKS = 1024
+
+
+def _vm(devnet: Devnet):
+    vm_class = devnet.chain.vm_class
+    if not hasattr(vm_class, "market_params"):
+        raise RpcError(SERVER_ERROR, "this chain has no EXECUTE market (is it an L2?)")
+    return vm_class
+
+
+@execute.method("execute_params")
+async def params(devnet: Devnet, _: Any) -> dict[str, Any]:
+    vm_class = _vm(devnet)
+    p = vm_class.market_params
+    head = devnet.head
+    return {
+        "address": "0x" + "00" * 18 + "0101",
+        "cumulativeGasLimit": qty(p.limit),
+        "cumulativeGasTarget": qty(p.target),
+        "initialBaseFee": qty(p.initial_base_fee),
+        "minBaseFee": qty(p.min_base_fee),
+        "baseFeeChangeDenominator": qty(8),
+        "pendingBaseFee": qty(vm_class.expected_execute_base_fee(head)),
+        "latestBlock": qty(head.block_number),
+        "latestGasUsed": qty(head.execute_gas_used),
+        "latestBaseFee": qty(head.execute_base_fee_per_gas),
+        "delayedStateRoot": devnet.chain.delayed_state_root,
+    }
+
+
+@execute.method("execute_baseFee")
+async def base_fee(devnet: Devnet, _: Any) -> str:
+    return qty(_vm(devnet).expected_execute_base_fee(devnet.head))
+
+
+@execute.method("execute_feeHistory")
+async def fee_history(devnet: Devnet, params_: Any) -> dict[str, Any]:
+    vm_class = _vm(devnet)
+    count, newest = parse_params(
+        params_, [(codec.quantity, REQUIRED, "blockCount"), (codec.block_id, "latest", "newestBlock")]
+    )
+    newest_header = resolve_header(devnet, newest)
+    count = min(count, MAX_HISTORY_BLOCKS, newest_header.block_number + 1)
+    oldest = newest_header.block_number + 1 - count
+    fees, used, ratios = [], [], []
+    for number in range(oldest, newest_header.block_number + 1):
+        header = devnet.header_at(number)
+        fees.append(qty(header.execute_base_fee_per_gas))
+        used.append(qty(header.execute_gas_used))
+        ratios.append(header.execute_gas_used / vm_class.market_params.limit)
+    fees.append(qty(vm_class.expected_execute_base_fee(newest_header)))
+    return {
+        "oldestBlock": qty(oldest),
+        "executeBaseFeePerGas": fees,
+        "executeGasUsed": used,
+        "executeGasUsedRatio": ratios,
+    }
+
+
+@execute.method("execute_transactionStatus")
+async def transaction_status(devnet: Devnet, params_: Any) -> dict[str, Any]:
+    """Why a transaction is (not yet) in a block: the builder defers an EXECUTE call that
+    would overflow the cumulative limit, and says so here."""
+    (tx_hash,) = parse_params(params_, [(codec.hash32, REQUIRED, "hash")])
+    info = devnet.chain.find_transaction(tx_hash)
+    if info is not None and info.block_number <= devnet.head.block_number:
+        return {"status": "mined", "blockNumber": qty(info.block_number)}
+    pooled = devnet.pool.get(tx_hash)
+    if pooled is None:
+        return {"status": "unknown"}
+    if pooled.last_error:
+        return {"status": "deferred", "reason": pooled.last_error}
+    return {"status": "pending"}
