@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="never mine on its own; use evm_mine / anvil_mine")
     p.add_argument("--gas-limit", type=int, help="block gas limit (pinned)")
     p.add_argument("--base-fee", type=int, help="genesis base fee per gas, in wei")
+    p.add_argument("--timestamp", type=int,
+                   help="genesis timestamp (default: the genesis file's, or now if that is 0)")
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
     market = p.add_argument_group("EXECUTE market (L1)")
     market.add_argument("--execute-gas-limit", type=int, metavar="GAS",
@@ -79,6 +82,10 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         overrides["gas_limit"] = args.gas_limit
     if args.base_fee is not None:
         overrides["base_fee_per_gas"] = args.base_fee
+    if args.timestamp is not None:
+        overrides["timestamp"] = args.timestamp
+    elif genesis.timestamp == 0:
+        overrides["timestamp"] = int(time.time())  # as anvil: the chain starts now
     if args.delayed_state_root is not None:
         overrides["delayed_state_root"] = args.delayed_state_root
     market = {

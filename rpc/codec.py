@@ -96,6 +96,8 @@ def block_id(value: Any, what: str = "block") -> str | int | bytes:
         raise InvalidParams(f"{what}: expected blockHash or blockNumber")
     if isinstance(value, str) and len(value) == 66:
         return hash32(value, what)
+    if not isinstance(value, str):
+        raise InvalidParams(f"{what}: expected a block tag, hex number or hash, got {value!r}")
     return quantity(value, what)
 
 

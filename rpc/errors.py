@@ -26,6 +26,10 @@ TRANSACTION_REJECTED = -32003  # anvil's code for pool rejections
 EXECUTION_REVERTED = 3
 
 
+# anvil answers these with its generic code; every other rejection is -32003.
+GAS_ERRORS = frozenset({TxRejection.INTRINSIC_GAS, TxRejection.FLOOR_DATA_GAS})
+
+
 class RpcError(Exception):
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
@@ -58,7 +62,7 @@ def to_rpc_error(exc: BaseException) -> RpcError:
     if isinstance(exc, ExecutionReverted):
         return RpcError(EXECUTION_REVERTED, str(exc), "0x" + exc.output.hex())
     if isinstance(exc, InvalidTransaction):
-        code = SERVER_ERROR if exc.kind is TxRejection.ALREADY_KNOWN else TRANSACTION_REJECTED
+        code = SERVER_ERROR if exc.kind in GAS_ERRORS else TRANSACTION_REJECTED
         return RpcError(code, str(exc))
     if isinstance(exc, ExecutionHalted):
         return RpcError(SERVER_ERROR, str(exc))
