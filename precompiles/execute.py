@@ -120,6 +120,20 @@ def _check_header_rules(inp: ExecuteInput, parent) -> None:
         raise _Invalid(Reason.HEADER_RULE, "gas limit outside the 1/1024 bound of the parent's")
 
 
+def _with_linked_ancestors(vm_class: type, chain: list) -> type:
+    """``vm_class`` whose BLOCKHASH window is exactly the hash-linked chain: the parent's
+    hash, then each linked header's ``parent_hash`` (the hash of block k is known iff header
+    k+1 is linked). py-evm would only yield hashes of headers it can load, one short."""
+    hashes = [chain[0].hash] + [h.parent_hash for h in chain if h.block_number > 0]
+
+    class WitnessVM(vm_class):  # type: ignore[misc, valid-type]
+        @property
+        def previous_hashes(self):
+            return iter(hashes)
+
+    return WitnessVM
+
+
 def _reexecute(inp: ExecuteInput, witness: Witness, chain: list, vm_class: type) -> Verdict:
     parent = chain[0]
     transactions = decode_transactions(inp.transactions, vm_class)
@@ -137,7 +151,7 @@ def _reexecute(inp: ExecuteInput, witness: Witness, chain: list, vm_class: type)
         parent_beacon_block_root=inp.l1_anchor,
         extra_data=b"",
     )
-    vm = vm_class(
+    vm = _with_linked_ancestors(vm_class, chain)(
         header=header,
         chaindb=chaindb,
         chain_context=ChainContext(inp.chain_id),
