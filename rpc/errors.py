@@ -62,6 +62,8 @@ def to_rpc_error(exc: BaseException) -> RpcError:
     if isinstance(exc, ExecutionReverted):
         return RpcError(EXECUTION_REVERTED, str(exc), "0x" + exc.output.hex())
     if isinstance(exc, InvalidTransaction):
+        if exc.kind is TxRejection.MALFORMED:
+            return RpcError(INVALID_PARAMS, f"failed to decode transaction: {exc.detail}")
         code = SERVER_ERROR if exc.kind in GAS_ERRORS else TRANSACTION_REJECTED
         return RpcError(code, str(exc))
     if isinstance(exc, ExecutionHalted):

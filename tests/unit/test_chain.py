@@ -241,7 +241,7 @@ def test_account_and_storage_proofs_verify_against_the_state_root(
     assert proof.code_hash == keccak(chain.code(deployed_counter, header))
     assert proof.storage_root != BLANK_ROOT_HASH
 
-    account_rlp = _proven(header.state_root, keccak(deployed_counter), proof.account_proof)
+    account_rlp = _proven(chain.state_root_after(header), keccak(deployed_counter), proof.account_proof)
     expected = RlpAccount(proof.nonce, proof.balance, proof.storage_root, proof.code_hash)
     assert account_rlp == rlp.encode(expected)
 
@@ -257,7 +257,7 @@ def test_proof_of_an_eoa_and_of_an_absent_account(chain, dev_accounts, genesis):
     eoa = dev_accounts[0].address
     proof = chain.proof(eoa, [], header)
     assert proof.balance == genesis.alloc[eoa].balance
-    account_rlp = _proven(header.state_root, keccak(eoa), proof.account_proof)
+    account_rlp = _proven(chain.state_root_after(header), keccak(eoa), proof.account_proof)
     assert rlp.decode(account_rlp, sedes=RlpAccount).balance == proof.balance
 
     absent = b"\xde\xad" * 10
