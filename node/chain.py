@@ -20,8 +20,10 @@ from eth.chains.base import Chain as PyEvmChain
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS, ZERO_HASH32
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth.db.schema import SchemaV1
 from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound
 from eth.rlp.accounts import Account as RlpAccount
+from eth.rlp.sedes import chain_gaps
 from eth.vm.chain_context import ChainContext
 from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
@@ -37,12 +39,15 @@ from node.errors import (
 )
 from node.fork import DevnetPragueVM, L2PragueVM, SkippedTransaction
 from node.fork.l1 import L1ChainDB, L1PragueVM
-from node.genesis import Genesis
+from node.genesis import Genesis, GenesisError
 from node.revert import decode_revert_reason
+from node.storage import MemoryDatabase
 from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
 from precompiles.execute_market import BlockExecuteMarket, MarketParams
 
 MAX_BLOCKHASH_DEPTH = 256
+GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
+WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 TRANSFER_GAS = 21_000
 
@@ -135,7 +140,7 @@ class Chain:
             chain_id=genesis.chain_id,
             chaindb_class=L1ChainDB,
         )
-        self.db = db if db is not None else AtomicDB()
+        self.db = db if db is not None else MemoryDatabase()
         params = {
             "difficulty": 0,
             "gas_limit": genesis.gas_limit,
@@ -146,13 +151,36 @@ class Chain:
             "nonce": b"\x00" * 8,
             "base_fee_per_gas": genesis.base_fee_per_gas,
         }
-        self._chain = chain_class.from_genesis(self.db, params, genesis.state_dict())
+        self.reopened = GENESIS_HASH_KEY in self.db
+        if self.reopened:
+            self._chain = chain_class(self.db)
+            self._check_same_genesis(chain_class, params)
+        else:
+            with self.db.block_transaction():
+                self._chain = chain_class.from_genesis(self.db, params, genesis.state_dict())
+                genesis_header = self._chain.chaindb.get_canonical_head()
+                self._record_post_state_root(genesis_header.hash, genesis_header.state_root)
+                self.db[GENESIS_HASH_KEY] = genesis_header.hash
         self.chaindb = self._chain.chaindb
         self.transaction_builder = self.vm_class.get_transaction_builder()
         self._receipts_cache: dict[bytes, list[ReceiptInfo]] = {}
-        self.witnesses: dict[bytes, ExecutionWitness] = {}
-        genesis_header = self.chaindb.get_canonical_head()
-        self._record_post_state_root(genesis_header.hash, genesis_header.state_root)
+        self.witnesses = WitnessStore(self.db)
+
+    def _check_same_genesis(self, chain_class, params) -> None:
+        """A data directory belongs to one genesis; refuse to mix two chains."""
+        stored = self.db[GENESIS_HASH_KEY]
+        stored_header = self._chain.chaindb.get_block_header_by_hash(stored)
+        params = dict(params, timestamp=stored_header.timestamp)
+        fresh = chain_class.from_genesis(MemoryDatabase(), params, self.genesis.state_dict())
+        if fresh.get_canonical_head().hash != stored:
+            raise GenesisError(
+                f"the data directory holds a chain with genesis 0x{stored.hex()}, "
+                "not the one this genesis file and these flags describe"
+            )
+
+    @property
+    def genesis_header(self) -> BlockHeaderAPI:
+        return self.header_by_hash(self.db[GENESIS_HASH_KEY])
 
     # -- blocks and headers ---------------------------------------------------------------
 
@@ -237,15 +265,18 @@ class Chain:
         template = vm.get_block_class()(
             header, transactions=list(transactions), uncles=[], withdrawals=[]
         )
-        block = vm.import_block(template).block
-        self.chaindb.persist_block(block)
-        self._record_post_state_root(block.hash, vm.post_state_root)
-        state_nodes, codes = recorder.split_reads()
-        self.witnesses[block.hash] = ExecutionWitness(
-            state=state_nodes,
-            codes=codes,
-            headers=witness_headers(parent, vm.state.oldest_ancestor_read, self.header_by_hash),
-        )
+        with self.db.block_transaction():  # one commit: the whole block or nothing
+            block = vm.import_block(template).block
+            state_nodes, codes = recorder.split_reads()
+            self.witnesses[block.hash] = ExecutionWitness(
+                state=state_nodes,
+                codes=codes,
+                headers=witness_headers(
+                    parent, vm.state.oldest_ancestor_read, self.header_by_hash
+                ),
+            )
+            self._record_post_state_root(block.hash, vm.post_state_root)
+            self.chaindb.persist_block(block)  # moves the head: last
         receipts = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
         self._receipts_cache[block.hash] = receipts
         return BuiltBlock(
@@ -281,11 +312,40 @@ class Chain:
             chain_context=ChainContext(self.chain_id),
             consensus_context=self._chain.consensus_context,
         )
-        imported = vm.import_block(block).block
-        validate_imported_block_unchanged(imported, block)
-        self.chaindb.persist_block(imported)
-        self._record_post_state_root(imported.hash, vm.post_state_root)
+        with self.db.block_transaction():
+            imported = vm.import_block(block).block
+            validate_imported_block_unchanged(imported, block)
+            self._record_post_state_root(imported.hash, vm.post_state_root)
+            self.chaindb.persist_block(imported)
         return imported
+
+    def rewind_to(self, header: BlockHeaderAPI) -> None:
+        """Make ``header`` the head again (``evm_revert``): later blocks stop being
+        canonical and their transactions unknown; blocks built next extend ``header``."""
+        head = self.head
+        with self.db.block_transaction():
+            for number in range(head.block_number, header.block_number, -1):
+                old = self.header_by_number(number)
+                for tx in self.block_by_header(old).transactions:
+                    key = SchemaV1.make_transaction_hash_to_block_lookup_key(tx.hash)
+                    if key in self.db:
+                        del self.db[key]
+                del self.db[SchemaV1.make_block_number_to_hash_lookup_key(number)]
+            self.db[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
+            # py-evm tracks which block numbers it holds; the chain now ends at ``header``.
+            no_gaps = rlp.encode(((), header.block_number + 1), sedes=chain_gaps)
+            self.db[SchemaV1.make_header_chain_gaps_lookup_key()] = no_gaps
+            self.db[SchemaV1.make_chain_gaps_lookup_key()] = no_gaps
+
+    def edit_head_state(self, edit, post_state_root: bytes | None = None) -> None:
+        """Apply ``edit(account_db)`` to the state after the head block (the test-node
+        controls ``anvil_setBalance`` and friends). The next block builds on the result."""
+        head = self.head
+        account_db = AccountDB(self.db, post_state_root or self.state_root_after(head))
+        edit(account_db)
+        with self.db.block_transaction():
+            account_db.persist()
+            self._record_post_state_root(head.hash, account_db.state_root)
 
     # -- transactions and receipts ----------------------------------------------------------
 
@@ -522,6 +582,35 @@ class Chain:
             else:
                 lo = mid
         return hi
+
+
+class WitnessStore:
+    """Execution witnesses by block hash, kept in the chain's database."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def __setitem__(self, block_hash: bytes, witness: ExecutionWitness) -> None:
+        self.db[WITNESS_PREFIX + block_hash] = rlp.encode(
+            [witness.state, witness.codes, witness.headers]
+        )
+
+    def get(self, block_hash: bytes) -> ExecutionWitness | None:
+        try:
+            raw = self.db[WITNESS_PREFIX + block_hash]
+        except KeyError:
+            return None
+        state, codes, headers = rlp.decode(raw)
+        return ExecutionWitness(state=state, codes=codes, headers=headers)
+
+    def __getitem__(self, block_hash: bytes) -> ExecutionWitness:
+        witness = self.get(block_hash)
+        if witness is None:
+            raise KeyError(block_hash)
+        return witness
+
+    def __contains__(self, block_hash: bytes) -> bool:
+        return (WITNESS_PREFIX + block_hash) in self.db
 
 
 @dataclass(frozen=True)

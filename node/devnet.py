@@ -25,6 +25,7 @@ from node.errors import InvalidInput, InvalidTransaction, TxRejection, UnknownBl
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.pool import TxPool
+from node.storage import PoolJournal
 
 log = logging.getLogger("native_devnet")
 
@@ -62,6 +63,16 @@ class SendRequest:
 BlockListener = Callable[[BuiltBlock], None]
 
 
+@dataclass
+class Snapshot:
+    head: BlockHeaderAPI
+    post_state_root: bytes
+    pool: list
+    time_offset: int
+    next_timestamp: int | None
+PendingListener = Callable[[SignedTransactionAPI, bytes], None]  # (transaction, sender)
+
+
 class Devnet:
     def __init__(
         self,
@@ -77,6 +88,7 @@ class Devnet:
         self.mining = mining or MiningConfig()
         self.head: BlockHeaderAPI = self.chain.head
         self.listeners: list[BlockListener] = []
+        self.pending_listeners: list[PendingListener] = []  # called when the pool accepts a tx
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
         self._simulator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulator")
         self._wake = asyncio.Event()
@@ -85,10 +97,16 @@ class Devnet:
         self._next_timestamp: int | None = None
         self._next_fields: dict[str, bytes] = {}
         self.started_at = time.time()
+        self.journal = PoolJournal(self.chain.db)
+        self.pool.on_removed = self.journal.removed
+        self.time_offset = 0  # evm_increaseTime
+        self._snapshots: dict[int, Snapshot] = {}
+        self._next_snapshot_id = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._restore_pool()
         self._tasks.append(asyncio.create_task(self._automine_loop(), name="automine"))
         if self.mining.mode is MiningMode.INTERVAL:
             self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
@@ -104,6 +122,7 @@ class Devnet:
         self._tasks.clear()
         self._writer.shutdown(wait=True)
         self._simulator.shutdown(wait=True)
+        self.chain.db.close()
 
     async def _on_writer(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
@@ -162,9 +181,15 @@ class Devnet:
         self.validate_for_pool(tx)
         sender = tx.sender
         replaced = self.pool.add(tx, sender)
+        self.journal.added(tx.hash, tx.encode())
         if replaced is not None:
             self._settle(replaced.hash, None)
         log.info("tx 0x%s from 0x%s nonce %d accepted", tx.hash.hex(), sender.hex(), tx.nonce)
+        for listener in list(self.pending_listeners):
+            try:
+                listener(tx, sender)
+            except Exception:  # a listener must never fail a submission
+                log.exception("pending-transaction listener failed")
         executable = tx.nonce < self.pool.next_nonce(sender, self.state_nonce(sender))
         if self.mining.mode is MiningMode.AUTO and executable:
             waiter = asyncio.get_running_loop().create_future()
@@ -248,6 +273,8 @@ class Devnet:
         if timestamp is None:
             timestamp = self._next_timestamp
             self._next_timestamp = None
+        if timestamp is None:
+            timestamp = int(time.time()) + self.time_offset
         fields, self._next_fields = self._next_fields, {}
         fields.setdefault("parent_beacon_block_root", ZERO_HASH32)
         built = self.chain.build_block(
@@ -330,7 +357,105 @@ class Devnet:
             except Exception:
                 log.exception("interval block production failed")
 
+    # -- restart ----------------------------------------------------------------------------
+
+    def _restore_pool(self) -> None:
+        """Resubmit what the on-disk pool journal holds; drop, and say so, what is no
+        longer valid."""
+        saved = self.journal.saved()
+        restored = dropped = 0
+        for raw in saved:
+            try:
+                tx = self.chain.decode_transaction(raw)
+                self.journal.removed(tx.hash)
+                self.validate_for_pool(tx)
+                self.pool.add(tx, tx.sender)
+                self.journal.added(tx.hash, raw)
+                restored += 1
+            except InvalidTransaction as exc:
+                dropped += 1
+                log.info("pending tx from the previous run dropped: %s", exc)
+        if saved:
+            log.info(
+                "pool: restored %d pending transactions from the previous run, dropped %d",
+                restored, dropped,
+            )
+        if restored:
+            self._wake.set()
+
+    # -- test-node controls -----------------------------------------------------------------
+
+    async def snapshot(self) -> int:
+        """``evm_snapshot``: remember head, head state, pool and clock."""
+        snapshot_id = self._next_snapshot_id
+        self._next_snapshot_id += 1
+        head = self.head
+        self._snapshots[snapshot_id] = Snapshot(
+            head=head,
+            post_state_root=self.chain.state_root_after(head),
+            pool=[(p.transaction, p.sender) for p in self.pool.by_hash.values()],
+            time_offset=self.time_offset,
+            next_timestamp=self._next_timestamp,
+        )
+        return snapshot_id
+
+    async def revert(self, snapshot_id: int) -> bool:
+        """``evm_revert``: back to the snapshot; it and every newer one are used up."""
+        snap = self._snapshots.get(snapshot_id)
+        if snap is None:
+            return False
+        for newer in [i for i in self._snapshots if i >= snapshot_id]:
+            del self._snapshots[newer]
+
+        def rewind() -> None:
+            self.chain.rewind_to(snap.head)
+            self.chain.edit_head_state(lambda db: None, post_state_root=snap.post_state_root)
+            self.pool.clear()
+            for tx, sender in snap.pool:
+                self.pool.add(tx, sender)
+                self.journal.added(tx.hash, tx.encode())
+
+        await self._on_writer(rewind)
+        self.head = snap.head
+        self.time_offset = snap.time_offset
+        self._next_timestamp = snap.next_timestamp
+        log.info("reverted to snapshot %d (block %d)", snapshot_id, snap.head.block_number)
+        return True
+
+    def increase_time(self, seconds: int) -> int:
+        self.time_offset += seconds
+        return self.time_offset
+
+    async def edit_state(self, edit) -> None:
+        """Change the state after the head block (``anvil_setBalance`` and friends)."""
+        await self._on_writer(self.chain.edit_head_state, edit)
+
+    async def reset(self) -> None:
+        """``anvil_reset``: a fresh chain from the same genesis, an empty pool."""
+
+        def fresh() -> None:
+            self.pool.clear()
+            self.chain.db.clear()
+            self.chain = Chain(self.genesis, self.chain.db)
+
+        await self._on_writer(fresh)
+        self.head = self.chain.head
+        self.time_offset = 0
+        self._next_timestamp = None
+        self._snapshots.clear()
+
     # -- mining controls --------------------------------------------------------------------
+
+    def set_interval_mining(self, seconds: float) -> None:
+        """``evm_setIntervalMining``: a block every ``seconds``; 0 turns it off."""
+        for task in [t for t in self._tasks if t.get_name() == "interval"]:
+            task.cancel()
+            self._tasks.remove(task)
+        if seconds > 0:
+            self.mining = MiningConfig(MiningMode.INTERVAL, seconds)
+            self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
+        elif self.mining.mode is MiningMode.INTERVAL:
+            self.mining = MiningConfig(MiningMode.MANUAL)
 
     def set_automine(self, enabled: bool) -> None:
         if enabled:

@@ -40,6 +40,7 @@ class TxPool:
     by_hash: dict[bytes, PooledTransaction] = field(default_factory=dict)
     by_sender: dict[bytes, dict[int, PooledTransaction]] = field(default_factory=dict)
     _arrivals: Iterator[int] = field(default_factory=itertools.count)
+    on_removed: Callable[[bytes], None] | None = None  # e.g. the on-disk pool journal
 
     def __len__(self) -> int:
         return len(self.by_hash)
@@ -67,6 +68,8 @@ class TxPool:
                     f"fee cap and tip must rise by {PRICE_BUMP_PERCENT}%",
                 )
             del self.by_hash[replaced.hash]
+            if self.on_removed is not None:
+                self.on_removed(replaced.hash)
         pooled = PooledTransaction(tx, sender, tx.hash, next(self._arrivals))
         queue[tx.nonce] = pooled
         self.by_hash[tx.hash] = pooled
@@ -76,6 +79,8 @@ class TxPool:
         pooled = self.by_hash.pop(tx_hash, None)
         if pooled is None:
             return
+        if self.on_removed is not None:
+            self.on_removed(tx_hash)
         queue = self.by_sender.get(pooled.sender, {})
         if queue.get(pooled.nonce) is pooled:
             del queue[pooled.nonce]
@@ -92,6 +97,12 @@ class TxPool:
                 dropped.append(pooled)
                 self.remove(pooled.hash)
         return dropped
+
+    def clear(self) -> list[PooledTransaction]:
+        everything = list(self.by_hash.values())
+        for pooled in everything:
+            self.remove(pooled.hash)
+        return everything
 
     def next_nonce(self, sender: bytes, state_nonce: int) -> int:
         """The nonce after the sender's contiguous run of pooled transactions."""

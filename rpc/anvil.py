@@ -112,5 +112,104 @@ async def set_next_block_fields(devnet: Devnet, params: Any) -> bool:
     return True
 
 
+@anvil.method("evm_snapshot")
+async def snapshot(devnet: Devnet, params: Any) -> str:
+    parse_params(params, [])
+    return qty(await devnet.snapshot())
+
+
+@anvil.method("evm_revert")
+async def revert(devnet: Devnet, params: Any) -> bool:
+    (snapshot_id,) = parse_params(params, [(codec.quantity, codec.REQUIRED, "id")])
+    return await devnet.revert(snapshot_id)
+
+
+@anvil.method("evm_increaseTime")
+async def increase_time(devnet: Devnet, params: Any) -> str:
+    (seconds,) = parse_params(params, [(_seconds, codec.REQUIRED, "seconds")])
+    return qty(devnet.increase_time(seconds))
+
+
+@anvil.method("evm_setNextBlockTimestamp")
+async def set_next_block_timestamp(devnet: Devnet, params: Any) -> None:
+    (timestamp,) = parse_params(params, [(_seconds, codec.REQUIRED, "timestamp")])
+    if timestamp <= devnet.head.timestamp:
+        raise InvalidParams(
+            f"timestamp {timestamp} must be after the head block's {devnet.head.timestamp}"
+        )
+    devnet.set_next_timestamp(timestamp)
+    return None
+
+
+@anvil.method("evm_setIntervalMining")
+async def set_interval_mining(devnet: Devnet, params: Any) -> bool:
+    (seconds,) = parse_params(params, [(_seconds, codec.REQUIRED, "seconds")])
+    devnet.set_interval_mining(seconds)
+    return True
+
+
+def _seconds(value: Any, what: str) -> int:
+    """Numbers as JSON integers or hex quantities (hardhat sends both)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return codec.quantity(value, what)
+
+
+@anvil.method("anvil_setBalance")
+async def set_balance(devnet: Devnet, params: Any) -> None:
+    who, balance = parse_params(
+        params, [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "balance")]
+    )
+    await devnet.edit_state(lambda db: db.set_balance(who, balance))
+
+
+@anvil.method("anvil_setNonce")
+async def set_nonce(devnet: Devnet, params: Any) -> None:
+    who, nonce = parse_params(
+        params, [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "nonce")]
+    )
+    await devnet.edit_state(lambda db: db.set_nonce(who, nonce))
+
+
+@anvil.method("anvil_setCode")
+async def set_code(devnet: Devnet, params: Any) -> None:
+    who, code = parse_params(
+        params, [(codec.address, codec.REQUIRED, "address"), (codec.data, codec.REQUIRED, "code")]
+    )
+    await devnet.edit_state(lambda db: db.set_code(who, code))
+
+
+@anvil.method("anvil_setStorageAt")
+async def set_storage_at(devnet: Devnet, params: Any) -> bool:
+    who, slot, value = parse_params(
+        params,
+        [(codec.address, codec.REQUIRED, "address"), (codec.storage_slot, codec.REQUIRED, "slot"),
+         (codec.hash32, codec.REQUIRED, "value")],
+    )
+    await devnet.edit_state(lambda db: db.set_storage(who, slot, int.from_bytes(value, "big")))
+    return True
+
+
+@anvil.method("anvil_reset")
+async def reset(devnet: Devnet, params: Any) -> None:
+    (options,) = parse_params(params, [(_reset_options, None, "options")])
+    await devnet.reset()
+
+
+def _reset_options(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{what}: expected an object")
+    if value.get("forking"):
+        raise InvalidParams(f"{what}: forking is not supported by this devnet")
+    return value
+
+
 anvil.alias("hardhat_mine", "anvil_mine")
+for _name in ("setBalance", "setNonce", "setCode", "setStorageAt", "reset"):
+    anvil.alias(f"hardhat_{_name}", f"anvil_{_name}")
+anvil.alias("anvil_snapshot", "evm_snapshot")
+anvil.alias("anvil_revert", "evm_revert")
+anvil.alias("anvil_increaseTime", "evm_increaseTime")
+anvil.alias("anvil_setNextBlockTimestamp", "evm_setNextBlockTimestamp")
+anvil.alias("anvil_setIntervalMining", "evm_setIntervalMining")
 anvil.alias("anvil_setAutomine", "evm_setAutomine")

@@ -21,8 +21,10 @@ from node.accounts import (  # noqa: E402
     DEFAULT_MNEMONIC,
     derive_dev_accounts,
 )
+from node.chain import Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
+from node.storage import open_database  # noqa: E402
 from rpc.server import RpcServer  # noqa: E402
 
 log = logging.getLogger("native_devnet")
@@ -55,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-fee", type=int, help="genesis base fee per gas, in wei")
     p.add_argument("--timestamp", type=int,
                    help="genesis timestamp (default: the genesis file's, or now if that is 0)")
+    p.add_argument("--data-dir", type=Path, metavar="PATH",
+                   help="keep the chain in an LMDB database here (default: in memory)")
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
     market = p.add_argument_group("EXECUTE market (L1)")
     market.add_argument("--execute-gas-limit", type=int, metavar="GAS",
@@ -111,7 +115,15 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         mining = MiningConfig(MiningMode.INTERVAL, args.block_time)
     else:
         mining = MiningConfig(MiningMode.AUTO)
-    return Devnet(genesis, dev_accounts, mining)
+    chain = Chain(genesis, open_database(args.data_dir))
+    if chain.reopened:
+        log.info("resuming the chain in %s at block %d", args.data_dir, chain.head.block_number)
+    return Devnet(genesis, dev_accounts, mining, chain=chain)
+
+
+def args_storage(devnet: Devnet) -> str:
+    directory = getattr(devnet.chain.db, "directory", None)
+    return f"LMDB in {directory}" if directory else "in memory"
 
 
 def banner(devnet: Devnet, url: str) -> str:
@@ -126,6 +138,7 @@ def banner(devnet: Devnet, url: str) -> str:
         f"Gas limit:    {devnet.head.gas_limit}",
         f"Base fee:     {devnet.head.base_fee_per_gas} wei",
         f"State root:   {'delayed one slot (EIP-7862)' if devnet.chain.delayed_state_root else 'own (Prague)'}",
+        f"Storage:      {args_storage(devnet)}",
         f"Mining:       {devnet.mining.mode.value}"
         + (f" every {devnet.mining.block_time:g}s" if devnet.mining.block_time else ""),
     ]

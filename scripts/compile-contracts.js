@@ -51,6 +51,7 @@ if (errors.length) {
 let drift = 0;
 if (!check) fs.mkdirSync(outDir, { recursive: true });
 for (const [sourceName, contracts] of Object.entries(output.contracts)) {
+  if (!(sourceName in sources)) continue; // imported libraries get no artifact of their own
   for (const [name, c] of Object.entries(contracts)) {
     const artifact = {
       contractName: name,
