@@ -97,6 +97,31 @@ class CallRequest:
     nonce: int | None = None
     access_list: tuple = ()
     authorization_list: tuple = ()
+    state_overrides: tuple[tuple[bytes, AccountOverride], ...] = ()
+    block_override: BlockOverride | None = None
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """One account's replacement fields for a simulated call (geth's state override)."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: tuple[tuple[int, int], ...] | None = None  # replaces the whole storage
+    state_diff: tuple[tuple[int, int], ...] | None = None  # changes some slots
+
+
+@dataclass(frozen=True)
+class BlockOverride:
+    """Block-context fields for a simulated call (geth's block override)."""
+
+    number: int | None = None
+    timestamp: int | None = None
+    gas_limit: int | None = None
+    coinbase: bytes | None = None
+    base_fee_per_gas: int | None = None
+    prev_randao: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -467,7 +492,9 @@ class Chain:
 
     # -- simulation -------------------------------------------------------------------------
 
-    def simulation_state(self, header: BlockHeaderAPI, costless: bool):
+    def simulation_state(
+        self, header: BlockHeaderAPI, costless: bool, state_root: bytes | None = None
+    ):
         """A throw-away state after ``header``'s block, run in ``header``'s block context.
 
         EXECUTE calls see the pending block's market (its price, nothing used yet) and skip
@@ -477,7 +504,7 @@ class Chain:
             context_header = header.copy(base_fee_per_gas=0)
         prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
         state = self.vm_class.build_state(
-            self.db, context_header.copy(state_root=self.state_root_after(header)),
+            self.db, context_header.copy(state_root=state_root or self.state_root_after(header)),
             ChainContext(self.chain_id), prev_hashes,
         )
         if hasattr(state, "execute_market"):
@@ -508,7 +535,11 @@ class Chain:
     def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
         """Run a message call (or creation) without committing anything."""
         costless = request.max_fee_per_gas is None
-        state = self.simulation_state(header, costless)
+        state_root = self.state_root_after(header)
+        header = _override_header(header, request.block_override)
+        state = self.simulation_state(header, costless, state_root)
+        for address, override in request.state_overrides:
+            _override_account(state, address, override)
         gas = request.gas if request.gas is not None else header.gas_limit
         max_fee = request.max_fee_per_gas or 0
         tip = request.max_priority_fee_per_gas
@@ -553,6 +584,7 @@ class Chain:
         # A plain transfer to an account without code costs exactly the base charge.
         if (
             not request.data
+            and not request.state_overrides
             and request.to != CREATE_CONTRACT_ADDRESS
             and not request.authorization_list
             and not self.code(request.to, header)
@@ -629,6 +661,35 @@ class AccountProof:
     storage_root: bytes
     account_proof: list[bytes]
     storage: list[StorageProof]
+
+
+def _override_header(header: BlockHeaderAPI, override: BlockOverride | None) -> BlockHeaderAPI:
+    if override is None:
+        return header
+    changes = {
+        "block_number": override.number,
+        "timestamp": override.timestamp,
+        "gas_limit": override.gas_limit,
+        "coinbase": override.coinbase,
+        "base_fee_per_gas": override.base_fee_per_gas,
+        "mix_hash": override.prev_randao,
+    }
+    return header.copy(**{k: v for k, v in changes.items() if v is not None})
+
+
+def _override_account(state, address: bytes, override: AccountOverride) -> None:
+    if override.balance is not None:
+        state.set_balance(address, override.balance)
+    if override.nonce is not None:
+        state.set_nonce(address, override.nonce)
+    if override.code is not None:
+        state.set_code(address, override.code)
+    if override.state is not None:
+        state.delete_storage(address)
+        for slot, value in override.state:
+            state.set_storage(address, slot, value)
+    for slot, value in override.state_diff or ():
+        state.set_storage(address, slot, value)
 
 
 def _with_gas(request: CallRequest, gas: int) -> CallRequest:

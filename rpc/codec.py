@@ -17,7 +17,13 @@ from eth.vm.forks.cancun.transactions import BLOB_TX_TYPE
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth_utils import is_hex_address
 
-from node.chain import CallRequest, ReceiptInfo, effective_gas_price
+from node.chain import (
+    AccountOverride,
+    BlockOverride,
+    CallRequest,
+    ReceiptInfo,
+    effective_gas_price,
+)
 from rpc.errors import InvalidParams
 
 # -- parsing ------------------------------------------------------------------------------
@@ -189,6 +195,59 @@ def call_object(value: Any, what: str = "transaction") -> dict[str, Any]:
             value["authorizationList"], f"{what}.authorizationList"
         )
     return out
+
+
+def state_overrides(value: Any, what: str = "stateOverrides") -> tuple:
+    """geth's state override set: ``{address: {balance, nonce, code, state, stateDiff}}``."""
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{what}: expected an object keyed by address")
+    out = []
+    for raw_address, fields in value.items():
+        where = f"{what}[{raw_address}]"
+        if not isinstance(fields, dict):
+            raise InvalidParams(f"{where}: expected an object")
+        if fields.get("state") is not None and fields.get("stateDiff") is not None:
+            raise InvalidParams(f"{where}: has both 'state' and 'stateDiff'")
+
+        out.append((
+            address(raw_address, where),
+            AccountOverride(
+                balance=quantity(fields["balance"], f"{where}.balance") if fields.get("balance") is not None else None,
+                nonce=quantity(fields["nonce"], f"{where}.nonce") if fields.get("nonce") is not None else None,
+                code=data(fields["code"], f"{where}.code") if fields.get("code") is not None else None,
+                state=_slot_values(fields.get("state"), f"{where}.state"),
+                state_diff=_slot_values(fields.get("stateDiff"), f"{where}.stateDiff"),
+            ),
+        ))
+    return tuple(out)
+
+
+def _slot_values(raw: Any, what: str) -> tuple[tuple[int, int], ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidParams(f"{what}: expected an object of slot: value")
+    return tuple(
+        (storage_slot(k, what), int.from_bytes(hash32(v, what), "big")) for k, v in raw.items()
+    )
+
+
+def block_override(value: Any, what: str = "blockOverrides") -> BlockOverride:
+    """geth's block override: ``{number, time, gasLimit, feeRecipient|coinbase, baseFee, prevRandao}``."""
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{what}: expected an object")
+
+    def get(key: str, parser):
+        return parser(value[key], f"{what}.{key}") if value.get(key) is not None else None
+
+    return BlockOverride(
+        number=get("number", quantity),
+        timestamp=get("time", quantity),
+        gas_limit=get("gasLimit", quantity),
+        coinbase=get("feeRecipient", address) or get("coinbase", address),
+        base_fee_per_gas=get("baseFee", quantity) if value.get("baseFee") is not None else get("baseFeePerGas", quantity),
+        prev_randao=get("prevRandao", hash32),
+    )
 
 
 def call_request(fields: dict[str, Any]) -> CallRequest:

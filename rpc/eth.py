@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
@@ -257,11 +258,17 @@ def _slot_list(value: Any, what: str) -> list[int]:
 
 @method("eth_call")
 async def call(devnet: Devnet, params: Any) -> str:
-    fields, block = parse_params(
-        params, [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block")]
+    fields, block, overrides, block_override = parse_params(
+        params,
+        [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block"),
+         (codec.state_overrides, (), "stateOverrides"),
+         (codec.block_override, None, "blockOverrides")],
     )
     header = resolve_header(devnet, block)
-    result = await devnet.call(codec.call_request(fields), header)
+    request = replace(
+        codec.call_request(fields), state_overrides=overrides, block_override=block_override
+    )
+    result = await devnet.call(request, header)
     if result.error is not None:
         return_result_error(result)
     return hexb(result.output)
@@ -269,11 +276,17 @@ async def call(devnet: Devnet, params: Any) -> str:
 
 @method("eth_estimateGas")
 async def estimate_gas(devnet: Devnet, params: Any) -> str:
-    fields, block = parse_params(
-        params, [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block")]
+    fields, block, overrides, block_override = parse_params(
+        params,
+        [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block"),
+         (codec.state_overrides, (), "stateOverrides"),
+         (codec.block_override, None, "blockOverrides")],
     )
     header = resolve_header(devnet, block)
-    return qty(await devnet.estimate_gas(codec.call_request(fields), header))
+    request = replace(
+        codec.call_request(fields), state_overrides=overrides, block_override=block_override
+    )
+    return qty(await devnet.estimate_gas(request, header))
 
 
 @method("eth_sendRawTransaction")
