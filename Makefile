@@ -33,8 +33,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# `npm install` (not `npm ci`): Foundry's packages list per-platform optional binaries that
+# the lock file cannot hold for other platforms, which `npm ci` refuses.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	touch $@
 
 clean:

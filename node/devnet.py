@@ -30,6 +30,7 @@ from node.storage import PoolJournal
 log = logging.getLogger("native_devnet")
 
 DEFAULT_PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests, as anvil
+MAX_DROPPED_REMEMBERED = 10_000
 
 
 class MiningMode(Enum):
@@ -61,6 +62,7 @@ class SendRequest:
 
 
 BlockListener = Callable[[BuiltBlock], None]
+PendingListener = Callable[[SignedTransactionAPI, bytes], None]  # (transaction, sender)
 
 
 @dataclass
@@ -70,7 +72,6 @@ class Snapshot:
     pool: list
     time_offset: int
     next_timestamp: int | None
-PendingListener = Callable[[SignedTransactionAPI, bytes], None]  # (transaction, sender)
 
 
 class Devnet:
@@ -100,6 +101,7 @@ class Devnet:
         self.journal = PoolJournal(self.chain.db)
         self.pool.on_removed = self.journal.removed
         self.time_offset = 0  # evm_increaseTime
+        self.dropped: dict[bytes, str] = {}  # recent transactions the builder dropped, why
         self._snapshots: dict[int, Snapshot] = {}
         self._next_snapshot_id = 0
 
@@ -307,6 +309,9 @@ class Devnet:
         for skipped in built.skipped:
             if not skipped.error.retryable:
                 log.info("tx 0x%s dropped: %s", skipped.transaction.hash.hex(), skipped.error)
+                self.dropped[skipped.transaction.hash] = str(skipped.error)
+                while len(self.dropped) > MAX_DROPPED_REMEMBERED:
+                    self.dropped.pop(next(iter(self.dropped)))
                 self._settle(skipped.transaction.hash, skipped.error)
             else:
                 log.info("tx 0x%s deferred: %s", skipped.transaction.hash.hex(), skipped.error)

@@ -68,24 +68,24 @@ class BlockExecuteMarket(ExecuteMarket):
         self.used = used
         self.check_solvency = check_solvency
         self.owed: dict[bytes, int] = {}  # origin -> wei to burn when its tx is finalized
-        self.limit_hit = False  # set when a call halted on the cumulative limit
+        self.limit_hit = 0  # the reservation of a call that halted on the limit, if any
 
     def reserve(
         self, computation: ComputationAPI, inp: ExecuteInput, total_tx_gas: int | None
     ) -> Reservation:
         gas = reservation(inp, total_tx_gas)
         if self.used + gas > self.params.limit:
-            self.limit_hit = True
+            self.limit_hit = gas
             raise ExecuteHalt(
                 f"EXECUTE: cumulative limit: block used {self.used}, call reserves {gas}, "
                 f"limit {self.params.limit}"
             )
         origin = computation.transaction_context.origin
         fee = gas * self.price
-        if self.check_solvency:
-            state = computation.state
-            if state.get_code(origin):
-                raise ExecuteHalt("EXECUTE: tx.origin has code")
+        state = computation.state
+        if state.get_code(origin):
+            raise ExecuteHalt("EXECUTE: tx.origin has code")
+        if self.check_solvency:  # simulations skip this check only
             if state.get_balance(origin) - self.owed.get(origin, 0) < fee:
                 raise ExecuteHalt("EXECUTE: tx.origin cannot pay the execute fee")
         self.used += gas
@@ -107,9 +107,9 @@ class BlockExecuteMarket(ExecuteMarket):
     def take_owed(self, origin: bytes) -> int:
         return self.owed.pop(origin, 0)
 
-    def checkpoint(self) -> tuple[int, dict[bytes, int], bool]:
+    def checkpoint(self) -> tuple[int, dict[bytes, int], int]:
         return self.used, dict(self.owed), self.limit_hit
 
-    def restore(self, checkpoint: tuple[int, dict[bytes, int], bool]) -> None:
+    def restore(self, checkpoint: tuple[int, dict[bytes, int], int]) -> None:
         self.used, owed, self.limit_hit = checkpoint
         self.owed = dict(owed)

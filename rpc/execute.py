@@ -89,6 +89,8 @@ async def transaction_status(devnet: Devnet, params_: Any) -> dict[str, Any]:
         return {"status": "mined", "blockNumber": qty(info.block_number)}
     pooled = devnet.pool.get(tx_hash)
     if pooled is None:
+        if tx_hash in devnet.dropped:
+            return {"status": "dropped", "reason": devnet.dropped[tx_hash]}
         return {"status": "unknown"}
     if pooled.last_error:
         return {"status": "deferred", "reason": pooled.last_error}

@@ -119,9 +119,19 @@ class L1TransactionExecutor(PragueTransactionExecutor):
 class L1PragueState(DevnetPragueState):
     computation_class = L1PragueComputation
     transaction_executor_class = L1TransactionExecutor
-    # Set by the VM for each block (or by a simulation); a fresh market charges nothing
-    # until a price is known.
-    execute_market: BlockExecuteMarket = BlockExecuteMarket(MarketParams(), price=0)
+    _execute_market: BlockExecuteMarket | None = None
+
+    @property
+    def execute_market(self) -> BlockExecuteMarket:
+        """The market of the block this state runs (set by the VM or a simulation); a
+        state nobody set one for gets its own, priced at zero."""
+        if self._execute_market is None:
+            self._execute_market = BlockExecuteMarket(MarketParams(), price=0)
+        return self._execute_market
+
+    @execute_market.setter
+    def execute_market(self, market: BlockExecuteMarket) -> None:
+        self._execute_market = market
 
 
 class L1PragueVM(DevnetPragueVM):
@@ -190,7 +200,7 @@ class L1PragueVM(DevnetPragueVM):
 
     def observe_before(self, transaction: SignedTransactionAPI) -> object:
         market = self.state.execute_market
-        market.limit_hit = False
+        market.limit_hit = 0
         return (super().observe_before(transaction), market.used)
 
     def refusal(
@@ -200,7 +210,7 @@ class L1PragueVM(DevnetPragueVM):
         refused = super().refusal(transaction, parent_before)
         if refused is not None or not self.state.execute_market.limit_hit:
             return refused
-        if used_before == 0:
+        if self.state.execute_market.limit_hit > self.market_params.limit:
             # Even an otherwise empty block cannot hold this call: it never fits.
             return InvalidTransaction(
                 TxRejection.EXECUTE_RESERVATION_TOO_LARGE,
