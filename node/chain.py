@@ -44,9 +44,11 @@ from node.revert import decode_revert_reason
 from node.storage import MemoryDatabase
 from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
 from precompiles.execute_market import BlockExecuteMarket, MarketParams
+from precompiles.nesting import rlp_depth_ok
 
 MAX_BLOCKHASH_DEPTH = 256
 GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
+CHAIN_ID_KEY = b"native-devnet:chain-id"
 WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 TRANSFER_GAS = 21_000
@@ -186,6 +188,7 @@ class Chain:
                 genesis_header = self._chain.chaindb.get_canonical_head()
                 self._record_post_state_root(genesis_header.hash, genesis_header.state_root)
                 self.db[GENESIS_HASH_KEY] = genesis_header.hash
+                self.db[CHAIN_ID_KEY] = rlp.encode(genesis.chain_id)
         self.chaindb = self._chain.chaindb
         self.transaction_builder = self.vm_class.get_transaction_builder()
         self._receipts_cache: dict[bytes, list[ReceiptInfo]] = {}
@@ -193,6 +196,11 @@ class Chain:
 
     def _check_same_genesis(self, chain_class, params) -> None:
         """A data directory belongs to one genesis; refuse to mix two chains."""
+        stored_chain_id = rlp.decode(self.db[CHAIN_ID_KEY], sedes=rlp.sedes.big_endian_int)
+        if stored_chain_id != self.chain_id:
+            raise GenesisError(
+                f"the stored chain has chain id {stored_chain_id}, not {self.chain_id}"
+            )
         stored = self.db[GENESIS_HASH_KEY]
         stored_header = self._chain.chaindb.get_block_header_by_hash(stored)
         params = dict(params, timestamp=stored_header.timestamp)
@@ -376,6 +384,8 @@ class Chain:
 
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
         """Decode network-form bytes; anything malformed is an ``InvalidTransaction``."""
+        if not raw or not rlp_depth_ok(raw[1:] if raw[0] < 0x80 else raw):
+            raise InvalidTransaction(TxRejection.MALFORMED, "empty or too deeply nested")
         try:
             tx = self.transaction_builder.decode(raw)
             tx.check_signature_validity()

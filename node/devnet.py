@@ -25,6 +25,7 @@ from node.errors import InvalidInput, InvalidTransaction, TxRejection, UnknownBl
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.pool import TxPool
+from node.statefile import StateFileError, dump_state, entries_database
 from node.storage import PoolJournal
 
 log = logging.getLogger("native_devnet")
@@ -448,6 +449,33 @@ class Devnet:
         self.time_offset = 0
         self._next_timestamp = None
         self._snapshots.clear()
+
+    def dump_state(self) -> dict:
+        return dump_state(self.chain)
+
+    async def load_state(self, entries: list[tuple[bytes, bytes]]) -> None:
+        """Replace the whole chain with a state file's (``anvil_loadState``). The file must
+        come from this genesis; otherwise nothing changes."""
+
+        def load() -> None:
+            candidate = Chain(self.genesis, entries_database(entries))  # checks the genesis
+            if not candidate.reopened:
+                raise StateFileError("the state holds no chain")
+            self.pool.on_removed = None
+            self.pool.clear()
+            self.pool.on_removed = self.journal.removed
+            db = self.chain.db
+            db.clear()
+            with db.block_transaction():
+                for key, value in entries:
+                    db[key] = value
+            self.chain = Chain(self.genesis, db)
+
+        await self._on_writer(load)
+        self.head = self.chain.head
+        self._snapshots.clear()
+        self._restore_pool()
+        log.info("loaded a state file: head is block %d", self.head.block_number)
 
     # -- mining controls --------------------------------------------------------------------
 

@@ -176,26 +176,25 @@ POOL_PREFIX = b"native-devnet:pool:"
 
 
 class PoolJournal:
-    """Pending transactions on disk, so a restarted node can restore its pool. A no-op for
-    the in-memory database (nothing survives a restart there anyway)."""
+    """Pending transactions in the chain's database, so a restarted node (or one loaded from
+    a state file) can restore its pool. LMDB writes go straight to disk, outside any block
+    transaction, so the event loop never waits for a block being built."""
 
     def __init__(self, db) -> None:
-        self.db = db if isinstance(db, LMDBDatabase) else None
+        self.db = db
 
     def added(self, tx_hash: bytes, raw: bytes) -> None:
-        if self.db is not None:
+        if isinstance(self.db, LMDBDatabase):
             self.db.put_direct(POOL_PREFIX + tx_hash, raw)
+        else:
+            self.db[POOL_PREFIX + tx_hash] = raw
 
     def removed(self, tx_hash: bytes) -> None:
-        if self.db is not None:
-            self.db.delete_direct(POOL_PREFIX + tx_hash)
+        key = POOL_PREFIX + tx_hash
+        if isinstance(self.db, LMDBDatabase):
+            self.db.delete_direct(key)
+        elif key in self.db:
+            del self.db[key]
 
     def saved(self) -> list[bytes]:
-        if self.db is None:
-            return []
-        return [raw for _, raw in self.db.prefixed_items(POOL_PREFIX)]
-
-    def clear(self) -> None:
-        if self.db is not None:
-            for key, _ in self.db.prefixed_items(POOL_PREFIX):
-                self.db.delete_direct(key)
+        return [raw for _, raw in prefixed_items(self.db, POOL_PREFIX)]

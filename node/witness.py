@@ -9,11 +9,12 @@ EXECUTE needs to re-execute the block on top of its parent (``debug_executionWit
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import rlp
 from eth.abc import AtomicDatabaseAPI, AtomicWriteBatchAPI, BlockHeaderAPI
-from eth.db.backends.base import BaseAtomicDB
+from eth.db.backends.base import BaseAtomicDB, BaseDB
 from eth_hash.auto import keccak
 
 TRIE_NODE_ITEM_COUNTS = (2, 17)
@@ -40,14 +41,19 @@ class RecordingDatabase(BaseAtomicDB):
     def __init__(self, inner: AtomicDatabaseAPI) -> None:
         self.inner = inner
         self.reads: dict[bytes, bytes] = {}
+        self.written: set[bytes] = set()  # what the block wrote is not pre-state
 
     def __getitem__(self, key: bytes) -> bytes:
         value = self.inner[key]
-        if len(key) == 32:
-            self.reads[key] = value
+        self.record(key, value)
         return value
 
+    def record(self, key: bytes, value: bytes) -> None:
+        if len(key) == 32 and key not in self.written:
+            self.reads[key] = value
+
     def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.written.add(key)
         self.inner[key] = value
 
     def __delitem__(self, key: bytes) -> None:
@@ -62,8 +68,10 @@ class RecordingDatabase(BaseAtomicDB):
     def __len__(self) -> int:
         raise NotImplementedError("no length")
 
-    def atomic_batch(self) -> AtomicWriteBatchAPI:
-        return self.inner.atomic_batch()
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        with self.inner.atomic_batch() as batch:
+            yield _RecordingBatch(batch, self)
 
     def split_reads(self) -> tuple[list[bytes], list[bytes]]:
         """Trie nodes and bytecodes among the reads (headers read by hash are left out)."""
@@ -82,6 +90,30 @@ class RecordingDatabase(BaseAtomicDB):
             else:
                 codes.append(value)
         return state, codes
+
+
+class _RecordingBatch(BaseDB):
+    """py-evm's write batch, seen through the recorder: writes are remembered as the
+    block's own, reads of older keys as witness."""
+
+    def __init__(self, batch: AtomicWriteBatchAPI, recorder: RecordingDatabase) -> None:
+        self.batch = batch
+        self.recorder = recorder
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.batch[key]
+        self.recorder.record(key, value)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.recorder.written.add(key)
+        self.batch[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.batch[key]
+
+    def _exists(self, key: bytes) -> bool:
+        return key in self.batch
 
 
 def witness_headers(

@@ -19,17 +19,20 @@ from enum import IntEnum
 import rlp
 from eth.abc import ComputationAPI
 from eth.consensus.context import ConsensusContext
-from eth.constants import EMPTY_SHA256
+from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA256
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.exceptions import Revert, VMError
 from eth.vm.chain_context import ChainContext
+from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.interrupt import EVMMissingData
 from eth_hash.auto import keccak
+from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 from trie.exceptions import MissingTrieNode
 
 from precompiles.execute_input import ExecuteInput, MalformedInput, decode_execute_input
+from precompiles.nesting import rlp_depth_ok
 from precompiles.witness import Witness, WitnessDatabase, WitnessEncodingError, parse_witness
 
 log = logging.getLogger("native_devnet.execute")
@@ -93,6 +96,8 @@ def execute_gas_cost(input_length: int) -> int:
 def decode_transactions(raw: bytes, vm_class: type) -> list:
     """The RLP list of a block body's transactions (legacy as lists, typed as bytes)."""
     builder = vm_class.get_transaction_builder()
+    if not rlp_depth_ok(raw):
+        raise _Invalid(Reason.TX_ENCODING, "transactions nest too deep")
     try:
         items = rlp.decode(raw)
     except Exception as exc:
@@ -101,10 +106,15 @@ def decode_transactions(raw: bytes, vm_class: type) -> list:
         raise _Invalid(Reason.TX_ENCODING, "transactions must be an RLP list")
     transactions = []
     for index, item in enumerate(items):
+        if isinstance(item, bytes) and not rlp_depth_ok(item[1:]):
+            raise _Invalid(Reason.TX_ENCODING, f"transaction {index} nests too deep")
         try:
-            transactions.append(builder.deserialize(item))
+            tx = builder.deserialize(item)
         except Exception as exc:
             raise _Invalid(Reason.TX_ENCODING, f"transaction {index} does not decode: {exc}") from exc
+        if tx.type_id == SET_CODE_TRANSACTION_TYPE and tx.to == CREATE_CONTRACT_ADDRESS:
+            raise _Invalid(Reason.TX_ENCODING, f"transaction {index}: type 4 without destination")
+        transactions.append(tx)
     return transactions
 
 
@@ -134,9 +144,10 @@ def _with_linked_ancestors(vm_class: type, chain: list) -> type:
     return WitnessVM
 
 
-def _reexecute(inp: ExecuteInput, witness: Witness, chain: list, vm_class: type) -> Verdict:
+def _reexecute(
+    inp: ExecuteInput, transactions: list, witness: Witness, chain: list, vm_class: type
+) -> Verdict:
     parent = chain[0]
-    transactions = decode_transactions(inp.transactions, vm_class)
     db = WitnessDatabase(witness.nodes)
     for header in chain:
         db[header.hash] = rlp.encode(header)
@@ -162,7 +173,7 @@ def _reexecute(inp: ExecuteInput, witness: Witness, chain: list, vm_class: type)
         result = vm.import_block(block).block
     except (EVMMissingData, MissingTrieNode) as exc:
         raise _Invalid(Reason.WITNESS_INCOMPLETE, f"{type(exc).__name__}: {exc}") from exc
-    except ValidationError as exc:
+    except (ValidationError, BadSignature) as exc:
         missing = exc.__context__
         if isinstance(missing, EVMMissingData | MissingTrieNode):
             raise _Invalid(Reason.WITNESS_INCOMPLETE, str(missing)) from exc
@@ -189,6 +200,7 @@ def _reexecute(inp: ExecuteInput, witness: Witness, chain: list, vm_class: type)
 def verify(inp: ExecuteInput, vm_class: type) -> Verdict:
     """Re-execute the block ``inp`` describes under ``vm_class``'s rules. Never raises."""
     try:
+        transactions = decode_transactions(inp.transactions, vm_class)
         header_class = dict(vm_class.get_block_class()._meta.fields)["header"]
         try:
             witness = parse_witness(inp.witness, header_class)
@@ -198,7 +210,7 @@ def verify(inp: ExecuteInput, vm_class: type) -> Verdict:
         if not chain:
             raise _Invalid(Reason.PARENT_NOT_IN_WITNESS, "no witness header hashes to parentHash")
         _check_header_rules(inp, chain[0])
-        return _reexecute(inp, witness, chain, vm_class)
+        return _reexecute(inp, transactions, witness, chain, vm_class)
     except _Invalid as invalid:
         return Verdict(reason=invalid.reason, detail=invalid.detail)
     except Exception as exc:  # a py-evm failure on untrusted input: fail closed, log it

@@ -18,6 +18,8 @@ from eth.abc import BlockHeaderAPI
 from eth.db.backends.base import BaseDB
 from eth_hash.auto import keccak
 
+from precompiles.nesting import json_depth_ok, rlp_depth_ok
+
 MAX_LINKED_HEADERS = 256
 
 
@@ -63,7 +65,11 @@ def _blobs(items: object, what: str) -> list[bytes]:
 
 def parse_witness(raw: bytes, header_class: type) -> Witness:
     if raw[:1] == b"{":
+        if not json_depth_ok(raw):
+            raise WitnessEncodingError("witness JSON nests too deep")
         return _parse_json_witness(raw, header_class)
+    if not rlp_depth_ok(raw):
+        raise WitnessEncodingError("witness RLP nests too deep")
     try:
         decoded = rlp.decode(raw)
     except Exception as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
+from node.genesis import GenesisError
+from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
 from rpc import codec
 from rpc.codec import hexb, parse_params, qty
 from rpc.errors import InvalidParams
@@ -202,6 +204,24 @@ def _reset_options(value: Any, what: str) -> dict:
     if value.get("forking"):
         raise InvalidParams(f"{what}: forking is not supported by this devnet")
     return value
+
+
+@anvil.method("anvil_dumpState")
+async def dump_state(devnet: Devnet, params: Any) -> str:
+    """The chain as a gzip-compressed ``native-devnet-state`` document, hex-encoded."""
+    parse_params(params, [])
+    return hexb(encode_state_bytes(devnet.dump_state()))
+
+
+@anvil.method("anvil_loadState")
+async def load_state(devnet: Devnet, params: Any) -> bool:
+    (raw,) = parse_params(params, [(codec.data, codec.REQUIRED, "state")])
+    try:
+        entries = parse_state(decode_state_bytes(raw))
+        await devnet.load_state(entries)
+    except (StateFileError, GenesisError) as exc:
+        raise InvalidParams(f"cannot load state: {exc}") from None
+    return True
 
 
 anvil.alias("hardhat_mine", "anvil_mine")

@@ -21,9 +21,10 @@ from node.accounts import (  # noqa: E402
     DEFAULT_MNEMONIC,
     derive_dev_accounts,
 )
-from node.chain import Chain  # noqa: E402
+from node.chain import GENESIS_HASH_KEY, Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
+from node.statefile import StateFileError, read_state_file, write_state_file  # noqa: E402
 from node.storage import open_database  # noqa: E402
 from rpc.server import RpcServer  # noqa: E402
 
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="genesis timestamp (default: the genesis file's, or now if that is 0)")
     p.add_argument("--data-dir", type=Path, metavar="PATH",
                    help="keep the chain in an LMDB database here (default: in memory)")
+    p.add_argument("--load-state", type=Path, metavar="PATH",
+                   help="start from a state file written by --dump-state / anvil_dumpState")
+    p.add_argument("--dump-state", type=Path, metavar="PATH",
+                   help="write the chain to a state file on exit (atomically)")
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
     market = p.add_argument_group("EXECUTE market (L1)")
     market.add_argument("--execute-gas-limit", type=int, metavar="GAS",
@@ -115,7 +120,14 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         mining = MiningConfig(MiningMode.INTERVAL, args.block_time)
     else:
         mining = MiningConfig(MiningMode.AUTO)
-    chain = Chain(genesis, open_database(args.data_dir))
+    db = open_database(args.data_dir)
+    if args.load_state is not None:
+        if GENESIS_HASH_KEY in db:
+            raise GenesisError("--load-state needs an empty data directory")
+        with db.block_transaction():
+            for key, value in read_state_file(args.load_state):
+                db[key] = value
+    chain = Chain(genesis, db)
     if chain.reopened:
         log.info("resuming the chain in %s at block %d", args.data_dir, chain.head.block_number)
     return Devnet(genesis, dev_accounts, mining, chain=chain)
@@ -179,6 +191,9 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("shutting down")
     await server.stop()
+    if args.dump_state is not None:
+        write_state_file(args.dump_state, devnet.dump_state())
+        log.info("state written to %s", args.dump_state)
     await devnet.stop()
     return 0
 
@@ -193,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("eth").setLevel(logging.WARNING)
     try:
         return uvloop.run(serve(args))
-    except GenesisError as exc:
+    except (GenesisError, StateFileError) as exc:
         print(f"native-devnet: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

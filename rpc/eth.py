@@ -416,11 +416,11 @@ async def get_transaction_receipt(devnet: Devnet, params: Any) -> dict[str, Any]
 
 @method("eth_getLogs")
 async def get_logs(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
-    (criteria,) = parse_params(params, [(_log_filter, REQUIRED, "filter")])
+    (criteria,) = parse_params(params, [(log_filter, REQUIRED, "filter")])
     return logs_matching(devnet, criteria)
 
 
-def _log_filter(value: Any, what: str) -> dict[str, Any]:
+def log_filter(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidParams(f"{what}: expected an object")
     out: dict[str, Any] = {}

@@ -2,16 +2,19 @@
 
 A filter remembers the head it last reported; ``eth_getFilterChanges`` answers what happened
 since: block hashes for a block filter, matching logs of the new blocks for a log filter (as
-geth: a filter created with a past ``fromBlock`` reports only logs of blocks mined after it,
-``eth_getFilterLogs`` answers the whole range), transaction hashes the pool accepted for a
-pending-transaction filter. Block and log changes are read back from the chain at poll time,
-so they need no buffer; pending transactions are buffered, at most ``MAX_PENDING_TRANSACTIONS`` per filter
-(the oldest are dropped first, with one log line).
+geth: a filter created with a past ``fromBlock`` reports only logs of blocks mined after it;
+``eth_getFilterLogs`` answers the whole range), and the transactions the pool accepted for a
+pending-transaction filter (hashes, or objects when created with ``true``).
+
+Block and log changes are read back from the chain at poll time, so they need no buffer; after
+an ``evm_revert`` or ``anvil_reset`` a filter resumes from the newest block the old and new
+chains share. Pending transactions are buffered, at most ``MAX_PENDING_TRANSACTIONS`` per
+filter (the oldest are dropped first, with one log line).
 
 Filters nobody polls for ``FILTER_TIMEOUT_SECONDS`` are removed (geth's five minutes); any use
 of a filter (``eth_getFilterChanges`` or ``eth_getFilterLogs``) restarts its clock. At most
 ``MAX_FILTERS`` live at once: past that, installing answers an error until some expire or are
-uninstalled.
+uninstalled. Ids are geth's: 16 random bytes as a hex quantity.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from eth.abc import SignedTransactionAPI
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 
 from node.devnet import Devnet
+from node.errors import UnknownBlock
 from rpc import codec
 from rpc.codec import REQUIRED, hexb, parse_params
 from rpc.errors import SERVER_ERROR, InvalidParams, RpcError
-from rpc.eth import _log_filter as log_criteria
+from rpc.eth import log_filter as log_criteria
 from rpc.eth import logs_matching
 from rpc.registry import Namespace
 
@@ -64,9 +68,10 @@ class FilterKind(Enum):
 @dataclass
 class Filter:
     kind: FilterKind
-    last_block: int  # the head when the filter was created or last polled
+    last_block: int  # the head when the filter was created or last polled …
+    last_hash: bytes  # … and its hash, to notice a revert or reset in between
     deadline: float
-    criteria: dict[str, Any] | None = None  # log filters: as ``rpc.eth._log_filter`` parses it
+    criteria: dict[str, Any] | None = None  # log filters: as ``rpc.eth.log_filter`` parses it
     full_transactions: bool = False  # pending filters: transaction objects instead of hashes
     pending: deque[tuple[SignedTransactionAPI, bytes]] = field(
         default_factory=lambda: deque(maxlen=MAX_PENDING_TRANSACTIONS)
@@ -97,12 +102,14 @@ class FilterStore:
     def __len__(self) -> int:
         return len(self.filters)
 
-    def install(self, kind: FilterKind, head: int, **options: Any) -> str:
+    def install(self, kind: FilterKind, head: BlockHeaderAPI, **options: Any) -> str:
         self.expire()
         if len(self.filters) >= self.max_filters:
             raise RpcError(SERVER_ERROR, f"too many filters installed (max {self.max_filters})")
         filter_id = new_id()
-        self.filters[filter_id] = Filter(kind, head, self.clock() + self.timeout, **options)
+        self.filters[filter_id] = Filter(
+            kind, head.block_number, head.hash, self.clock() + self.timeout, **options
+        )
         return filter_id
 
     def use(self, filter_id: str) -> Filter:
@@ -141,7 +148,8 @@ class FilterStore:
                 found.overflowed = True
                 log.warning(
                     "filter %s: more than %d unpolled transactions, dropping the oldest",
-                    filter_id, found.pending.maxlen,
+                    filter_id,
+                    found.pending.maxlen,
                 )
             found.pending.append((tx, sender))
 
@@ -173,6 +181,21 @@ def _block_bound(devnet: Devnet, block: str | int | bytes) -> int | None:
     if isinstance(block, bytes):
         return devnet.header_by_hash(block).block_number
     return block
+
+
+def fork_point(devnet: Devnet, number: int, block_hash: bytes) -> int:
+    """The newest block shared by the current chain and the chain that had ``block_hash`` at
+    ``number`` (that block itself unless ``evm_revert``/``anvil_reset`` rewound past it)."""
+    head = devnet.head.block_number
+    while number > 0:
+        if number <= head and devnet.header_at(number).hash == block_hash:
+            return number
+        try:
+            block_hash = devnet.chain.header_by_hash(block_hash).parent_hash
+        except UnknownBlock:  # a reset dropped the old chain: only genesis is shared
+            return 0
+        number -= 1
+    return 0
 
 
 def new_block_hashes(devnet: Devnet, since: int) -> list[str]:
@@ -218,14 +241,14 @@ async def new_filter(devnet: Devnet, params: Any) -> str:
         upper = _block_bound(devnet, criteria["to"])
         if lower is not None and upper is not None and lower > upper:
             raise RpcError(SERVER_ERROR, "invalid from and to block combination")
-    return store_of(devnet).install(FilterKind.LOGS, devnet.head.block_number, criteria=criteria)
+    return store_of(devnet).install(FilterKind.LOGS, devnet.head, criteria=criteria)
 
 
 @method("eth_newBlockFilter")
 async def new_block_filter(devnet: Devnet, params: Any) -> str:
     """Install a filter reporting the hashes of new blocks."""
     parse_params(params, [])
-    return store_of(devnet).install(FilterKind.BLOCKS, devnet.head.block_number)
+    return store_of(devnet).install(FilterKind.BLOCKS, devnet.head)
 
 
 @method("eth_newPendingTransactionFilter")
@@ -233,7 +256,7 @@ async def new_pending_transaction_filter(devnet: Devnet, params: Any) -> str:
     """Install a filter reporting transactions the pool accepts (hashes, or full with true)."""
     (full,) = parse_params(params, [(codec.boolean, False, "fullTransactions")])
     return store_of(devnet).install(
-        FilterKind.PENDING_TRANSACTIONS, devnet.head.block_number, full_transactions=full
+        FilterKind.PENDING_TRANSACTIONS, devnet.head, full_transactions=full
     )
 
 
@@ -249,9 +272,8 @@ async def get_filter_changes(devnet: Devnet, params: Any) -> list[Any]:
         if found.full_transactions:
             return [codec.transaction_json(tx, sender=sender) for tx, sender in pending]
         return [hexb(tx.hash) for tx, _ in pending]
-    head = devnet.head.block_number
-    since = min(found.last_block, head)  # the head only moves back on a revert or reset
-    found.last_block = head
+    since = fork_point(devnet, found.last_block, found.last_hash)
+    found.last_block, found.last_hash = devnet.head.block_number, devnet.head.hash
     if found.kind is FilterKind.BLOCKS:
         return new_block_hashes(devnet, since)
     return new_logs(devnet, found.criteria, since)

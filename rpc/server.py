@@ -3,6 +3,11 @@
 Requests are validated here; methods come from the namespace tables; every exception is
 turned into an error object by ``rpc.errors.to_rpc_error``. Each response is written in one
 send (with TCP_NODELAY) so keep-alive clients never wait on Nagle's algorithm.
+
+A WebSocket connection is one reader loop (a task per request, so a slow call never blocks
+the next) and one ``rpc.subscriptions.Session``: its methods (``eth_subscribe``,
+``eth_unsubscribe``) take precedence over the tables, and its single sender task writes both
+responses and notifications.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from node.devnet import Devnet
-from rpc import anvil, debug, eth, execute, net
+from precompiles.nesting import json_depth_ok
+from rpc import anvil, debug, eth, execute, filters, net, sign, subscriptions, txpool
 from rpc.errors import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -28,6 +34,7 @@ log = logging.getLogger("native_devnet.rpc")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_BATCH = 1000
+MAX_REQUEST_DEPTH = 64
 
 METHODS: dict[str, Any] = {
     **eth.METHODS,
@@ -35,6 +42,10 @@ METHODS: dict[str, Any] = {
     **debug.METHODS,
     **anvil.METHODS,
     **execute.METHODS,
+    **filters.METHODS,
+    **subscriptions.METHODS,  # over HTTP: "notifications not supported"
+    **txpool.METHODS,
+    **sign.METHODS,
 }
 
 
@@ -50,6 +61,7 @@ class RpcServer:
     def __init__(self, devnet: Devnet) -> None:
         self.devnet = devnet
         self.methods = dict(METHODS)
+        self.subscriptions = subscriptions.SubscriptionHub(devnet)
         self.app = web.Application(client_max_size=MAX_BODY_BYTES)
         self.app.router.add_get("/", self._handle_get)
         self.app.router.add_post("/", self._handle_http)
@@ -58,7 +70,9 @@ class RpcServer:
 
     # -- dispatch -------------------------------------------------------------------------
 
-    async def handle_one(self, request: Any) -> dict[str, Any] | None:
+    async def handle_one(
+        self, request: Any, session: subscriptions.Session | None = None
+    ) -> dict[str, Any] | None:
         """One request object → one response object (None for a notification)."""
         if not isinstance(request, dict):
             return _error(None, RpcError(INVALID_REQUEST, "invalid request"))
@@ -69,7 +83,8 @@ class RpcServer:
             return _error(id_, RpcError(INVALID_REQUEST, "invalid request"))
         if id_ is not None and not isinstance(id_, str | int | float):
             return _error(None, RpcError(INVALID_REQUEST, "invalid request: bad id"))
-        handler = self.methods.get(method)
+        handler = session.methods.get(method) if session is not None else None
+        handler = handler or self.methods.get(method)
         try:
             if handler is None:
                 raise MethodNotFound(method)
@@ -84,8 +99,13 @@ class RpcServer:
             return None
         return {"jsonrpc": "2.0", "id": id_, "result": result}
 
-    async def handle_payload(self, body: bytes | str) -> bytes | None:
+    async def handle_payload(
+        self, body: bytes | str, session: subscriptions.Session | None = None
+    ) -> bytes | None:
         """A raw body (single or batch) → the raw response body (None: nothing to send)."""
+        raw = body.encode() if isinstance(body, str) else body
+        if not json_depth_ok(raw, MAX_REQUEST_DEPTH):  # deep nesting would overflow the C stack
+            return _dumps(_error(None, RpcError(PARSE_ERROR, "parse error: nested too deep")))
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -97,10 +117,10 @@ class RpcServer:
                 return _dumps(
                     _error(None, RpcError(INVALID_REQUEST, f"batch too large (max {MAX_BATCH})"))
                 )
-            responses = [await self.handle_one(item) for item in payload]
+            responses = [await self.handle_one(item, session) for item in payload]
             responses = [r for r in responses if r is not None]
             return _dumps(responses) if responses else None
-        response = await self.handle_one(payload)
+        response = await self.handle_one(payload, session)
         return _dumps(response) if response is not None else None
 
     # -- transports -----------------------------------------------------------------------
@@ -121,24 +141,27 @@ class RpcServer:
             return web.Response(text="native-devnet JSON-RPC: POST JSON or open a WebSocket\n")
         ws = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES, heartbeat=30)
         await ws.prepare(request)
-        send_lock = asyncio.Lock()
+        session = subscriptions.Session(self.subscriptions, ws)
 
         async def answer(data: str | bytes) -> None:
-            out = await self.handle_payload(data)
-            if out is not None and not ws.closed:
-                async with send_lock:
-                    await ws.send_str(out.decode())
+            with session.request_scope():  # its new subscriptions notify after this response
+                out = await self.handle_payload(data, session)
+                if out is not None:
+                    await session.send(out.decode())
 
         pending: set[asyncio.Task] = set()
-        async for message in ws:
-            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                task = asyncio.create_task(answer(message.data))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            elif message.type == WSMsgType.ERROR:
-                break
-        for task in pending:
-            task.cancel()
+        try:
+            async for message in ws:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    task = asyncio.create_task(answer(message.data))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            session.close()
+            for task in pending:
+                task.cancel()
         return ws
 
     async def start(self, host: str, port: int) -> None:
@@ -148,5 +171,6 @@ class RpcServer:
         await site.start()
 
     async def stop(self) -> None:
+        self.subscriptions.close()
         if self._runner is not None:
             await self._runner.cleanup()
