@@ -40,6 +40,7 @@ from node.errors import (
 from node.fork import DevnetPragueVM, L2PragueVM, SkippedTransaction
 from node.fork.l1 import L1ChainDB, L1PragueVM
 from node.genesis import Genesis, GenesisError
+from node.impersonation import is_impersonated
 from node.revert import decode_revert_reason
 from node.storage import MemoryDatabase
 from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
@@ -49,6 +50,7 @@ from precompiles.nesting import rlp_depth_ok
 MAX_BLOCKHASH_DEPTH = 256
 GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
 CHAIN_ID_KEY = b"native-devnet:chain-id"
+SENDER_PREFIX = b"native-devnet:impersonated-sender:"
 WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 TRANSFER_GAS = 21_000
@@ -309,6 +311,9 @@ class Chain:
                 ),
             )
             self._record_post_state_root(block.hash, vm.post_state_root)
+            for tx in block.transactions:
+                if is_impersonated(tx):
+                    self.db[SENDER_PREFIX + tx.hash] = tx.sender
             self.chaindb.persist_block(block)  # moves the head: last
         receipts = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
         self._receipts_cache[block.hash] = receipts
@@ -416,9 +421,10 @@ class Chain:
         log_index = 0
         base_fee = block.header.base_fee_per_gas
         for index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
+            sender = self._recorded_sender(tx)
             contract = None
             if tx.to == CREATE_CONTRACT_ADDRESS:
-                contract = _contract_address(tx.sender, tx.nonce)
+                contract = _contract_address(sender, tx.nonce)
             infos.append(
                 ReceiptInfo(
                     transaction=tx,
@@ -427,7 +433,7 @@ class Chain:
                     block_hash=block.hash,
                     block_number=block.number,
                     block_timestamp=block.header.timestamp,
-                    sender=tx.sender,
+                    sender=sender,
                     receipt=receipt,
                     gas_used=receipt.gas_used - previous_cumulative,
                     cumulative_gas_used=receipt.gas_used,
@@ -439,6 +445,15 @@ class Chain:
             previous_cumulative = receipt.gas_used
             log_index += len(receipt.logs)
         return infos
+
+    def _recorded_sender(self, tx: SignedTransactionAPI) -> bytes:
+        """The sender, also for a transaction sent by an impersonated account."""
+        if is_impersonated(tx):
+            return tx.sender
+        try:
+            return self.db[SENDER_PREFIX + tx.hash]
+        except KeyError:
+            return tx.sender
 
     def find_transaction(self, tx_hash: bytes) -> ReceiptInfo | None:
         """The mined transaction with this hash and its receipt, or None."""

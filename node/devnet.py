@@ -24,6 +24,7 @@ from node.chain import BuiltBlock, CallRequest, CallResult, Chain
 from node.errors import InvalidInput, InvalidTransaction, TxRejection, UnknownBlock
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
+from node.impersonation import impersonate
 from node.pool import TxPool
 from node.statefile import StateFileError, dump_state, entries_database
 from node.storage import PoolJournal
@@ -102,6 +103,8 @@ class Devnet:
         self.journal = PoolJournal(self.chain.db)
         self.pool.on_removed = self.journal.removed
         self.time_offset = 0  # evm_increaseTime
+        self.impersonated: set[bytes] = set()
+        self.auto_impersonate = False
         self.dropped: dict[bytes, str] = {}  # recent transactions the builder dropped, why
         self._snapshots: dict[int, Snapshot] = {}
         self._next_snapshot_id = 0
@@ -202,15 +205,22 @@ class Devnet:
         return tx.hash
 
     async def send_transaction(self, request: SendRequest) -> bytes:
-        """Fill, sign with the dev key and submit (``eth_sendTransaction``)."""
+        """Fill, sign with the dev key (or as an impersonated account) and submit
+        (``eth_sendTransaction``)."""
         account = self.dev_accounts.get(request.sender)
-        if account is None:
-            raise InvalidInput(f"no key for sender 0x{request.sender.hex()}: not a dev account")
+        if account is None and not self.is_impersonating(request.sender):
+            raise InvalidInput(
+                f"no key for sender 0x{request.sender.hex()}: not a dev account and not "
+                "impersonated (anvil_impersonateAccount)"
+            )
         tx = await self.fill_and_sign(request, account)
         return await self.submit(tx)
 
+    def is_impersonating(self, address: bytes) -> bool:
+        return self.auto_impersonate or address in self.impersonated
+
     async def fill_and_sign(
-        self, request: SendRequest, account: DevAccount
+        self, request: SendRequest, account: DevAccount | None
     ) -> SignedTransactionAPI:
         builder = self.chain.transaction_builder
         nonce = request.nonce if request.nonce is not None else self.pending_nonce(request.sender)
@@ -241,6 +251,8 @@ class Devnet:
                 self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
                 request.data, list(request.access_list),
             )
+        if account is None:
+            return impersonate(unsigned, request.sender)
         return unsigned.as_signed_transaction(account.private_key)
 
     # -- block production ---------------------------------------------------------------------

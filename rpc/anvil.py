@@ -224,6 +224,26 @@ async def load_state(devnet: Devnet, params: Any) -> bool:
     return True
 
 
+@anvil.method("anvil_impersonateAccount")
+async def impersonate_account(devnet: Devnet, params: Any) -> None:
+    (who,) = parse_params(params, [(codec.address, codec.REQUIRED, "address")])
+    devnet.impersonated.add(who)
+
+
+@anvil.method("anvil_stopImpersonatingAccount")
+async def stop_impersonating(devnet: Devnet, params: Any) -> None:
+    (who,) = parse_params(params, [(codec.address, codec.REQUIRED, "address")])
+    devnet.impersonated.discard(who)
+
+
+@anvil.method("anvil_autoImpersonateAccount")
+async def auto_impersonate(devnet: Devnet, params: Any) -> None:
+    (enabled,) = parse_params(params, [(codec.boolean, codec.REQUIRED, "enabled")])
+    devnet.auto_impersonate = enabled
+
+
+anvil.alias("hardhat_impersonateAccount", "anvil_impersonateAccount")
+anvil.alias("hardhat_stopImpersonatingAccount", "anvil_stopImpersonatingAccount")
 anvil.alias("hardhat_mine", "anvil_mine")
 for _name in ("setBalance", "setNonce", "setCode", "setStorageAt", "reset"):
     anvil.alias(f"hardhat_{_name}", f"anvil_{_name}")

@@ -113,7 +113,8 @@ def validate_against_state(
             TxRejection.NONCE_TOO_HIGH, f"next nonce {nonce}, tx nonce {tx.nonce}"
         )
     code = state.get_code(sender)
-    if code and not code_is_delegation_designation(code):
+    # EIP-3607; an impersonated sender (a devnet test control) may be a contract.
+    if code and not code_is_delegation_designation(code) and not getattr(tx, "impersonated", False):
         raise InvalidTransaction(
             TxRejection.SENDER_NOT_EOA, f"address 0x{sender.hex()}, codehash has code"
         )

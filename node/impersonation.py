@@ -1,0 +1,36 @@
+"""Impersonated senders (``anvil_impersonateAccount``): send as any address, no key needed.
+
+The transaction is signed with a fixed, well-known key so it encodes like any other, and
+carries the impersonated sender in a subclass of py-evm's typed transaction; the chain
+records that sender by transaction hash, so receipts and lookups show it. Such blocks are
+only valid on this devnet — as with anvil.
+"""
+
+from __future__ import annotations
+
+from eth.abc import SignedTransactionAPI, UnsignedTransactionAPI
+from eth.vm.forks.prague.transactions import PragueTypedTransaction
+from eth_hash.auto import keccak
+from eth_keys import keys
+
+SIGNING_KEY = keys.PrivateKey(keccak(b"native-devnet impersonation"))
+
+
+class ImpersonatedTransaction(PragueTypedTransaction):
+    impersonated = True
+
+    def __init__(self, type_id: int, inner, sender: bytes) -> None:
+        super().__init__(type_id, inner)
+        self._impersonated_sender = sender
+
+    def get_sender(self) -> bytes:
+        return self._impersonated_sender
+
+
+def impersonate(unsigned: UnsignedTransactionAPI, sender: bytes) -> SignedTransactionAPI:
+    signed = unsigned.as_signed_transaction(SIGNING_KEY)
+    return ImpersonatedTransaction(signed.type_id, signed._inner, sender)
+
+
+def is_impersonated(tx: SignedTransactionAPI) -> bool:
+    return getattr(tx, "impersonated", False)
