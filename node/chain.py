@@ -54,6 +54,7 @@ SENDER_PREFIX = b"native-devnet:impersonated-sender:"
 WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 TRANSFER_GAS = 21_000
+ACCESS_LIST_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -557,14 +558,19 @@ class Chain:
             self.db, self.pending_header(parent), ChainContext(self.chain_id), prev_hashes
         )
 
-    def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
-        """Run a message call (or creation) without committing anything."""
+    def call(
+        self, request: CallRequest, header: BlockHeaderAPI, accessed: AccessRecorder | None = None
+    ) -> CallResult:
+        """Run a message call (or creation) without committing anything. ``accessed``, if
+        given, collects the accounts and slots the execution touched."""
         costless = request.max_fee_per_gas is None
         state_root = self.state_root_after(header)
         header = _override_header(header, request.block_override)
         state = self.simulation_state(header, costless, state_root)
         for address, override in request.state_overrides:
             _override_account(state, address, override)
+        if accessed is not None:
+            accessed.attach(state)
         gas = request.gas if request.gas is not None else header.gas_limit
         max_fee = request.max_fee_per_gas or 0
         tip = request.max_priority_fee_per_gas
@@ -603,6 +609,28 @@ class Chain:
             return CallResult(computation.output, gas_used, computation.error)
         return CallResult(computation.output, gas_used, None)
 
+    def create_access_list(
+        self, request: CallRequest, header: BlockHeaderAPI
+    ) -> tuple[tuple, CallResult]:
+        """geth's ``eth_createAccessList``: run, collect what was touched (not the sender,
+        recipient, coinbase or precompiles), run again with that list until it is stable."""
+        sender = request.sender
+        created = _contract_address(sender, request.nonce if request.nonce is not None
+                                    else self.nonce(sender, header))
+        excluded = {sender, request.to, created, header.coinbase, *self._precompile_addresses()}
+        access_list = tuple(request.access_list)
+        for _ in range(ACCESS_LIST_ROUNDS):
+            recorder = AccessRecorder()
+            result = self.call(replace(request, access_list=access_list), header, recorder)
+            found = recorder.access_list(excluded)
+            if found == access_list:
+                break
+            access_list = found
+        return access_list, result
+
+    def _precompile_addresses(self) -> list[bytes]:
+        return list(self.vm_class.get_state_class().computation_class._precompiles)
+
     def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
         """The least gas limit with which the call succeeds (geth's binary search, 1.5 %)."""
         cap = request.gas if request.gas is not None else header.gas_limit
@@ -639,6 +667,35 @@ class Chain:
             else:
                 lo = mid
         return hi
+
+
+class AccessRecorder:
+    """Collects the addresses and storage slots a simulated execution warms."""
+
+    def __init__(self) -> None:
+        self.addresses: set[bytes] = set()
+        self.slots: dict[bytes, set[int]] = {}
+
+    def attach(self, state) -> None:
+        mark_address, mark_storage = state.mark_address_warm, state.mark_storage_warm
+
+        def address_warm(address: bytes) -> None:
+            self.addresses.add(address)
+            mark_address(address)
+
+        def storage_warm(address: bytes, slot: int) -> None:
+            self.addresses.add(address)
+            self.slots.setdefault(address, set()).add(slot)
+            mark_storage(address, slot)
+
+        state.mark_address_warm = address_warm  # this throw-away state only
+        state.mark_storage_warm = storage_warm
+
+    def access_list(self, excluded: set[bytes]) -> tuple:
+        return tuple(
+            (address, tuple(sorted(self.slots.get(address, ()))))
+            for address in sorted(self.addresses - excluded)
+        )
 
 
 class WitnessStore:

@@ -165,6 +165,9 @@ class Devnet:
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
         return await self._on_simulator(self.chain.call, request, header)
 
+    async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
+        return await self._on_simulator(self.chain.create_access_list, request, header)
+
     async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
         return await self._on_simulator(self.chain.estimate_gas, request, header)
 

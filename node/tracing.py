@@ -61,6 +61,7 @@ CALLS = frozenset({"CALL", "CALLCODE", "DELEGATECALL", "STATICCALL"})
 CREATES = frozenset({"CREATE", "CREATE2"})
 STORAGE_OPS = frozenset({"SLOAD", "SSTORE"})
 ACCOUNT_OPS = frozenset({"BALANCE", "EXTCODESIZE", "EXTCODECOPY", "EXTCODEHASH", "SELFDESTRUCT"})
+MEMORY_PAD_LIMIT = 1024 * 1024  # geth's bound on reading CREATE2 init code past memory
 
 
 class UnknownTracer(InvalidInput):
@@ -132,7 +133,7 @@ class CallLog:
     topics: list[bytes]
     data: bytes
     position: int  # how many sub-calls of the frame came before the log
-    index: int = 0  # the log's index in the block (set once the transaction ends)
+    index: int = 0  # among the transaction's logs (anvil's field; set when it ends)
     counter: int = 0  # emission order within the transaction
 
 
@@ -195,7 +196,6 @@ class Outcome:
     gas_used: int  # as the receipt has it (refunds and the calldata floor applied)
     output: bytes
     error: Exception | None
-    first_log_index: int  # of the transaction's first log in the block
 
 
 class Frame:
@@ -260,9 +260,26 @@ class Session:
 
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
+        self.tx: TracedTransaction | None = None
         self.frames: list[Frame] = []
         self.root: CallFrame | None = None
         self.log_counter = 0
+
+    def install(self, state: StateAPI) -> None:
+        """Run ``state``'s next transaction traced (the fork's classes, subclassed)."""
+        state.computation_class = traced_computation_class(state.computation_class, self)
+        state.transaction_executor_class = traced_executor_class(
+            state.transaction_executor_class, self
+        )
+
+    @staticmethod
+    def uninstall(state: StateAPI) -> None:
+        del state.computation_class, state.transaction_executor_class
+
+    def start(self, state: StateAPI, transaction: SignedTransactionAPI) -> None:
+        """The transaction is about to buy its gas: what it touches is still untouched."""
+        self.tx = TracedTransaction.of(transaction, transaction.sender)
+        self.tracer.start(state, self.tx)
 
     # frames
 
@@ -390,7 +407,10 @@ class Session:
             total += frame.committed_refund + frame.message.refund
         return total
 
-    def finish(self, state: StateAPI, tx: TracedTransaction, outcome: Outcome) -> TraceResult:
+    def finish(self, state: StateAPI, outcome: Outcome) -> TraceResult:
+        tx = self.tx
+        if tx is None:
+            raise RuntimeError("the traced state ran no transaction")
         if self.root is None:
             # No message ran (a creation onto an occupied address): one failed frame.
             self.root = CallFrame(
@@ -458,6 +478,20 @@ def traced_computation_class(base: type, session: Session) -> type:
     TracedComputation.opcodes = opcodes
     TracedComputation.__name__ = TracedComputation.__qualname__ = f"Traced{base.__name__}"
     return TracedComputation
+
+
+def traced_executor_class(base: type, session: Session) -> type:
+    """``base`` (a fork's transaction executor) telling the session when a transaction
+    starts: validated, about to take nonce and gas (geth's ``OnTxStart``)."""
+
+    class TracedTransactionExecutor(base):  # type: ignore[misc, valid-type]
+        def build_evm_message(self, transaction):
+            session.start(self.vm_state, transaction)
+            return super().build_evm_message(transaction)
+
+    TracedTransactionExecutor.__name__ = f"Traced{base.__name__}"
+    TracedTransactionExecutor.__qualname__ = TracedTransactionExecutor.__name__
+    return TracedTransactionExecutor
 
 
 # -- the struct logger ------------------------------------------------------------------------
@@ -564,8 +598,8 @@ class CallTracer(Tracer):
         if self.options.with_log:
             _drop_failed_logs(root, parent_failed=False)
             surviving = sorted(_all_logs(root), key=lambda log: log.counter)
-            for offset, log in enumerate(surviving):
-                log.index = outcome.first_log_index + offset
+            for index, log in enumerate(surviving):
+                log.index = index
         else:
             _clear_logs(root)
         return root
@@ -665,9 +699,10 @@ class PrestateTracer(Tracer):
             self.created.add(address)
         elif op == "CREATE2":
             stack = [_as_int(v) for v in computation._stack.values[-4:]]
-            if len(stack) == 4:
+            memory = computation._memory._bytes
+            # As geth: no address when the init code lies far past memory (the op will fail).
+            if len(stack) == 4 and stack[2] + stack[1] <= len(memory) + MEMORY_PAD_LIMIT:
                 salt, size, offset = stack[0], stack[1], stack[2]
-                memory = computation._memory._bytes
                 init_code = bytes(memory[offset : offset + size]).ljust(size, b"\x00")
                 address = generate_safe_contract_address(frame.address, salt, init_code)
                 self.look_up(address)
@@ -746,26 +781,18 @@ def trace_block(
 def trace_call(
     chain: Chain, request: CallRequest, header: BlockHeaderAPI, options: TraceOptions
 ) -> TraceResult:
-    """Trace ``Chain.call(request, header)``: the same simulation, on a traced state."""
+    """Trace ``Chain.call(request, header)``: the same simulation (overrides and all), run
+    on a traced state."""
     session = Session(make_tracer(options))
-    tx = TracedTransaction(
-        sender=request.sender,
-        to=None if request.to == CREATE_CONTRACT_ADDRESS else request.to,
-        value=request.value,
-        data=request.data,
-        gas=request.gas if request.gas is not None else header.gas_limit,
-    )
     states: list[StateAPI] = []
 
     def prepare(state: StateAPI) -> None:
         states.append(state)
-        session.tracer.start(state, tx)
-        state.computation_class = traced_computation_class(state.computation_class, session)
+        session.install(state)
 
     result = Chain.call(_TracedSimulation(chain, prepare), request, header)  # type: ignore[arg-type]
-    (state,) = states
-    outcome = Outcome(result.gas_used, result.output, result.error, first_log_index=0)
-    return session.finish(state, tx, outcome)
+    outcome = Outcome(result.gas_used, result.output, result.error)
+    return session.finish(states[-1], outcome)
 
 
 class _TracedSimulation:
@@ -779,8 +806,8 @@ class _TracedSimulation:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._chain, name)
 
-    def simulation_state(self, header: BlockHeaderAPI, costless: bool):
-        state = self._chain.simulation_state(header, costless)
+    def simulation_state(self, *args: Any, **kwargs: Any):
+        state = self._chain.simulation_state(*args, **kwargs)
         self._prepare(state)
         return state
 
@@ -811,16 +838,14 @@ def _replay_block(
             state.apply_transaction(tx)
             continue
         session = Session(make_tracer(options))
-        traced = TracedTransaction.of(tx, info.sender)
-        session.tracer.start(state, traced)
-        state.computation_class = traced_computation_class(state.computation_class, session)
+        session.install(state)
         try:
             computation = state.apply_transaction(tx)
         finally:
-            del state.computation_class  # back to the fork's class
+            session.uninstall(state)
         error = computation.error if computation.is_error else None
-        outcome = Outcome(info.gas_used, bytes(computation.output), error, info.first_log_index)
-        results.append((info.transaction_hash, session.finish(state, traced, outcome)))
+        outcome = Outcome(info.gas_used, bytes(computation.output), error)
+        results.append((info.transaction_hash, session.finish(state, outcome)))
     return results
 
 

@@ -289,6 +289,24 @@ async def estimate_gas(devnet: Devnet, params: Any) -> str:
     return qty(await devnet.estimate_gas(request, header))
 
 
+@method("eth_createAccessList")
+async def create_access_list(devnet: Devnet, params: Any) -> dict[str, Any]:
+    fields, block = parse_params(
+        params, [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block")]
+    )
+    header = resolve_header(devnet, block)
+    access, result = await devnet.create_access_list(codec.call_request(fields), header)
+    out: dict[str, Any] = {
+        "accessList": [
+            {"address": hexb(a), "storageKeys": [codec.word(k) for k in keys]} for a, keys in access
+        ],
+        "gasUsed": qty(result.gas_used),
+    }
+    if result.error is not None:
+        out["error"] = "execution reverted" if result.is_revert else str(result.error)
+    return out
+
+
 @method("eth_sendRawTransaction")
 async def send_raw_transaction(devnet: Devnet, params: Any) -> str:
     (raw,) = parse_params(params, [(codec.data, REQUIRED, "data")])
