@@ -7,7 +7,7 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI
 
-from node.chain import return_result_error
+from node.chain import CallRequest, return_result_error
 from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, SendRequest
 from node.errors import UnknownBlock
 from rpc import codec
@@ -256,18 +256,23 @@ def _slot_list(value: Any, what: str) -> list[int]:
 # -- execution ----------------------------------------------------------------------------
 
 
-@method("eth_call")
-async def call(devnet: Devnet, params: Any) -> str:
+def _call_params(devnet: Devnet, params: Any) -> tuple[CallRequest, BlockHeaderAPI]:
+    """``[transaction, block?, stateOverrides?, blockOverrides?]`` as geth takes them."""
     fields, block, overrides, block_override = parse_params(
         params,
         [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block"),
          (codec.state_overrides, (), "stateOverrides"),
          (codec.block_override, None, "blockOverrides")],
     )
-    header = resolve_header(devnet, block)
     request = replace(
         codec.call_request(fields), state_overrides=overrides, block_override=block_override
     )
+    return request, resolve_header(devnet, block)
+
+
+@method("eth_call")
+async def call(devnet: Devnet, params: Any) -> str:
+    request, header = _call_params(devnet, params)
     result = await devnet.call(request, header)
     if result.error is not None:
         return_result_error(result)
@@ -276,16 +281,7 @@ async def call(devnet: Devnet, params: Any) -> str:
 
 @method("eth_estimateGas")
 async def estimate_gas(devnet: Devnet, params: Any) -> str:
-    fields, block, overrides, block_override = parse_params(
-        params,
-        [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block"),
-         (codec.state_overrides, (), "stateOverrides"),
-         (codec.block_override, None, "blockOverrides")],
-    )
-    header = resolve_header(devnet, block)
-    request = replace(
-        codec.call_request(fields), state_overrides=overrides, block_override=block_override
-    )
+    request, header = _call_params(devnet, params)
     return qty(await devnet.estimate_gas(request, header))
 
 
