@@ -639,7 +639,7 @@ class PrestateTracer(Tracer):
     transaction created (and which did not exist before) are left out.
 
     ``diffMode``: ``pre`` keeps only accounts that changed, ``post`` has just what changed
-    (zeroed slots and self-destructed accounts are absent from ``post``)."""
+    (zeroed slots and accounts SELFDESTRUCT removed are absent from ``post``)."""
 
     def __init__(self, options: TraceOptions) -> None:
         self.options = options
@@ -719,8 +719,8 @@ class PrestateTracer(Tracer):
     def _diff(self, state: StateAPI) -> dict[bytes, AccountState]:
         post: dict[bytes, AccountState] = {}
         for address, before in list(self.pre.items()):
-            if address in self.deleted:
-                continue
+            if address in self.deleted and not state.account_exists(address):
+                continue  # destroyed (EIP-6780: created by this transaction): pre only
             after = AccountState()
             modified = False
             balance = state.get_balance(address)

@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from node.devnet import Devnet
 from precompiles.nesting import json_depth_ok
-from rpc import anvil, debug, eth, execute, filters, net, sign, subscriptions, txpool
+from rpc import anvil, debug, eth, execute, filters, net, sign, subscriptions, trace, txpool
 from rpc.errors import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -45,6 +45,7 @@ METHODS: dict[str, Any] = {
     **filters.METHODS,
     **subscriptions.METHODS,  # over HTTP: "notifications not supported"
     **txpool.METHODS,
+    **trace.METHODS,
     **sign.METHODS,
 }
 

@@ -1,0 +1,250 @@
+"""The ``debug_trace*`` methods: geth's struct logger, ``callTracer`` and ``prestateTracer``.
+
+Parsing of the trace config and geth's JSON shapes live here; the replay itself is
+``node.tracing`` and runs on the simulator thread, never on the event loop. Where anvil and
+geth write a trace differently, this writes geth's (memory words and storage without ``0x``,
+``refund`` only when non-zero, the top call's ``gas`` being the transaction's gas limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from node import tracing
+from node.devnet import Devnet
+from node.tracing import (
+    AccountState,
+    CallFrame,
+    PrestateTrace,
+    StructLog,
+    StructTrace,
+    TraceOptions,
+    TraceResult,
+)
+from rpc import codec
+from rpc.codec import REQUIRED, hexb, parse_params, qty, word
+from rpc.errors import InvalidParams
+from rpc.eth import resolve_header
+from rpc.registry import Namespace
+
+trace = Namespace()
+METHODS = trace.methods
+
+STRUCT_FLAGS = {
+    "enableMemory": "enable_memory",
+    "disableStack": "disable_stack",
+    "disableStorage": "disable_storage",
+    "enableReturnData": "enable_return_data",
+}
+CALL_TRACER_FLAGS = {"onlyTopCall": "only_top_call", "withLog": "with_log"}
+PRESTATE_FLAGS = {
+    "diffMode": "diff_mode",
+    "disableCode": "disable_code",
+    "disableStorage": "disable_storage",
+}
+
+
+# -- methods ------------------------------------------------------------------------------------
+
+
+@trace.method("debug_traceTransaction")
+async def trace_transaction(devnet: Devnet, params: Any) -> Any:
+    """Replay a mined transaction on its block's pre-state and trace it."""
+    tx_hash, options = parse_params(
+        params, [(codec.hash32, REQUIRED, "hash"), (trace_options, TraceOptions(), "options")]
+    )
+    info = devnet.chain.find_transaction(tx_hash)
+    if info is None or info.block_number > devnet.head.block_number:
+        raise tracing.NotTraceable("transaction not found")
+    result = await devnet._on_simulator(tracing.trace_transaction, devnet.chain, tx_hash, options)
+    return trace_json(result)
+
+
+@trace.method("debug_traceCall")
+async def trace_call(devnet: Devnet, params: Any) -> Any:
+    """Trace a call as ``eth_call`` runs it (state and block overrides in the options)."""
+    fields, block, raw_options = parse_params(
+        params,
+        [
+            (codec.call_object, REQUIRED, "transaction"),
+            (codec.block_id, "latest", "block"),
+            (_object, {}, "options"),
+        ],
+    )
+    options = trace_options(raw_options, "options")
+    request = codec.call_request(fields)
+    if raw_options.get("stateOverrides") is not None:
+        overrides = codec.state_overrides(raw_options["stateOverrides"], "options.stateOverrides")
+        request = replace(request, state_overrides=overrides)
+    if raw_options.get("blockOverrides") is not None:
+        override = codec.block_override(raw_options["blockOverrides"], "options.blockOverrides")
+        request = replace(request, block_override=override)
+    header = resolve_header(devnet, block)
+    result = await devnet._on_simulator(tracing.trace_call, devnet.chain, request, header, options)
+    return trace_json(result)
+
+
+@trace.method("debug_traceBlockByNumber")
+async def trace_block_by_number(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
+    """Trace every transaction of a block: ``[{txHash, result}]``."""
+    block, options = parse_params(
+        params, [(codec.block_id, REQUIRED, "block"), (trace_options, TraceOptions(), "options")]
+    )
+    return await _trace_block(devnet, block, options)
+
+
+@trace.method("debug_traceBlockByHash")
+async def trace_block_by_hash(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
+    """Trace every transaction of a block given by hash: ``[{txHash, result}]``."""
+    block_hash, options = parse_params(
+        params, [(codec.hash32, REQUIRED, "hash"), (trace_options, TraceOptions(), "options")]
+    )
+    return await _trace_block(devnet, block_hash, options)
+
+
+async def _trace_block(
+    devnet: Devnet, block: str | int | bytes, options: TraceOptions
+) -> list[dict[str, Any]]:
+    header = resolve_header(devnet, block)
+    traces = await devnet._on_simulator(tracing.trace_block, devnet.chain, header, options)
+    return [{"txHash": hexb(tx_hash), "result": trace_json(result)} for tx_hash, result in traces]
+
+
+# -- the trace config ---------------------------------------------------------------------------
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{what}: expected an object")
+    return value
+
+
+def trace_options(value: Any, what: str = "options") -> TraceOptions:
+    """geth's ``TraceConfig``: the struct logger's flags, or ``tracer`` and its
+    ``tracerConfig``. Like geth, keys it does not know (``timeout``, ``reexec``) are ignored."""
+    value = _object(value, what)
+    name = value.get("tracer") or None
+    if name is not None and not isinstance(name, str):
+        raise InvalidParams(f"{what}.tracer: expected a tracer name")
+    if name is not None and name not in tracing.TRACERS:
+        raise InvalidParams(str(tracing.UnknownTracer(name)))
+    fields: dict[str, Any] = {"tracer": name}
+    if name is None:
+        source, flags, where = value, STRUCT_FLAGS, what
+        if value.get("limit") is not None:
+            fields["limit"] = codec.quantity(value["limit"], f"{what}.limit")
+    else:
+        source = _object(value.get("tracerConfig") or {}, f"{what}.tracerConfig")
+        flags = CALL_TRACER_FLAGS if name == tracing.CALL_TRACER else PRESTATE_FLAGS
+        where = f"{what}.tracerConfig"
+    for key, attribute in flags.items():
+        if source.get(key) is not None:
+            fields[attribute] = codec.boolean(source[key], f"{where}.{key}")
+    return TraceOptions(**fields)
+
+
+# -- geth's JSON shapes ---------------------------------------------------------------------------
+
+
+def trace_json(result: TraceResult) -> Any:
+    if isinstance(result, StructTrace):
+        return struct_trace_json(result)
+    if isinstance(result, CallFrame):
+        return call_frame_json(result)
+    if isinstance(result, PrestateTrace):
+        return prestate_json(result)
+    raise TypeError(f"no JSON shape for {type(result).__name__}")
+
+
+def struct_trace_json(result: StructTrace) -> dict[str, Any]:
+    return {
+        "gas": result.gas,
+        "failed": result.failed,
+        "returnValue": hexb(result.return_value),
+        "structLogs": [struct_log_json(log) for log in result.struct_logs],
+    }
+
+
+def struct_log_json(log: StructLog) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "pc": log.pc,
+        "op": log.op,
+        "gas": log.gas,
+        "gasCost": log.gas_cost,
+        "depth": log.depth,
+    }
+    if log.error:
+        out["error"] = log.error
+    if log.stack is not None:
+        out["stack"] = [hex(value) for value in log.stack]
+    if log.return_data:
+        out["returnData"] = hexb(log.return_data)
+    if log.memory:
+        out["memory"] = [log.memory[i : i + 32].hex() for i in range(0, len(log.memory), 32)]
+    if log.storage:
+        out["storage"] = {
+            slot.to_bytes(32, "big").hex(): value.to_bytes(32, "big").hex()
+            for slot, value in log.storage.items()
+        }
+    if log.refund:
+        out["refund"] = log.refund
+    return out
+
+
+def call_frame_json(frame: CallFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "from": hexb(frame.sender),
+        "gas": qty(frame.gas),
+        "gasUsed": qty(frame.gas_used),
+    }
+    if frame.to is not None:
+        out["to"] = hexb(frame.to)
+    out["input"] = hexb(frame.input)
+    if frame.output:
+        out["output"] = hexb(frame.output)
+    if frame.error:
+        out["error"] = frame.error
+    if frame.revert_reason:
+        out["revertReason"] = frame.revert_reason
+    if frame.calls:
+        out["calls"] = [call_frame_json(call) for call in frame.calls]
+    if frame.logs:
+        out["logs"] = [
+            {
+                "address": hexb(log.address),
+                "topics": [hexb(topic) for topic in log.topics],
+                "data": hexb(log.data),
+                "position": qty(log.position),
+                "index": qty(log.index),
+            }
+            for log in frame.logs
+        ]
+    if frame.value is not None:
+        out["value"] = qty(frame.value)
+    out["type"] = frame.type
+    return out
+
+
+def account_json(account: AccountState) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if account.balance is not None:
+        out["balance"] = qty(account.balance)
+    if account.code:
+        out["code"] = hexb(account.code)
+    if account.nonce:
+        out["nonce"] = account.nonce
+    if account.storage:
+        out["storage"] = {
+            word(slot): word(value) for slot, value in sorted(account.storage.items())
+        }
+    return out
+
+
+def prestate_json(result: PrestateTrace) -> dict[str, Any]:
+    # Sorted by address, as geth's JSON writes a map.
+    pre = {hexb(a): account_json(account) for a, account in sorted(result.pre.items())}
+    if result.post is None:
+        return pre
+    post = {hexb(a): account_json(account) for a, account in sorted(result.post.items())}
+    return {"post": post, "pre": pre}
