@@ -26,7 +26,7 @@ from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.impersonation import impersonate
 from node.pool import TxPool
-from node.statefile import StateFileError, dump_state, entries_database
+from node.statefile import checked_entries, dump_state
 from node.storage import PoolJournal
 
 log = logging.getLogger("native_devnet")
@@ -454,10 +454,15 @@ class Devnet:
     async def reset(self) -> None:
         """``anvil_reset``: a fresh chain from the same genesis, an empty pool."""
 
+        # The genesis this chain really has (a resumed node's file may say "now").
+        genesis = self.genesis.with_overrides(timestamp=self.chain.genesis_header.timestamp)
+
         def fresh() -> None:
             self.pool.clear()
-            self.chain.db.clear()
-            self.chain = Chain(self.genesis, self.chain.db)
+            db = self.chain.db
+            with db.block_transaction():
+                db.clear()
+                self.chain = Chain(genesis, db)
 
         await self._on_writer(fresh)
         self.head = self.chain.head
@@ -465,23 +470,22 @@ class Devnet:
         self._next_timestamp = None
         self._snapshots.clear()
 
-    def dump_state(self) -> dict:
-        return dump_state(self.chain)
+    async def dump_state(self) -> dict:
+        """The chain as a state document, taken between blocks (never of a half-built one)."""
+        return await self._on_writer(dump_state, self.chain)
 
     async def load_state(self, entries: list[tuple[bytes, bytes]]) -> None:
         """Replace the whole chain with a state file's (``anvil_loadState``). The file must
         come from this genesis; otherwise nothing changes."""
 
         def load() -> None:
-            candidate = Chain(self.genesis, entries_database(entries))  # checks the genesis
-            if not candidate.reopened:
-                raise StateFileError("the state holds no chain")
+            checked_entries(lambda db: Chain(self.genesis, db), entries)
             self.pool.on_removed = None
             self.pool.clear()
             self.pool.on_removed = self.journal.removed
             db = self.chain.db
-            db.clear()
-            with db.block_transaction():
+            with db.block_transaction():  # one commit: the old chain or the new one
+                db.clear()
                 for key, value in entries:
                     db[key] = value
             self.chain = Chain(self.genesis, db)
@@ -507,6 +511,7 @@ class Devnet:
 
     def set_automine(self, enabled: bool) -> None:
         if enabled:
+            self.set_interval_mining(0)  # automine replaces interval mining, as in anvil
             self.mining = MiningConfig(MiningMode.AUTO)
             self._wake.set()
         elif self.mining.mode is MiningMode.AUTO:

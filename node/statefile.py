@@ -25,13 +25,16 @@ import gzip
 import json
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 from node.storage import MemoryDatabase, prefixed_items
+from precompiles.nesting import json_depth_ok
 
 FORMAT = "native-devnet-state"
 VERSION = 1
+MAX_STATE_DEPTH = 4
 
 
 class StateFileError(ValueError):
@@ -39,18 +42,24 @@ class StateFileError(ValueError):
 
 
 def dump_state(chain) -> dict[str, Any]:
-    head = chain.head
+    """The document of ``chain``; its head is read from the very entries it holds."""
+    from node.chain import GENESIS_HASH_KEY, POST_STATE_ROOT_PREFIX
+    from node.fork.l1 import L1ChainDB
+
+    entries = prefixed_items(chain.db, b"")
+    snapshot = entries_database(entries)
+    head = L1ChainDB(snapshot).get_canonical_head()
     return {
         "format": FORMAT,
         "version": VERSION,
         "chainId": chain.chain_id,
-        "genesisHash": "0x" + chain.genesis_header.hash.hex(),
+        "genesisHash": "0x" + snapshot[GENESIS_HASH_KEY].hex(),
         "head": {
             "number": head.block_number,
             "hash": "0x" + head.hash.hex(),
-            "postStateRoot": "0x" + chain.state_root_after(head).hex(),
+            "postStateRoot": "0x" + snapshot[POST_STATE_ROOT_PREFIX + head.hash].hex(),
         },
-        "entries": [["0x" + k.hex(), "0x" + v.hex()] for k, v in prefixed_items(chain.db, b"")],
+        "entries": [["0x" + k.hex(), "0x" + v.hex()] for k, v in entries],
     }
 
 
@@ -67,6 +76,23 @@ def parse_state(doc: Any) -> list[tuple[bytes, bytes]]:
         return [(bytes.fromhex(k[2:]), bytes.fromhex(v[2:])) for k, v in entries]
     except (TypeError, ValueError, IndexError) as exc:
         raise StateFileError(f"malformed entry: {exc}") from exc
+
+
+def checked_entries(chain_factory, entries: list[tuple[bytes, bytes]]) -> None:
+    """Raise ``StateFileError`` unless ``entries`` hold a complete chain that
+    ``chain_factory(db)`` accepts (same genesis and chain id); changes nothing."""
+    from node.chain import GENESIS_HASH_KEY
+    from node.genesis import GenesisError
+
+    db = entries_database(entries)
+    if GENESIS_HASH_KEY not in db:
+        raise StateFileError("the state holds no chain")
+    try:
+        chain_factory(db)
+    except GenesisError as exc:
+        raise StateFileError(str(exc)) from None
+    except Exception as exc:  # a document whose records are incomplete or damaged
+        raise StateFileError(f"the state's chain is incomplete: {type(exc).__name__}: {exc}") from None
 
 
 def entries_database(entries: list[tuple[bytes, bytes]]) -> MemoryDatabase:
@@ -106,9 +132,14 @@ def encode_state_bytes(doc: dict[str, Any]) -> bytes:
 
 def decode_state_bytes(raw: bytes) -> Any:
     """A state document from plain or gzip-compressed JSON bytes."""
-    try:
-        if raw[:2] == b"\x1f\x8b":
+    if raw[:2] == b"\x1f\x8b":
+        try:
             raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise StateFileError(f"state is not (gzip-compressed) JSON: {exc}") from exc
+    if not json_depth_ok(raw, MAX_STATE_DEPTH):
+        raise StateFileError("state is not a state document (nested too deep)")
+    try:
         return json.loads(raw)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise StateFileError(f"state is not (gzip-compressed) JSON: {exc}") from exc

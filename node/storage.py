@@ -150,8 +150,16 @@ class LMDBDatabase(BaseAtomicDB):
         return items
 
     def clear(self) -> None:
-        with self._lock, self.env.begin(write=True) as txn:
-            txn.drop(self.env.open_db(), delete=False)
+        """Delete everything; inside a block transaction, as part of its one commit."""
+        with self._lock:
+            if self._overlay is not None:
+                for key, _ in self.prefixed_items(b""):
+                    self._overlay[key] = None
+                for key in list(self._overlay):
+                    self._overlay[key] = None
+                return
+            with self.env.begin(write=True) as txn:
+                txn.drop(self.env.open_db(), delete=False)
 
     def close(self) -> None:
         self.env.sync(True)

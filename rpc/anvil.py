@@ -210,7 +210,7 @@ def _reset_options(value: Any, what: str) -> dict:
 async def dump_state(devnet: Devnet, params: Any) -> str:
     """The chain as a gzip-compressed ``native-devnet-state`` document, hex-encoded."""
     parse_params(params, [])
-    return hexb(encode_state_bytes(devnet.dump_state()))
+    return hexb(encode_state_bytes(await devnet.dump_state()))
 
 
 @anvil.method("anvil_loadState")

@@ -24,7 +24,12 @@ from node.accounts import (  # noqa: E402
 from node.chain import GENESIS_HASH_KEY, Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
-from node.statefile import StateFileError, read_state_file, write_state_file  # noqa: E402
+from node.statefile import (  # noqa: E402
+    StateFileError,
+    checked_entries,
+    read_state_file,
+    write_state_file,
+)
 from node.storage import open_database  # noqa: E402
 from rpc.server import RpcServer  # noqa: E402
 
@@ -124,8 +129,10 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
     if args.load_state is not None:
         if GENESIS_HASH_KEY in db:
             raise GenesisError("--load-state needs an empty data directory")
+        entries = read_state_file(args.load_state)
+        checked_entries(lambda candidate: Chain(genesis, candidate), entries)  # before writing
         with db.block_transaction():
-            for key, value in read_state_file(args.load_state):
+            for key, value in entries:
                 db[key] = value
     chain = Chain(genesis, db)
     if chain.reopened:
@@ -192,7 +199,7 @@ async def serve(args: argparse.Namespace) -> int:
     log.info("shutting down")
     await server.stop()
     if args.dump_state is not None:
-        write_state_file(args.dump_state, devnet.dump_state())
+        write_state_file(args.dump_state, await devnet.dump_state())
         log.info("state written to %s", args.dump_state)
     await devnet.stop()
     return 0
