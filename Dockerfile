@@ -13,10 +13,11 @@ COPY pyproject.toml README.md ./
 COPY node ./node
 COPY precompiles ./precompiles
 COPY rpc ./rpc
+COPY sequencer ./sequencer
 COPY genesis ./genesis
 RUN pip install --no-cache-dir .
 
-COPY contracts/out ./contracts/out
+COPY contracts ./contracts
 COPY scripts ./scripts
 
 EXPOSE 8545

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ETH_HASH_BACKEND ?= pysha3
 
-.PHONY: devnet test unit e2e bench lint install npm clean
+.PHONY: devnet test unit e2e bench demo lint install npm clean
 
 devnet: $(VENV)/.installed
 	$(BIN)/native-devnet $(ARGS)
@@ -20,6 +20,11 @@ e2e: $(VENV)/.installed node_modules/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+# The native rollup end to end: fresh L1 + L2 nodes, deposit, L2 txs, settlement through
+# EXECUTE, withdrawal, forgeries, summary; the nodes are stopped by PID at the end.
+demo: $(VENV)/.installed
+	$(BIN)/python scripts/demo.py $(ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

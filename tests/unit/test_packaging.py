@@ -37,14 +37,62 @@ def test_every_service_command_is_an_installed_console_script():
             assert command[0] in scripts, f"service {name} runs unknown command {command[0]}"
 
 
-def test_every_service_command_parses_its_flags():
-    """Run each service's command with --help replaced in: argparse must accept every flag."""
-    from rpc.cli import build_parser
+def _parsers() -> dict:
+    from rpc.cli import build_parser as devnet_parser
+    from sequencer.cli import build_parser as rollup_parser
 
+    return {"native-devnet": devnet_parser, "native-rollup": rollup_parser}
+
+
+def test_every_service_command_parses_its_flags():
+    """Each service's command (and each healthcheck that runs one of our console scripts)
+    goes through the real argparse parser: an unknown flag raises SystemExit."""
+    parsers = _parsers()
     for service in compose()["services"].values():
         command = service.get("command")
-        if command and command[0] == "native-devnet":
-            build_parser().parse_args(command[1:])  # raises SystemExit on an unknown flag
+        if command and command[0] in parsers:
+            parsers[command[0]]().parse_args(command[1:])
+        test = service.get("healthcheck", {}).get("test", [])
+        if len(test) > 1 and test[0] == "CMD" and test[1] in parsers:
+            parsers[test[1]]().parse_args(test[2:])
+
+
+def test_compose_runs_the_rollup_l2_relayer_and_demo():
+    services = compose()["services"]
+    l2, relayer, demo = services["l2"], services["relayer"], services["demo"]
+    from rpc.cli import build_parser as devnet_parser
+    from sequencer.cli import build_parser as rollup_parser
+
+    l2_args = devnet_parser().parse_args(l2["command"][1:])
+    assert l2_args.genesis.name == "l2.json" and l2_args.no_mining and l2_args.host == "0.0.0.0"
+    assert l2["healthcheck"]["test"][0] == "CMD"
+
+    seq = rollup_parser().parse_args(relayer["command"][1:])
+    assert seq.command == "sequence" and seq.deploy
+    assert (seq.l1, seq.l2) == ("http://l1:8545", "http://l2:8545")
+    # the escrow backs exactly the L2's dev funding (--accounts x --balance ETH)
+    assert seq.initial_escrow == l2_args.accounts * l2_args.balance * 10**18
+    assert relayer["depends_on"] == {
+        "l1": {"condition": "service_healthy"}, "l2": {"condition": "service_healthy"}
+    }
+    assert relayer["healthcheck"]["test"][1:3] == ["native-rollup", "status"]
+
+    run = rollup_parser().parse_args(demo["command"][1:])
+    assert run.command == "demo" and run.external_sequencer
+    assert str(run.rollup_file) == str(seq.rollup_file)
+    assert demo["depends_on"] == {"relayer": {"condition": "service_healthy"}}
+    assert demo["profiles"] == ["demo"]
+
+
+def test_native_rollup_help_lists_every_subcommand():
+    result = subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "--help"], capture_output=True, text=True,
+        cwd=ROOT, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("deploy", "deposit", "sequence", "withdraw", "prove-withdrawal",
+                    "claim-withdrawal", "status", "demo"):
+        assert command in result.stdout
 
 
 def test_dockerfile_copies_the_packages_pyproject_declares():

@@ -1,0 +1,586 @@
+"""``native-rollup``: deploy a native rollup, move ETH and messages between its layers, run
+its sequencer/relayer, and run the end-to-end demo — against any L1 and L2 JSON-RPC URLs.
+
+Every command takes ``--l1`` and ``--l2`` (or ``$NATIVE_ROLLUP_L1``/``$NATIVE_ROLLUP_L2``) and
+finds the rollup through ``--rollup ADDRESS`` or ``--rollup-file`` (written by ``deploy``).
+Keys default to ``$NATIVE_ROLLUP_KEY`` or the public dev key 0 (devnets only). Amounts are
+in ETH (decimals allowed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sequencer.client import ETHER, RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
+from sequencer.messages import decode_revert
+from sequencer.relayer import (
+    Relayer,
+    RelayError,
+    claim_withdrawal,
+    prove_withdrawal,
+    withdraw,
+    withdrawal_from_receipt,
+)
+from sequencer.rollup import Rollup, RollupInfo, deploy_rollup, open_rollup
+from sequencer.sequencer import ChainMismatch, Sequencer, SettlementError
+
+DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEFAULT_L1 = "http://127.0.0.1:8545"
+DEFAULT_L2 = "http://127.0.0.1:8546"
+DEFAULT_ROLLUP_FILE = Path("rollup.json")
+
+log = logging.getLogger("native_rollup")
+
+EPILOG = """\
+a session on two local devnets (ALICE = a funded L1 key):
+  native-devnet --port 8545 &
+  native-devnet --port 8546 --genesis genesis/l2.json --no-mining --accounts 1 --balance 1 &
+  native-rollup deploy --initial-escrow 1          # escrow = the L2's dev funding
+  native-rollup sequence &                         # anchor, relay, mine, settle
+  native-rollup deposit --key $ALICE --value 5 --fee 0.01
+  native-rollup withdraw --key $ALICE --value 1     # waits for the sequencer
+  native-rollup claim-withdrawal --key $ALICE --index 0
+  native-rollup status
+or all of it, with a summary: native-rollup demo (make demo)
+"""
+
+
+def ether(text: str) -> int:
+    """``"1.5"`` ETH -> wei."""
+    try:
+        wei = Decimal(text) * ETHER
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"not an ETH amount: {text!r}") from None
+    if wei < 0 or wei != wei.to_integral_value():
+        raise argparse.ArgumentTypeError(f"not a whole number of wei: {text!r} ETH")
+    return int(wei)
+
+
+def address(text: str) -> bytes:
+    raw = h2b(text) if text.startswith("0x") else b""
+    if len(raw) != 20:
+        raise argparse.ArgumentTypeError(f"not a 0x-prefixed 20-byte address: {text!r}")
+    return raw
+
+
+def hexdata(text: str) -> bytes:
+    try:
+        return h2b(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not 0x-hex data: {text!r}") from None
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _urls(p: argparse.ArgumentParser, required: bool = True) -> None:
+    default_l1 = os.environ.get("NATIVE_ROLLUP_L1", DEFAULT_L1 if required else None)
+    default_l2 = os.environ.get("NATIVE_ROLLUP_L2", DEFAULT_L2 if required else None)
+    p.add_argument(
+        "--l1",
+        default=default_l1,
+        metavar="URL",
+        help=f"L1 JSON-RPC URL (default $NATIVE_ROLLUP_L1 or {DEFAULT_L1})",
+    )
+    p.add_argument(
+        "--l2",
+        default=default_l2,
+        metavar="URL",
+        help=f"L2 JSON-RPC URL (default $NATIVE_ROLLUP_L2 or {DEFAULT_L2})",
+    )
+
+
+def _rollup(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rollup",
+        type=address,
+        metavar="ADDRESS",
+        help="the NativeRollup contract on L1 (instead of --rollup-file)",
+    )
+    p.add_argument(
+        "--rollup-file",
+        type=Path,
+        default=DEFAULT_ROLLUP_FILE,
+        metavar="PATH",
+        help="JSON written by `deploy` (default ./rollup.json)",
+    )
+
+
+def _key(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--key",
+        default=os.environ.get("NATIVE_ROLLUP_KEY", DEV_KEY_0),
+        metavar="HEX",
+        help=f"private key of {what} (default $NATIVE_ROLLUP_KEY or the public dev key 0)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="native-rollup",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        description="Sequencer, relayer and user tools of a native rollup (NativeRollup on an "
+        "L1 with EXECUTE, the L2Messenger predeploy on the L2).",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("deploy", help="deploy NativeRollup for the L2 node's chain")
+    _urls(d)
+    _key(d, "the L1 deployer")
+    d.add_argument(
+        "--sequencer",
+        type=address,
+        help="the only address allowed to advance (default: the deployer)",
+    )
+    d.add_argument(
+        "--initial-escrow",
+        type=ether,
+        default=0,
+        metavar="ETH",
+        help="ETH backing the L2 genesis balances outside the messenger (the L2 "
+        "node's --accounts x --balance); default 0",
+    )
+    d.add_argument(
+        "--rollup-file",
+        type=Path,
+        default=DEFAULT_ROLLUP_FILE,
+        metavar="PATH",
+        help="where to write the rollup's address (default ./rollup.json)",
+    )
+
+    dep = sub.add_parser("deposit", help="send ETH (and a call) from L1 to L2 (sendMessage)")
+    _urls(dep)
+    _rollup(dep)
+    _key(dep, "the L1 sender")
+    dep.add_argument("--to", type=address, help="L2 recipient (default: the sender)")
+    dep.add_argument("--value", type=ether, required=True, metavar="ETH")
+    dep.add_argument(
+        "--fee",
+        type=ether,
+        default=0,
+        metavar="ETH",
+        help="paid to whoever delivers it on L2 (the relayer claims messages with "
+        "a fee of at least its --min-fee)",
+    )
+    dep.add_argument(
+        "--data", type=hexdata, default=b"", metavar="HEX", help="calldata for the L2 recipient"
+    )
+
+    s = sub.add_parser(
+        "sequence",
+        help="run the sequencer/relayer: anchor, claim, mine, settle every L2 block",
+        description="Loop: anchor the latest L1 message root in the next L2 block, claim "
+        "pending L1 messages on L2 (paid by their fee), mine the block, fetch "
+        "debug_executionWitness, advance on L1 (EXECUTE), and check that the L1 "
+        "contract's block hash equals the L2 block hash. The L2 node must run "
+        "with --no-mining.",
+    )
+    _urls(s)
+    _rollup(s)
+    _key(s, "the sequencer on L1")
+    s.add_argument(
+        "--relayer-key",
+        metavar="HEX",
+        help="private key that claims messages on L2 (default: --key)",
+    )
+    s.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between steps (default 1)",
+    )
+    s.add_argument(
+        "--min-fee",
+        type=int,
+        default=1,
+        metavar="WEI",
+        help="claim only L1 messages paying at least this fee (default 1 wei: "
+        "fee-less messages are left to their recipients)",
+    )
+    s.add_argument("--max-blocks", type=int, metavar="N", help="stop after N blocks")
+    s.add_argument(
+        "--once",
+        action="store_true",
+        help="one step (settle what is pending, build one block if needed), then exit",
+    )
+    s.add_argument(
+        "--deploy",
+        action="store_true",
+        help="deploy the rollup first if --rollup-file is missing or names a "
+        "contract that does not settle this L2",
+    )
+    s.add_argument(
+        "--initial-escrow",
+        type=ether,
+        default=0,
+        metavar="ETH",
+        help="with --deploy: ETH escrowed for the L2 dev funding",
+    )
+
+    w = sub.add_parser("withdraw", help="send ETH (and a call) from L2 to L1 (L2 sendMessage)")
+    _urls(w)
+    _key(w, "the L2 sender")
+    w.add_argument("--to", type=address, help="L1 recipient (default: the sender)")
+    w.add_argument("--value", type=ether, required=True, metavar="ETH")
+    w.add_argument(
+        "--fee", type=ether, default=0, metavar="ETH", help="paid to whoever claims it on L1"
+    )
+    w.add_argument("--data", type=hexdata, default=b"", metavar="HEX")
+    w.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="print the tx hash; do not wait for the sequencer to include it",
+    )
+
+    pw = sub.add_parser(
+        "prove-withdrawal", help="eth_getProof data for an L2 -> L1 message at a settled L2 block"
+    )
+    _urls(pw)
+    _rollup(pw)
+    pw.add_argument("--index", type=int, required=True, help="the L2 messenger's message index")
+    pw.add_argument("--l2-block", type=int, help="settled L2 block (default: the settled head)")
+
+    cw = sub.add_parser(
+        "claim-withdrawal", help="prove and claim an L2 -> L1 message on L1 (claimL2Message)"
+    )
+    _urls(cw)
+    _rollup(cw)
+    _key(cw, "the L1 claimer (receives the message's fee)")
+    cw.add_argument("--index", type=int, required=True)
+    cw.add_argument("--l2-block", type=int, help="settled L2 block (default: the settled head)")
+
+    st = sub.add_parser("status", help="the rollup's state; exit 0 iff L1 and L2 agree")
+    _urls(st)
+    _rollup(st)
+
+    dm = sub.add_parser(
+        "demo",
+        help="the end-to-end scenario with a printed summary",
+        description="Without --l1/--l2: start a fresh L1 and L2 node on free loopback ports, "
+        "run the scenario as sequencer and relayer, print the summary, stop the "
+        "nodes. With --l1/--l2 of fresh nodes: the same against them. With "
+        "--external-sequencer: a running `native-rollup sequence` owns the L2 "
+        "(docker-compose); the rollup comes from --rollup-file.",
+    )
+    _urls(dm, required=False)
+    dm.add_argument(
+        "--rollup-file",
+        type=Path,
+        metavar="PATH",
+        help="an existing rollup (required with --external-sequencer)",
+    )
+    dm.add_argument(
+        "--external-sequencer",
+        action="store_true",
+        help="do not sequence: watch a running sequencer settle the blocks",
+    )
+    dm.add_argument(
+        "--l2-funding",
+        type=ether,
+        metavar="ETH",
+        help="L2 genesis ETH outside the messenger (default: what the local L2 "
+        "is started with, 1 ETH; with --rollup-file: its initial escrow)",
+    )
+    dm.add_argument("--log-dir", type=Path, help="where local node logs go (default: temp)")
+    dm.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    return p
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def open_from_args(args: argparse.Namespace, l1: RpcClient) -> Rollup:
+    if getattr(args, "rollup", None) is not None:
+        return Rollup(l1, args.rollup)
+    if not args.rollup_file.is_file():
+        raise SystemExit(
+            f"native-rollup: no rollup: pass --rollup or --rollup-file "
+            f"({args.rollup_file} does not exist; run `native-rollup deploy`)"
+        )
+    return open_rollup(l1, RollupInfo.load(args.rollup_file))
+
+
+def emit(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    deployer = Signer.from_key(l1, args.key)
+    sequencer = args.sequencer or deployer.address
+    _, info, receipt = deploy_rollup(deployer, l2, sequencer, args.initial_escrow)
+    info.save(args.rollup_file)
+    emit({**info.__dict__, "gasUsed": h2i(receipt["gasUsed"]), "file": str(args.rollup_file)})
+    return 0
+
+
+def cmd_deposit(args: argparse.Namespace) -> int:
+    l1 = RpcClient(args.l1)
+    rollup = open_from_args(args, l1)
+    signer = Signer.from_key(l1, args.key)
+    message, receipt = rollup.deposit(
+        signer, args.to or signer.address, args.value, args.fee, args.data
+    )
+    emit(
+        {
+            "message": message.to_json(),
+            "l1Tx": receipt["transactionHash"],
+            "l1Block": h2i(receipt["blockNumber"]),
+            "messageRoot": b2h(rollup.message_root()),
+        }
+    )
+    return 0
+
+
+def _ensure_rollup(
+    args: argparse.Namespace, l1: RpcClient, l2: RpcClient, signer: Signer
+) -> Rollup:
+    """``sequence --deploy``: reuse the rollup in the file if it settles this L2, else deploy."""
+    if args.rollup is not None or args.rollup_file.is_file():
+        rollup = open_from_args(args, l1)
+        try:
+            if l1.code(rollup.address):
+                Sequencer(rollup, l2, signer).check_chain()
+                return rollup
+        except (ChainMismatch, RpcError) as exc:
+            if not args.deploy:
+                raise
+            log.warning(
+                "the rollup in %s does not settle this L2 (%s): deploying a new one",
+                args.rollup_file,
+                exc,
+            )
+        if not args.deploy:
+            raise SystemExit(f"native-rollup: no contract at 0x{rollup.address.hex()}")
+    elif not args.deploy:
+        open_from_args(args, l1)  # exits with the message
+    rollup, info, _ = deploy_rollup(signer, l2, signer.address, args.initial_escrow)
+    info.save(args.rollup_file)
+    log.info("deployed NativeRollup at %s (written to %s)", info.address, args.rollup_file)
+    return rollup
+
+
+def cmd_sequence(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    signer = Signer.from_key(l1, args.key)
+    rollup = _ensure_rollup(args, l1, l2, signer)
+    relayer = Relayer(
+        rollup, l2, Signer.from_key(l2, args.relayer_key or args.key), min_fee=args.min_fee
+    )
+    sequencer = Sequencer(rollup, l2, signer, relayer, measure_execution=False)
+    head = sequencer.check_chain()
+    log.info(
+        "sequencing rollup 0x%s from settled L2 block %d (L1 %s, L2 %s)",
+        rollup.address.hex(),
+        head,
+        args.l1,
+        args.l2,
+    )
+    if args.once:
+        settled = sequencer.step()
+        emit(
+            [
+                {
+                    "l2Block": s.number,
+                    "l2Hash": b2h(s.l2_hash),
+                    "l1Tx": s.l1_tx,
+                    "l1Gas": s.gas.total,
+                    "executeFee": s.execute_fee,
+                    "witnessBytes": s.witness_bytes,
+                }
+                for s in settled
+            ]
+        )
+        return 0
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping after this step", signum)
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sequencer.run(args.interval, args.max_blocks, should_stop=lambda: bool(stopping))
+    return 0
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    l2 = RpcClient(args.l2)
+    signer = Signer.from_key(l2, args.key)
+    tx_hash, receipt = withdraw(
+        signer, args.to or signer.address, args.value, args.fee, args.data, wait=not args.no_wait
+    )
+    if receipt is None:
+        emit({"l2Tx": tx_hash})
+        return 0
+    if h2i(receipt["status"]) != 1:
+        raise TxFailed("sendMessage on L2", receipt)
+    message = withdrawal_from_receipt(receipt)
+    emit({"message": message.to_json(), "l2Tx": tx_hash, "l2Block": h2i(receipt["blockNumber"])})
+    return 0
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    proof = prove_withdrawal(open_from_args(args, l1), l2, args.index, args.l2_block)
+    emit(proof.to_json())
+    return 0
+
+
+def cmd_claim(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    rollup = open_from_args(args, l1)
+    signer = Signer.from_key(l1, args.key)
+    proof = prove_withdrawal(rollup, l2, args.index, args.l2_block)
+    receipt = claim_withdrawal(rollup, signer, proof)
+    emit(
+        {
+            "message": proof.message.to_json(),
+            "l2BlockNumber": proof.l2_block,
+            "l1Tx": receipt["transactionHash"],
+            "gasUsed": h2i(receipt["gasUsed"]),
+        }
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    rollup = open_from_args(args, l1)
+    state = rollup.state()
+    l2_head = l2.block_number()
+    doc = {
+        "rollup": b2h(rollup.address),
+        "lastBlockNumber": state.last_block_number,
+        "lastBlockHash": b2h(state.last_block_hash),
+        "l2Head": l2_head,
+        "escrowed": str(state.escrowed),
+        "messageCount": rollup.message_count(),
+        "anchoredMessageCount": state.anchored_message_count,
+    }
+    try:
+        l2_hash = h2b(l2.block(state.last_block_number)["hash"])
+    except RpcError:
+        l2_hash = b""
+    doc["l2HashAtSettled"] = b2h(l2_hash)
+    doc["consistent"] = l2_hash == state.last_block_hash
+    emit(doc)
+    return 0 if doc["consistent"] else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sequencer.localnet import L2_FUNDING, local_nodes
+    from sequencer.scenario import Scenario, load_rollup_file, summary
+
+    if not args.verbose:  # the scenario narrates; keep the sequencer's log for -v
+        logging.getLogger("native_rollup").setLevel(logging.WARNING)
+    info = load_rollup_file(args.rollup_file)
+    if args.external_sequencer and info is None:
+        raise SystemExit("native-rollup demo: --external-sequencer needs --rollup-file")
+
+    def run(l1_url: str, l2_url: str, funding: int) -> int:
+        scenario = Scenario(l1_url, l2_url, funding, info, args.external_sequencer)
+        report = scenario.run()
+        print(summary(report), flush=True)
+        if args.json is not None:
+            args.json.write_text(json.dumps(report_json(report), indent=2) + "\n")
+        return 0 if report.ok else 1
+
+    if args.l1 is None or args.l2 is None:
+        if args.l1 is not None or args.l2 is not None:
+            raise SystemExit("native-rollup demo: give both --l1 and --l2, or neither")
+        print("starting a fresh L1 and L2 node on free loopback ports...", flush=True)
+        with local_nodes(args.log_dir) as (l1, l2):
+            print(
+                f"L1 {l1.url} (pid {l1.proc.pid}), L2 {l2.url} (pid {l2.proc.pid}, "
+                f"--no-mining, dev funding {L2_FUNDING // ETHER} ETH)",
+                flush=True,
+            )
+            return run(
+                l1.url, l2.url, args.l2_funding if args.l2_funding is not None else L2_FUNDING
+            )
+    funding = args.l2_funding
+    if funding is None:
+        funding = info.initial_escrow if info is not None else L2_FUNDING
+    return run(args.l1, args.l2, funding)
+
+
+def report_json(report: Any) -> dict:
+    return {
+        "ok": report.ok,
+        "seconds": report.seconds,
+        "settlements": [
+            {
+                "l2Block": s.number,
+                "txs": s.tx_count,
+                "l2GasUsed": s.l2_gas_used,
+                "witnessBytes": s.witness_bytes,
+                "calldataBytes": s.gas.calldata_bytes,
+                "l1Gas": s.gas.total,
+                "calldataGas": s.gas.calldata_standard,
+                "calldataFloor": s.gas.calldata_floor,
+                "floorBinds": s.gas.floor_binds,
+                "executeGas": s.gas.execute,
+                "logicGas": s.gas.logic,
+                "executeFee": s.execute_fee,
+                "burnedFees": s.burned_fees,
+                "seconds": s.seconds,
+            }
+            for s in report.settlements
+        ],
+        "forgeries": [
+            {"name": f.name, "expected": f.expected, "got": str(f.got), "ok": f.ok}
+            for f in report.forgeries
+        ],
+        "failedClaims": [
+            {"layer": c.layer, "name": c.name, "got": str(c.got), "ok": c.ok}
+            for c in report.failed_claims
+        ],
+        "escrow": report.escrow.__dict__ if report.escrow else None,
+    }
+
+
+COMMANDS = {
+    "deploy": cmd_deploy,
+    "deposit": cmd_deposit,
+    "sequence": cmd_sequence,
+    "withdraw": cmd_withdraw,
+    "prove-withdrawal": cmd_prove,
+    "claim-withdrawal": cmd_claim,
+    "status": cmd_status,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except (RpcError, TxFailed, SettlementError, ChainMismatch, RelayError, OSError) as exc:
+        detail = ""
+        revert = getattr(exc, "revert", None) or decode_revert(getattr(exc, "revert_data", None))
+        if revert is not None:
+            detail = f" [{revert}]"
+        print(f"native-rollup {args.command}: {exc}{detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Local L1 and L2 node processes for the demo: ``native-devnet`` started on free loopback
+ports, waited for, and stopped by PID (SIGTERM, then SIGKILL) — also when the demo fails or
+is itself terminated.
+
+The L2 runs ``genesis/l2.json`` with ``--no-mining`` (the sequencer mines every block) and a
+small dev funding (``L2_DEV_ACCOUNTS`` x ``L2_DEV_BALANCE_ETH``) that the rollup contract's
+initial escrow must back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sequencer.client import ETHER, RpcClient
+
+L2_DEV_ACCOUNTS = 1
+L2_DEV_BALANCE_ETH = 1
+L2_FUNDING = L2_DEV_ACCOUNTS * L2_DEV_BALANCE_ETH * ETHER
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def l2_genesis_path() -> str:
+    """``genesis/l2.json`` from the installed ``genesis`` package (any working directory)."""
+    from node.genesis import DEFAULT_L2_GENESIS
+
+    return str(DEFAULT_L2_GENESIS)
+
+
+@dataclass
+class LocalNode:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def rpc(self) -> RpcClient:
+        return RpcClient(self.url)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM this node's PID, SIGKILL if it does not exit in time."""
+        if self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start_node(name: str, args: list[str], log_dir: Path, timeout: float = 60.0) -> LocalNode:
+    """``python -m rpc.cli --port <free> args`` in the background; returns once it answers."""
+    port = free_port()
+    log_path = log_dir / f"{name}-{port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    env = dict(os.environ)
+    env.setdefault("ETH_HASH_BACKEND", "pysha3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rpc.cli", "--port", str(port), *args],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    node = LocalNode(name, port, proc, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{name} exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
+        try:
+            RpcClient(node.url, timeout=2).call("eth_chainId")
+            return node
+        except OSError:
+            time.sleep(0.1)
+        except Exception:
+            time.sleep(0.1)
+    node.stop()
+    raise RuntimeError(f"{name} did not answer within {timeout:.0f}s (log: {log_path})")
+
+
+@contextmanager
+def local_nodes(log_dir: Path | None = None) -> Iterator[tuple[LocalNode, LocalNode]]:
+    """A fresh L1 (default genesis, automine) and L2 (``--no-mining``), stopped on exit."""
+    owned = None
+    if log_dir is None:
+        owned = tempfile.TemporaryDirectory(prefix="native-rollup-")
+        log_dir = Path(owned.name)
+    started: list[LocalNode] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwind through the finally below
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        started.append(start_node("l1", ["--silent"], log_dir))
+        started.append(
+            start_node(
+                "l2",
+                [
+                    "--genesis",
+                    l2_genesis_path(),
+                    "--no-mining",
+                    "--silent",
+                    "--accounts",
+                    str(L2_DEV_ACCOUNTS),
+                    "--balance",
+                    str(L2_DEV_BALANCE_ETH),
+                ],
+                log_dir,
+            )
+        )
+        yield started[0], started[1]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for node in reversed(started):
+            node.stop()
+        if owned is not None:
+            owned.cleanup()
