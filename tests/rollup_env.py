@@ -34,6 +34,16 @@ from eth_keys import keys  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import BuiltBlock, CallRequest, CallResult, Chain, ReceiptInfo  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
+from sequencer.messages import (  # noqa: E402, F401  (the package's copy, re-exported for tests)
+    Message,
+    MessageTree,
+    calldata,
+    contract_address,
+    hash_pair,
+    selector,
+    split_types,
+    verify_proof,
+)
 from tests.contracts import load  # noqa: E402
 
 ETHER = 10**18
@@ -60,114 +70,9 @@ L2_CLAIM = f"claim({MESSAGE_TYPE},bytes32[],uint256)"
 L1_CLAIM = f"claimL2Message({MESSAGE_TYPE},uint256,bytes[],bytes[])"
 
 
-def selector(signature: str) -> bytes:
-    return keccak(signature.encode())[:4]
-
-
-def calldata(signature: str, *args) -> bytes:
-    """Selector plus ABI-encoded ``args``; the types come from the signature."""
-    inner = signature[signature.index("(") + 1 : signature.rindex(")")]
-    return selector(signature) + (encode(split_types(inner), list(args)) if inner else b"")
-
-
-def split_types(inner: str) -> list[str]:
-    """Top-level types of a comma-separated list (tuples kept whole)."""
-    types, depth, start = [], 0, 0
-    for i, ch in enumerate(inner):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            types.append(inner[start:i])
-            start = i + 1
-    types.append(inner[start:])
-    return types
-
-
 def error_data(signature: str, *args) -> bytes:
     """Revert data of custom error ``signature`` with ``args``."""
     return calldata(signature, *args)
-
-
-def contract_address(sender: bytes, nonce: int) -> bytes:
-    return keccak(rlp.encode([sender, nonce]))[12:]
-
-
-# -- messages and the message tree --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Message:
-    """A cross-layer message (``RollupMessages.Message``)."""
-
-    sender: bytes
-    to: bytes
-    value: int
-    fee: int
-    data: bytes
-    index: int
-
-    @property
-    def hash(self) -> bytes:
-        return keccak(
-            self.sender
-            + self.to
-            + self.value.to_bytes(32, "big")
-            + self.fee.to_bytes(32, "big")
-            + keccak(self.data)
-            + self.index.to_bytes(32, "big")
-        )
-
-    def abi(self) -> tuple:
-        return (self.sender, self.to, self.value, self.fee, self.data, self.index)
-
-
-def hash_pair(a: bytes, b: bytes) -> bytes:
-    """OpenZeppelin ``Hashes.commutativeKeccak256``."""
-    return keccak(a + b) if a < b else keccak(b + a)
-
-
-@dataclass
-class MessageTree:
-    """The L1 message tree as OpenZeppelin ``MerkleTree.Bytes32PushTree`` builds it."""
-
-    depth: int = MESSAGE_TREE_DEPTH
-    leaves: list[bytes] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.zeros = [EMPTY_LEAF]
-        for _ in range(self.depth):
-            self.zeros.append(hash_pair(self.zeros[-1], self.zeros[-1]))
-
-    def _levels(self) -> list[list[bytes]]:
-        levels = [list(self.leaves)]
-        for level in range(self.depth):
-            nodes = levels[-1]
-            if len(nodes) % 2:
-                nodes = nodes + [self.zeros[level]]
-            parents = [hash_pair(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
-            levels.append(parents or [self.zeros[level + 1]])
-        return levels
-
-    @property
-    def root(self) -> bytes:
-        return self._levels()[-1][0]
-
-    def proof(self, index: int) -> list[bytes]:
-        """Sibling hashes from the leaf up (``MerkleProof.verify`` takes them in this order)."""
-        siblings = []
-        for level, nodes in enumerate(self._levels()[:-1]):
-            sibling = index ^ 1
-            siblings.append(nodes[sibling] if sibling < len(nodes) else self.zeros[level])
-            index //= 2
-        return siblings
-
-
-def verify_proof(proof: Sequence[bytes], root: bytes, leaf: bytes) -> bool:
-    """OpenZeppelin ``MerkleProof.verify`` in Python."""
-    node = leaf
-    for sibling in proof:
-        node = hash_pair(node, sibling)
-    return node == root
 
 
 # -- one layer --------------------------------------------------------------------------------
