@@ -116,12 +116,18 @@ def under_test() -> str:
     return os.environ.get("DEVNET_UNDER_TEST", "native-devnet")
 
 
+def start_anvil(args: list[str] | None = None, log_dir: Path | None = None) -> NodeProcess:
+    """anvil itself on a free port (a peer to compare with), whatever is under test."""
+    return start_node(args, log_dir, program="anvil")
+
+
 def start_node(args: list[str] | None = None, log_dir: Path | None = None,
-               startup_timeout: float = 60.0) -> NodeProcess:
-    """Start the node under test with ``args`` on a free port and wait until it answers."""
+               startup_timeout: float = 60.0, program: str | None = None) -> NodeProcess:
+    """Start the node under test (or ``program``) with ``args`` on a free port and wait
+    until it answers."""
     args = list(args or [])
     port = free_port()
-    if under_test() == "anvil":
+    if (program or under_test()) == "anvil":
         cmd = [str(ANVIL), "--port", str(port), "--silent", *args]
     else:
         cmd = [sys.executable, "-m", "rpc.cli", "--port", str(port), *args]

@@ -35,13 +35,13 @@ from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from tests.contracts import calldata, load
-from tests.procs import ANVIL, CAST, DEV_ADDRESSES, DEV_KEYS, free_port, rpc, start_node
+from tests.procs import ANVIL, CAST, DEV_ADDRESSES, DEV_KEYS, rpc, start_anvil, start_node
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
         not (ANVIL.exists() and CAST.exists()),
-        reason="Foundry native binaries missing: run `npm ci` in the repo root",
+        reason="Foundry native binaries missing: run `make npm` in the repo root",
     ),
 ]
 
@@ -127,33 +127,13 @@ def ours(tmp_path_factory) -> Chain:
 
 @pytest.fixture(scope="module")
 def anvil(tmp_path_factory) -> Chain:
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("anvil") / "anvil.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--silent", "--hardfork", "prague", "--steps-tracing"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    node = start_anvil(
+        ["--hardfork", "prague", "--steps-tracing"], log_dir=tmp_path_factory.mktemp("anvil")
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                rpc(url, "eth_chainId", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield mine_workload(url)
+        yield mine_workload(node.url)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        node.stop()
 
 
 def intrinsic_gas(data: str) -> int:

@@ -10,14 +10,12 @@ address and equal, byte for byte, what anvil (started here with the same dev key
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
-from tests.procs import ANVIL, DEV_ADDRESSES, DEV_KEYS, NodeProcess, free_port, rpc
+from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, rpc, start_anvil
 
 pytestmark = pytest.mark.e2e
 
@@ -65,33 +63,13 @@ def call(node_url: str, method: str, *params):
 
 
 @pytest.fixture(scope="module")
-def anvil_url():
+def anvil_url(tmp_path_factory):
     """anvil on a free port with the same mnemonic (its default), stopped by PID."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    node = start_anvil([], log_dir=tmp_path_factory.mktemp("anvil"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                rpc(url, "eth_chainId", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield url
+        yield node.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        node.stop()
 
 
 # -- txpool ---------------------------------------------------------------------------------
