@@ -395,7 +395,7 @@ class Chain:
         try:
             tx = self.transaction_builder.decode(raw)
             tx.check_signature_validity()
-            _ = tx.sender
+            tx.sender  # noqa: B018  (recovering the sender is the last check of the signature)
         except InvalidTransaction:
             raise
         except (rlp.DecodingError, rlp.DeserializationError) as exc:

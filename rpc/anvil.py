@@ -194,7 +194,8 @@ async def set_storage_at(devnet: Devnet, params: Any) -> bool:
 
 @anvil.method("anvil_reset")
 async def reset(devnet: Devnet, params: Any) -> None:
-    (options,) = parse_params(params, [(_reset_options, None, "options")])
+    """Back to genesis; the options object is validated (forking is refused) and unused."""
+    parse_params(params, [(_reset_options, None, "options")])
     await devnet.reset()
 
 
