@@ -22,7 +22,6 @@ from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionA
 from eth.db.chain import ChainDB
 from eth.exceptions import HeaderNotFound
 from eth.vm.forks.prague.blocks import PragueBackwardsHeader, PragueBlock, PragueBlockHeader
-from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueTransactionExecutor
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_utils import ValidationError
@@ -31,6 +30,7 @@ from rlp.sedes import CountableList, big_endian_int
 from node.errors import InvalidTransaction, TxRejection
 from node.fork import DevnetPragueVM
 from node.fork.headers import create_devnet_header_from_parent
+from node.fork.pairings import DevnetPragueComputation
 from node.fork.state import DevnetPragueState
 from precompiles.execute import EXECUTE_ADDRESS, make_execute_precompile
 from precompiles.execute_market import BlockExecuteMarket, MarketParams, next_execute_base_fee
@@ -98,8 +98,8 @@ def market_of(computation: ComputationAPI) -> BlockExecuteMarket:
 execute_precompile = make_execute_precompile(l2_vm_class=DevnetPragueVM, market_for=market_of)
 
 
-class L1PragueComputation(PragueComputation):
-    _precompiles = {**PragueComputation._precompiles, EXECUTE_ADDRESS: execute_precompile}
+class L1PragueComputation(DevnetPragueComputation):
+    _precompiles = {**DevnetPragueComputation._precompiles, EXECUTE_ADDRESS: execute_precompile}
 
 
 class L1TransactionExecutor(PragueTransactionExecutor):

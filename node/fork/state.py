@@ -8,6 +8,7 @@ from eth_typing import Hash32
 from eth_utils.toolz import nth
 
 from node.errors import MissingAncestorHash
+from node.fork.pairings import DevnetPragueComputation
 from node.fork.validation import validate_against_state, validate_static
 
 BLOCKHASH_WINDOW = 256
@@ -15,7 +16,10 @@ BLOCKHASH_WINDOW = 256
 
 class DevnetPragueState(PragueState):
     """Prague state whose ``validate_transaction`` applies every rule of
-    ``node.fork.validation`` before py-evm's own (which then can only agree)."""
+    ``node.fork.validation`` before py-evm's own (which then can only agree), and whose
+    pairing precompiles share a per-block budget (``node.fork.pairings``)."""
+
+    computation_class = DevnetPragueComputation
 
     # The oldest block number BLOCKHASH asked for (execution witnesses need its header).
     oldest_ancestor_read: int | None = None
