@@ -171,16 +171,7 @@ class Chain:
             chaindb_class=L1ChainDB,
         )
         self.db = db if db is not None else MemoryDatabase()
-        params = {
-            "difficulty": 0,
-            "gas_limit": genesis.gas_limit,
-            "timestamp": genesis.timestamp,
-            "extra_data": genesis.extra_data,
-            "coinbase": genesis.coinbase,
-            "mix_hash": genesis.mix_hash,
-            "nonce": b"\x00" * 8,
-            "base_fee_per_gas": genesis.base_fee_per_gas,
-        }
+        params = genesis.header_params()
         self.reopened = GENESIS_HASH_KEY in self.db
         if self.reopened:
             self._chain = chain_class(self.db)

@@ -93,6 +93,19 @@ class Genesis:
             alloc[address] = replace(existing, balance=balance)
         return replace(self, alloc=alloc)
 
+    def header_params(self) -> dict[str, Any]:
+        """The genesis header fields, as py-evm's ``Chain.from_genesis`` takes them."""
+        return {
+            "difficulty": 0,
+            "gas_limit": self.gas_limit,
+            "timestamp": self.timestamp,
+            "extra_data": self.extra_data,
+            "coinbase": self.coinbase,
+            "mix_hash": self.mix_hash,
+            "nonce": b"\x00" * 8,
+            "base_fee_per_gas": self.base_fee_per_gas,
+        }
+
     def state_dict(self) -> dict[bytes, dict[str, Any]]:
         """The alloc in the shape py-evm's ``Chain.from_genesis`` takes."""
         return {

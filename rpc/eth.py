@@ -20,6 +20,7 @@ method = eth.method
 METHODS = eth.methods
 
 MAX_FEE_HISTORY_BLOCKS = 1024
+ADDRESS_AT_BLOCK = [(codec.address, REQUIRED, "address"), (codec.block_id, "latest", "block")]
 MAX_LOG_BLOCK_RANGE = 100_000
 
 
@@ -178,7 +179,7 @@ def _block_rewards(devnet: Devnet, header: BlockHeaderAPI, percentiles: list[flo
 @method("eth_getBalance")
 async def get_balance(devnet: Devnet, params: Any) -> str:
     who, block = parse_params(
-        params, [(codec.address, REQUIRED, "address"), (codec.block_id, "latest", "block")]
+        params, ADDRESS_AT_BLOCK
     )
     return qty(devnet.chain.balance(who, resolve_header(devnet, block)))
 
@@ -186,7 +187,7 @@ async def get_balance(devnet: Devnet, params: Any) -> str:
 @method("eth_getTransactionCount")
 async def get_transaction_count(devnet: Devnet, params: Any) -> str:
     who, block = parse_params(
-        params, [(codec.address, REQUIRED, "address"), (codec.block_id, "latest", "block")]
+        params, ADDRESS_AT_BLOCK
     )
     if block == "pending":
         return qty(devnet.pending_nonce(who))
@@ -196,7 +197,7 @@ async def get_transaction_count(devnet: Devnet, params: Any) -> str:
 @method("eth_getCode")
 async def get_code(devnet: Devnet, params: Any) -> str:
     who, block = parse_params(
-        params, [(codec.address, REQUIRED, "address"), (codec.block_id, "latest", "block")]
+        params, ADDRESS_AT_BLOCK
     )
     return hexb(devnet.chain.code(who, resolve_header(devnet, block)))
 
@@ -214,7 +215,7 @@ async def get_storage_at(devnet: Devnet, params: Any) -> str:
 @method("eth_getAccountInfo")
 async def get_account_info(devnet: Devnet, params: Any) -> dict[str, str]:
     who, block = parse_params(
-        params, [(codec.address, REQUIRED, "address"), (codec.block_id, "latest", "block")]
+        params, ADDRESS_AT_BLOCK
     )
     header = resolve_header(devnet, block)
     db = devnet.chain.account_db(header)

@@ -98,6 +98,16 @@ class NodeProcess:
             raise RuntimeError(f"{method}: {resp['error']}")
         return resp["result"]
 
+    def wait_receipt(self, tx_hash: str, timeout: float = 10.0) -> dict:
+        """Poll until the transaction has a receipt (anvil may answer before it has one)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            receipt = self.call("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                return receipt
+            time.sleep(0.02)
+        raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -17,7 +17,6 @@ from DEVNET.md/geth skip the single affected assertion with the reason.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -104,14 +103,6 @@ def base_fee(node: NodeProcess) -> int:
     return int(node.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
 
 
-def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        receipt = node.call("eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.02)
-    raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
 
 
 def revert_data_error_string(reason: str) -> str:
@@ -130,7 +121,7 @@ def node(shared_l1) -> NodeProcess:
         "maxFeePerGas": 4 * base_fee(shared_l1) + 10**9, "maxPriorityFeePerGas": 10**9,
     }, DEV_KEYS[1])
     tx_hash = shared_l1.call("eth_sendRawTransaction", raw_hex(signed))
-    assert wait_receipt(shared_l1, tx_hash)["status"] == "0x1"
+    assert shared_l1.wait_receipt(tx_hash)["status"] == "0x1"
     return shared_l1
 
 
@@ -140,7 +131,7 @@ def counter(node) -> str:
     tx = node.call("eth_sendTransaction", {
         "from": DEV_ADDRESSES[0], "data": load("Counter").deploy_data(["uint256"], [5]),
     })
-    receipt = wait_receipt(node, tx)
+    receipt = node.wait_receipt(tx)
     assert receipt["status"] == "0x1", receipt
     return receipt["contractAddress"]
 
@@ -420,7 +411,7 @@ def test_gas_below_eip7623_calldata_floor(node):
     # exactly the floor is enough
     signed = sign(transfer(nonce, gas=floor, data=data))
     tx_hash = node.call("eth_sendRawTransaction", raw_hex(signed))
-    receipt = wait_receipt(node, tx_hash)
+    receipt = node.wait_receipt(tx_hash)
     assert receipt["status"] == "0x1"
     assert int(receipt["gasUsed"], 16) == floor
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from dataclasses import dataclass, fields, replace
 
 import pytest
@@ -125,13 +124,7 @@ class Signer:
 
 
 def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        receipt = node.call("eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
+    return node.wait_receipt(tx_hash, timeout)
 
 
 @dataclass(frozen=True)

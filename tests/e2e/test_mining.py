@@ -57,14 +57,6 @@ def raw_hex(signed) -> str:
     return "0x" + signed.raw_transaction.hex()
 
 
-def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        receipt = node.call("eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
 
 
 # --------------------------------------------------------------------------- interval mining
@@ -95,7 +87,7 @@ def test_interval_mining_includes_a_transaction_in_the_next_slot(node_factory):
     signed = signed_transfer(node, DEV_KEYS[1], 0, recipient, 777)
     tx_hash = node.call("eth_sendRawTransaction", raw_hex(signed))
     assert tx_hash == "0x" + signed.hash.hex()
-    receipt = wait_receipt(node, tx_hash, timeout=5)
+    receipt = node.wait_receipt(tx_hash, timeout=5)
     assert receipt["status"] == "0x1"
     mined_in = int(receipt["blockNumber"], 16)
     assert before < mined_in <= before + 3
@@ -182,7 +174,7 @@ def test_automine_concurrent_senders_both_mined(l1):
     receipts = []
     for i, s in enumerate(signed):
         assert results[i].get("result") == "0x" + s.hash.hex(), results[i]
-        receipts.append(wait_receipt(l1, results[i]["result"]))
+        receipts.append(l1.wait_receipt(results[i]["result"]))
     assert all(r["status"] == "0x1" for r in receipts)
     assert balance(l1, recipient) == 1000 + 1001
     assert nonce(l1, DEV_ADDRESSES[2]) == nonce(l1, DEV_ADDRESSES[3]) == 1
@@ -202,7 +194,7 @@ def test_automine_receipt_available_right_after_send(l1):
         if l1.call("eth_getTransactionReceipt", tx_hash) is None:
             late.append(n)
         # promptly in any case
-        assert wait_receipt(l1, tx_hash, timeout=1.0)["status"] == "0x1"
+        assert l1.wait_receipt(tx_hash, timeout=1.0)["status"] == "0x1"
     assert balance(l1, recipient) == 3
     assert nonce(l1, DEV_ADDRESSES[1]) == 3
     if late and under_test() == "anvil":
@@ -228,7 +220,7 @@ def test_out_of_order_nonces_are_held_then_mined(l1):
     assert l1.call("eth_sendRawTransaction", raw_hex(signed[0])) == hashes[0]
     assert l1.call("eth_sendRawTransaction", raw_hex(signed[2])) == hashes[2]
 
-    receipts = {k: wait_receipt(l1, h) for k, h in hashes.items()}
+    receipts = {k: l1.wait_receipt(h) for k, h in hashes.items()}
     assert all(r["status"] == "0x1" for r in receipts.values())
     order = sorted(receipts, key=lambda k: (int(receipts[k]["blockNumber"], 16),
                                             int(receipts[k]["transactionIndex"], 16)))
@@ -252,7 +244,7 @@ def test_timestamps_strictly_increase(l1):
     for n in range(3):  # one block each: the next send waits for the previous receipt
         tx_hash = l1.call("eth_sendRawTransaction",
                           raw_hex(signed_transfer(l1, DEV_KEYS[2], n, recipient, 1)))
-        wait_receipt(l1, tx_hash)
+        l1.wait_receipt(tx_hash)
     for _ in range(3):
         l1.call("evm_mine")
     end = head(l1)

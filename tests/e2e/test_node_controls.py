@@ -85,14 +85,6 @@ def error_of(node: NodeProcess, method: str, *params) -> dict:
     return answer["error"]
 
 
-def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        receipt = node.call("eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
 
 
 def call_timestamp(node: NodeProcess, reader: str, block: str = "latest") -> int:
@@ -377,7 +369,7 @@ def test_automine_toggle(node_factory):
     assert node.call("txpool_status") == {"pending": "0x3", "queued": "0x0"}
 
     assert node.call("anvil_setAutomine", True) is True
-    receipts = [wait_receipt(node, h) for h in hashes]
+    receipts = [node.wait_receipt(h) for h in hashes]
     assert all(r["status"] == "0x1" for r in receipts)
     assert node.call("txpool_status") == {"pending": "0x0", "queued": "0x0"}
     assert balance(node, to) == 33
@@ -395,7 +387,7 @@ def test_interval_mining_on_and_off(node_factory):
     assert 2 <= produced <= 4, produced
     raw, tx_hash = sign_transfer(DEV_KEYS[4], 0, fresh("interval"), 5)
     send(node, raw)
-    assert wait_receipt(node, tx_hash, timeout=3)["status"] == "0x1"
+    assert node.wait_receipt(tx_hash, timeout=3)["status"] == "0x1"
 
     assert node.call("anvil_setIntervalMining", "0x0") is True
     time.sleep(0.3)  # a block being built as the call arrives may still land
@@ -439,7 +431,7 @@ def test_reset_goes_back_to_genesis(node_factory, method):
     raw_pending, pending = sign_transfer(DEV_KEYS[5], 1, to, 1)
     send(node, raw_pending)
     node.call("evm_setAutomine", True)
-    wait_receipt(node, pending)
+    node.wait_receipt(pending)
     assert number(node) == 5
 
     assert node.call(method) is None

@@ -79,13 +79,7 @@ def sign_transfer(key: str, nonce: int, to: str, value: int, chain_id: int = CHA
 
 
 def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 15.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        receipt = node.call("eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
+    return node.wait_receipt(tx_hash, timeout)
 
 
 def wait_pool_empty(node: NodeProcess, timeout: float = 20.0) -> None:

@@ -128,16 +128,7 @@ class PyEvmTestChain:
         chain_class = PyEvmChain.configure(
             __name__="UnitTestChain", vm_configuration=((0, vm_class),), chain_id=genesis.chain_id
         )
-        params = {
-            "difficulty": 0,
-            "gas_limit": genesis.gas_limit,
-            "timestamp": genesis.timestamp,
-            "extra_data": genesis.extra_data,
-            "coinbase": genesis.coinbase,
-            "mix_hash": genesis.mix_hash,
-            "nonce": b"\x00" * 8,
-            "base_fee_per_gas": genesis.base_fee_per_gas,
-        }
+        params = genesis.header_params()
         self.chain = chain_class.from_genesis(AtomicDB(), params, genesis.state_dict())
         self.chaindb = self.chain.chaindb
 
