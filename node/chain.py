@@ -307,7 +307,7 @@ class Chain:
                 if is_impersonated(tx):
                     self.db[SENDER_PREFIX + tx.hash] = tx.sender
             self.chaindb.persist_block(block)  # moves the head: last
-        receipts = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
+        receipts = self._make_receipt_infos(block, vm.receipts)  # no re-read of the trie
         self._receipts_cache[block.hash] = receipts
         return BuiltBlock(
             block=block,

@@ -287,7 +287,7 @@ class Devnet:
     def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
         head = self.chain.head
         base_fee = self.chain.next_base_fee(head)
-        ordered = self.pool.ordered_for_block(lambda s: self.chain.nonce(s, head), base_fee)
+        ordered = self.pool.ordered_for_block(self.chain.account_db(head).get_nonce, base_fee)
         if timestamp is None:
             timestamp = self._next_timestamp
             self._next_timestamp = None
@@ -309,7 +309,7 @@ class Devnet:
             else:
                 self.pool.remove(pooled.hash)
         new_head = built.block.header
-        self.pool.prune(lambda s: self.chain.nonce(s, new_head))
+        self.pool.prune(self.chain.account_db(new_head).get_nonce)
         return built
 
     def _after_block(self, built: BuiltBlock) -> None:
@@ -347,7 +347,7 @@ class Devnet:
 
     def _has_executable(self) -> bool:
         head = self.head
-        return bool(self.pool.pending(lambda s: self.chain.nonce(s, head)))
+        return bool(self.pool.pending(self.chain.account_db(head).get_nonce))
 
     async def _automine_loop(self) -> None:
         while True:

@@ -63,6 +63,7 @@ class DevnetPragueVM(PragueVM):
         self.included_transactions: list[SignedTransactionAPI] = []
         self.skipped_transactions: list[SkippedTransaction] = []
         self.computations: list[ComputationAPI] = []
+        self.receipts: list[ReceiptAPI] = []  # of the block just applied, in order
 
     def finalize_block(self, block: BlockAPI):
         result = super().finalize_block(block)
@@ -90,6 +91,7 @@ class DevnetPragueVM(PragueVM):
             )
             self.included_transactions = list(transactions)
             self.computations = list(computations)
+            self.receipts = list(receipts)
             return header, receipts, computations
 
         receipts: list[ReceiptAPI] = []
@@ -132,6 +134,7 @@ class DevnetPragueVM(PragueVM):
             included.append(transaction)
         self.included_transactions = included
         self.computations = computations
+        self.receipts = receipts
         return header, tuple(receipts), tuple(computations)
 
     def apply_transaction(
