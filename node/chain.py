@@ -298,9 +298,7 @@ class Chain:
             self.witnesses[block.hash] = ExecutionWitness(
                 state=state_nodes,
                 codes=codes,
-                headers=witness_headers(
-                    parent, vm.state.oldest_ancestor_read, self.header_by_hash
-                ),
+                headers=witness_headers(parent, vm.state.oldest_ancestor_read, self.header_by_hash),
             )
             self._record_post_state_root(block.hash, vm.post_state_root)
             for tx in block.transactions:
@@ -494,7 +492,9 @@ class Chain:
             nodes = (
                 storage_trie.get_proof(slot_key) if account.storage_root != BLANK_ROOT_HASH else ()
             )
-            raw_value = storage_trie.get(slot_key) if account.storage_root != BLANK_ROOT_HASH else b""
+            raw_value = (
+                storage_trie.get(slot_key) if account.storage_root != BLANK_ROOT_HASH else b""
+            )
             value = rlp.decode(raw_value, sedes=rlp.sedes.big_endian_int) if raw_value else 0
             storage.append(StorageProof(slot, value, [rlp.encode(n) for n in nodes]))
         return AccountProof(
@@ -521,8 +521,10 @@ class Chain:
             context_header = header.copy(base_fee_per_gas=0)
         prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
         state = self.vm_class.build_state(
-            self.db, context_header.copy(state_root=state_root or self.state_root_after(header)),
-            ChainContext(self.chain_id), prev_hashes,
+            self.db,
+            context_header.copy(state_root=state_root or self.state_root_after(header)),
+            ChainContext(self.chain_id),
+            prev_hashes,
         )
         if hasattr(state, "execute_market"):
             state.execute_market = BlockExecuteMarket(
@@ -570,13 +572,28 @@ class Chain:
         nonce = request.nonce if request.nonce is not None else state.get_nonce(request.sender)
         if request.authorization_list:
             unsigned = self.transaction_builder.new_unsigned_set_code_transaction(
-                self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
-                request.data, list(request.access_list), list(request.authorization_list),
+                self.chain_id,
+                nonce,
+                tip,
+                max_fee,
+                gas,
+                request.to,
+                request.value,
+                request.data,
+                list(request.access_list),
+                list(request.authorization_list),
             )
         else:
             unsigned = self.transaction_builder.new_unsigned_dynamic_fee_transaction(
-                self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
-                request.data, list(request.access_list),
+                self.chain_id,
+                nonce,
+                tip,
+                max_fee,
+                gas,
+                request.to,
+                request.value,
+                request.data,
+                list(request.access_list),
             )
         tx = SpoofTransaction(unsigned, sender=request.sender, type_id=unsigned._type_id)
         if tx.gas < unsigned.intrinsic_gas:
@@ -606,8 +623,9 @@ class Chain:
         """geth's ``eth_createAccessList``: run, collect what was touched (not the sender,
         recipient, coinbase or precompiles), run again with that list until it is stable."""
         sender = request.sender
-        created = _contract_address(sender, request.nonce if request.nonce is not None
-                                    else self.nonce(sender, header))
+        created = _contract_address(
+            sender, request.nonce if request.nonce is not None else self.nonce(sender, header)
+        )
         excluded = {sender, request.to, created, header.coinbase, *self._precompile_addresses()}
         access_list = tuple(request.access_list)
         for _ in range(ACCESS_LIST_ROUNDS):

@@ -231,15 +231,24 @@ class Devnet:
         if gas is None:
             gas = await self.estimate_gas(
                 CallRequest(
-                    sender=request.sender, to=request.to, value=request.value,
-                    data=request.data, access_list=request.access_list,
+                    sender=request.sender,
+                    to=request.to,
+                    value=request.value,
+                    data=request.data,
+                    access_list=request.access_list,
                 ),
                 self.head,
             )
         if request.gas_price is not None:
             unsigned = builder.new_unsigned_access_list_transaction(
-                self.chain_id, nonce, request.gas_price, gas, request.to, request.value,
-                request.data, list(request.access_list),
+                self.chain_id,
+                nonce,
+                request.gas_price,
+                gas,
+                request.to,
+                request.value,
+                request.data,
+                list(request.access_list),
             )
         else:
             tip = request.max_priority_fee_per_gas
@@ -251,8 +260,15 @@ class Devnet:
             if max_fee is None:
                 max_fee = 2 * self.next_base_fee() + tip
             unsigned = builder.new_unsigned_dynamic_fee_transaction(
-                self.chain_id, nonce, tip, max_fee, gas, request.to, request.value,
-                request.data, list(request.access_list),
+                self.chain_id,
+                nonce,
+                tip,
+                max_fee,
+                gas,
+                request.to,
+                request.value,
+                request.data,
+                list(request.access_list),
             )
         if account is None:
             return impersonate(unsigned, request.sender)
@@ -317,8 +333,12 @@ class Devnet:
         header = built.block.header
         log.info(
             "block %d 0x%s txs=%d gas=%d base_fee=%d in %.1f ms",
-            header.block_number, built.block.hash.hex()[:16], len(built.receipts),
-            header.gas_used, header.base_fee_per_gas, built.seconds * 1000,
+            header.block_number,
+            built.block.hash.hex()[:16],
+            len(built.receipts),
+            header.gas_used,
+            header.base_fee_per_gas,
+            built.seconds * 1000,
         )
         for info in built.receipts:
             self._settle(info.transaction_hash, None)
@@ -399,7 +419,8 @@ class Devnet:
         if saved:
             log.info(
                 "pool: restored %d pending transactions from the previous run, dropped %d",
-                restored, dropped,
+                restored,
+                dropped,
             )
         if restored:
             self._wake.set()

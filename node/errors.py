@@ -38,7 +38,9 @@ class TxRejection(Enum):
     BLOB_INVALID = "invalid blob transaction"
     EXECUTE_LIMIT = "EXECUTE call would overflow the block's cumulative execute gas limit; deferred to a later block"
     EXECUTE_RESERVATION_TOO_LARGE = "EXECUTE call reserves more execute gas than any block allows"
-    EXECUTION_REQUEST = "transaction would enqueue an execution request, which a native rollup L2 cannot settle"
+    EXECUTION_REQUEST = (
+        "transaction would enqueue an execution request, which a native rollup L2 cannot settle"
+    )
 
 
 # Rejections that may clear up on their own in a later block; the pool keeps such txs.

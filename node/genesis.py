@@ -165,10 +165,21 @@ def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
     if execute_raw:
         execute = ExecuteParams(
             enabled=bool(execute_raw.get("enabled", True)),
-            gas_limit=_int(execute_raw.get("cumulativeGasLimit", execute.gas_limit), "execute.cumulativeGasLimit"),
-            gas_target=_int(execute_raw.get("cumulativeGasTarget", execute.gas_target), "execute.cumulativeGasTarget"),
-            initial_base_fee=_int(execute_raw.get("initialBaseFee", execute.initial_base_fee), "execute.initialBaseFee"),
-            min_base_fee=_int(execute_raw.get("minBaseFee", execute.min_base_fee), "execute.minBaseFee"),
+            gas_limit=_int(
+                execute_raw.get("cumulativeGasLimit", execute.gas_limit),
+                "execute.cumulativeGasLimit",
+            ),
+            gas_target=_int(
+                execute_raw.get("cumulativeGasTarget", execute.gas_target),
+                "execute.cumulativeGasTarget",
+            ),
+            initial_base_fee=_int(
+                execute_raw.get("initialBaseFee", execute.initial_base_fee),
+                "execute.initialBaseFee",
+            ),
+            min_base_fee=_int(
+                execute_raw.get("minBaseFee", execute.min_base_fee), "execute.minBaseFee"
+            ),
         )
     alloc = dict(_account(a, raw) for a, raw in (doc.get("alloc") or {}).items())
     missing = [a for a in SYSTEM_CONTRACTS if not alloc.get(a, GenesisAccount()).code]

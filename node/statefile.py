@@ -92,7 +92,9 @@ def checked_entries(chain_factory, entries: list[tuple[bytes, bytes]]) -> None:
     except GenesisError as exc:
         raise StateFileError(str(exc)) from None
     except Exception as exc:  # a document whose records are incomplete or damaged
-        raise StateFileError(f"the state's chain is incomplete: {type(exc).__name__}: {exc}") from None
+        raise StateFileError(
+            f"the state's chain is incomplete: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def entries_database(entries: list[tuple[bytes, bytes]]) -> MemoryDatabase:

@@ -111,7 +111,9 @@ def decode_transactions(raw: bytes, vm_class: type) -> list:
         try:
             tx = builder.deserialize(item)
         except Exception as exc:
-            raise _Invalid(Reason.TX_ENCODING, f"transaction {index} does not decode: {exc}") from exc
+            raise _Invalid(
+                Reason.TX_ENCODING, f"transaction {index} does not decode: {exc}"
+            ) from exc
         if tx.type_id == SET_CODE_TRANSACTION_TYPE and tx.to == CREATE_CONTRACT_ADDRESS:
             raise _Invalid(Reason.TX_ENCODING, f"transaction {index}: type 4 without destination")
         transactions.append(tx)

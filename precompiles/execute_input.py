@@ -95,10 +95,20 @@ def encode_execute_input(inp: ExecuteInput) -> bytes:
     tx_tail = u(len(inp.transactions)) + pad(inp.transactions)
     head = b"".join(
         [
-            inp.pre_state_root, inp.post_state_root, u(inp.gas_used), inp.receipts_root,
-            inp.parent_hash, u(inp.chain_id), u(inp.number), u(inp.gas_limit),
-            u(inp.timestamp), b"\x00" * 12 + inp.coinbase, inp.prev_randao, inp.l1_anchor,
-            u(HEAD_SIZE), u(HEAD_SIZE + len(tx_tail)),
+            inp.pre_state_root,
+            inp.post_state_root,
+            u(inp.gas_used),
+            inp.receipts_root,
+            inp.parent_hash,
+            u(inp.chain_id),
+            u(inp.number),
+            u(inp.gas_limit),
+            u(inp.timestamp),
+            b"\x00" * 12 + inp.coinbase,
+            inp.prev_randao,
+            inp.l1_anchor,
+            u(HEAD_SIZE),
+            u(HEAD_SIZE + len(tx_tail)),
         ]
     )
     return head + tx_tail + u(len(inp.witness)) + pad(inp.witness)

@@ -160,7 +160,8 @@ def _seconds(value: Any, what: str) -> int:
 @anvil.method("anvil_setBalance")
 async def set_balance(devnet: Devnet, params: Any) -> None:
     who, balance = parse_params(
-        params, [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "balance")]
+        params,
+        [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "balance")],
     )
     await devnet.edit_state(lambda db: db.set_balance(who, balance))
 
@@ -168,7 +169,8 @@ async def set_balance(devnet: Devnet, params: Any) -> None:
 @anvil.method("anvil_setNonce")
 async def set_nonce(devnet: Devnet, params: Any) -> None:
     who, nonce = parse_params(
-        params, [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "nonce")]
+        params,
+        [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "nonce")],
     )
     await devnet.edit_state(lambda db: db.set_nonce(who, nonce))
 
@@ -185,8 +187,11 @@ async def set_code(devnet: Devnet, params: Any) -> None:
 async def set_storage_at(devnet: Devnet, params: Any) -> bool:
     who, slot, value = parse_params(
         params,
-        [(codec.address, codec.REQUIRED, "address"), (codec.storage_slot, codec.REQUIRED, "slot"),
-         (codec.hash32, codec.REQUIRED, "value")],
+        [
+            (codec.address, codec.REQUIRED, "address"),
+            (codec.storage_slot, codec.REQUIRED, "slot"),
+            (codec.hash32, codec.REQUIRED, "value"),
+        ],
     )
     await devnet.edit_state(lambda db: db.set_storage(who, slot, int.from_bytes(value, "big")))
     return True

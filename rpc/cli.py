@@ -44,46 +44,108 @@ def build_parser() -> argparse.ArgumentParser:
         prog="native-devnet",
         description="A single-node Ethereum devnet on py-evm, with the EXECUTE precompile.",
     )
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; binding beyond loopback is explicit)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; binding beyond loopback is explicit)",
+    )
     p.add_argument("--port", "-p", type=int, default=8545, help="HTTP and WebSocket port")
-    p.add_argument("--genesis", type=Path, default=DEFAULT_L1_GENESIS,
-                   help="geth-style genesis JSON (default: genesis/l1.json)")
+    p.add_argument(
+        "--genesis",
+        type=Path,
+        default=DEFAULT_L1_GENESIS,
+        help="geth-style genesis JSON (default: genesis/l1.json)",
+    )
     p.add_argument("--chain-id", type=int, help="override the genesis chain id")
-    p.add_argument("--accounts", "-a", type=int, default=DEFAULT_ACCOUNT_COUNT,
-                   help="number of dev accounts to fund (default 10)")
-    p.add_argument("--balance", type=int, default=10_000, help="ETH per dev account (default 10000)")
-    p.add_argument("--mnemonic", "-m", default=DEFAULT_MNEMONIC, help="BIP-39 mnemonic of dev accounts")
+    p.add_argument(
+        "--accounts",
+        "-a",
+        type=int,
+        default=DEFAULT_ACCOUNT_COUNT,
+        help="number of dev accounts to fund (default 10)",
+    )
+    p.add_argument(
+        "--balance", type=int, default=10_000, help="ETH per dev account (default 10000)"
+    )
+    p.add_argument(
+        "--mnemonic", "-m", default=DEFAULT_MNEMONIC, help="BIP-39 mnemonic of dev accounts"
+    )
     mining = p.add_mutually_exclusive_group()
-    mining.add_argument("--block-time", "-b", type=float, metavar="SECONDS",
-                        help="mine a block every SECONDS (interval mining)")
-    mining.add_argument("--no-mining", action="store_true",
-                        help="never mine on its own; use evm_mine / anvil_mine")
+    mining.add_argument(
+        "--block-time",
+        "-b",
+        type=float,
+        metavar="SECONDS",
+        help="mine a block every SECONDS (interval mining)",
+    )
+    mining.add_argument(
+        "--no-mining", action="store_true", help="never mine on its own; use evm_mine / anvil_mine"
+    )
     p.add_argument("--gas-limit", type=int, help="block gas limit (pinned)")
     p.add_argument("--base-fee", type=int, help="genesis base fee per gas, in wei")
-    p.add_argument("--timestamp", type=int,
-                   help="genesis timestamp (default: the genesis file's, or now if that is 0)")
-    p.add_argument("--data-dir", type=Path, metavar="PATH",
-                   help="keep the chain in an LMDB database here (default: in memory)")
-    p.add_argument("--load-state", type=Path, metavar="PATH",
-                   help="start from a state file written by --dump-state / anvil_dumpState")
-    p.add_argument("--dump-state", type=Path, metavar="PATH",
-                   help="write the chain to a state file on exit (atomically)")
+    p.add_argument(
+        "--timestamp",
+        type=int,
+        help="genesis timestamp (default: the genesis file's, or now if that is 0)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="PATH",
+        help="keep the chain in an LMDB database here (default: in memory)",
+    )
+    p.add_argument(
+        "--load-state",
+        type=Path,
+        metavar="PATH",
+        help="start from a state file written by --dump-state / anvil_dumpState",
+    )
+    p.add_argument(
+        "--dump-state",
+        type=Path,
+        metavar="PATH",
+        help="write the chain to a state file on exit (atomically)",
+    )
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
     market = p.add_argument_group("EXECUTE market (L1)")
-    market.add_argument("--execute-gas-limit", type=int, metavar="GAS",
-                        help="cumulative EXECUTE gas per L1 block (default from genesis: 10M)")
-    market.add_argument("--execute-gas-target", type=int, metavar="GAS",
-                        help="EXECUTE gas per block the fee steers towards (default 5M)")
-    market.add_argument("--execute-base-fee", type=int, metavar="WEI",
-                        help="initial execute base fee per gas (default 1 gwei)")
-    market.add_argument("--execute-min-base-fee", type=int, metavar="WEI",
-                        help="floor of the execute base fee (default 1 wei)")
+    market.add_argument(
+        "--execute-gas-limit",
+        type=int,
+        metavar="GAS",
+        help="cumulative EXECUTE gas per L1 block (default from genesis: 10M)",
+    )
+    market.add_argument(
+        "--execute-gas-target",
+        type=int,
+        metavar="GAS",
+        help="EXECUTE gas per block the fee steers towards (default 5M)",
+    )
+    market.add_argument(
+        "--execute-base-fee",
+        type=int,
+        metavar="WEI",
+        help="initial execute base fee per gas (default 1 gwei)",
+    )
+    market.add_argument(
+        "--execute-min-base-fee",
+        type=int,
+        metavar="WEI",
+        help="floor of the execute base fee (default 1 wei)",
+    )
     root = p.add_mutually_exclusive_group()
-    root.add_argument("--delayed-state-root", dest="delayed_state_root", action="store_true",
-                      default=None, help="header n carries the post-state root of n-1 (EIP-7862)")
-    root.add_argument("--no-delayed-state-root", dest="delayed_state_root",
-                      action="store_false", help="Prague semantics: header n carries its own root")
+    root.add_argument(
+        "--delayed-state-root",
+        dest="delayed_state_root",
+        action="store_true",
+        default=None,
+        help="header n carries the post-state root of n-1 (EIP-7862)",
+    )
+    root.add_argument(
+        "--no-delayed-state-root",
+        dest="delayed_state_root",
+        action="store_false",
+        help="Prague semantics: header n carries its own root",
+    )
     return p
 
 
@@ -188,8 +250,10 @@ async def serve(args: argparse.Namespace) -> int:
     if not args.silent:
         print(banner(devnet, url), flush=True)
         if args.host not in LOOPBACK_HOSTS:
-            print(f"WARNING: listening on {args.host}, beyond loopback; dev keys are public.",
-                  flush=True)
+            print(
+                f"WARNING: listening on {args.host}, beyond loopback; dev keys are public.",
+                flush=True,
+            )
         print(f"Listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -219,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"native-devnet: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"native-devnet: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"native-devnet: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -133,7 +133,9 @@ def access_list(value: Any, what: str = "accessList") -> tuple:
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise InvalidParams(f"{what}[{i}]: expected an object")
-        keys = tuple(storage_slot(k, f"{what}[{i}].storageKeys") for k in item.get("storageKeys") or [])
+        keys = tuple(
+            storage_slot(k, f"{what}[{i}].storageKeys") for k in item.get("storageKeys") or []
+        )
         entries.append((address(item.get("address"), f"{what}[{i}].address"), keys))
     return tuple(entries)
 
@@ -168,13 +170,17 @@ def call_object(value: Any, what: str = "transaction") -> dict[str, Any]:
     out: dict[str, Any] = {}
     if value.get("from") is not None:
         out["sender"] = address(value["from"], f"{what}.from")
-    out["to"] = address(value["to"], f"{what}.to") if value.get("to") is not None else CREATE_CONTRACT_ADDRESS
+    out["to"] = (
+        address(value["to"], f"{what}.to")
+        if value.get("to") is not None
+        else CREATE_CONTRACT_ADDRESS
+    )
     payload = value.get("input") if value.get("input") is not None else value.get("data")
     if value.get("input") is not None and value.get("data") is not None:
         if data(value["input"], f"{what}.input") != data(value["data"], f"{what}.data"):
             raise InvalidParams(
-                f"{what}: both \"data\" and \"input\" are set and not equal. "
-                "Please use \"input\" to pass transaction call data"
+                f'{what}: both "data" and "input" are set and not equal. '
+                'Please use "input" to pass transaction call data'
             )
     if payload is not None:
         out["data"] = data(payload, f"{what}.input")
@@ -209,16 +215,24 @@ def state_overrides(value: Any, what: str = "stateOverrides") -> tuple:
         if fields.get("state") is not None and fields.get("stateDiff") is not None:
             raise InvalidParams(f"{where}: has both 'state' and 'stateDiff'")
 
-        out.append((
-            address(raw_address, where),
-            AccountOverride(
-                balance=quantity(fields["balance"], f"{where}.balance") if fields.get("balance") is not None else None,
-                nonce=quantity(fields["nonce"], f"{where}.nonce") if fields.get("nonce") is not None else None,
-                code=data(fields["code"], f"{where}.code") if fields.get("code") is not None else None,
-                state=_slot_values(fields.get("state"), f"{where}.state"),
-                state_diff=_slot_values(fields.get("stateDiff"), f"{where}.stateDiff"),
-            ),
-        ))
+        out.append(
+            (
+                address(raw_address, where),
+                AccountOverride(
+                    balance=quantity(fields["balance"], f"{where}.balance")
+                    if fields.get("balance") is not None
+                    else None,
+                    nonce=quantity(fields["nonce"], f"{where}.nonce")
+                    if fields.get("nonce") is not None
+                    else None,
+                    code=data(fields["code"], f"{where}.code")
+                    if fields.get("code") is not None
+                    else None,
+                    state=_slot_values(fields.get("state"), f"{where}.state"),
+                    state_diff=_slot_values(fields.get("stateDiff"), f"{where}.stateDiff"),
+                ),
+            )
+        )
     return tuple(out)
 
 
@@ -245,7 +259,9 @@ def block_override(value: Any, what: str = "blockOverrides") -> BlockOverride:
         timestamp=get("time", quantity),
         gas_limit=get("gasLimit", quantity),
         coinbase=get("feeRecipient", address) or get("coinbase", address),
-        base_fee_per_gas=get("baseFee", quantity) if value.get("baseFee") is not None else get("baseFeePerGas", quantity),
+        base_fee_per_gas=get("baseFee", quantity)
+        if value.get("baseFee") is not None
+        else get("baseFeePerGas", quantity),
         prev_randao=get("prevRandao", hash32),
     )
 
@@ -340,7 +356,9 @@ def transaction_json(
     out["from"] = hexb(sender if sender is not None else tx.sender)
     if type_id not in (0, 1):
         out["gasPrice"] = qty(
-            effective_gas_price(tx, header.base_fee_per_gas) if header is not None else tx.max_fee_per_gas
+            effective_gas_price(tx, header.base_fee_per_gas)
+            if header is not None
+            else tx.max_fee_per_gas
         )
     if header is not None:
         out["blockTimestamp"] = qty(header.timestamp)
@@ -424,7 +442,9 @@ def header_json(header: BlockHeaderAPI) -> dict[str, Any]:
     return out
 
 
-def block_json(block: BlockAPI, full: bool, senders: Sequence[bytes] | None = None) -> dict[str, Any]:
+def block_json(
+    block: BlockAPI, full: bool, senders: Sequence[bytes] | None = None
+) -> dict[str, Any]:
     header = block.header
     out = header_json(header)
     out["totalDifficulty"] = "0x0"

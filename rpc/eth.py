@@ -109,8 +109,11 @@ async def blob_base_fee(devnet: Devnet, params: Any) -> str:
 async def fee_history(devnet: Devnet, params: Any) -> dict[str, Any]:
     count, newest, percentiles = parse_params(
         params,
-        [(codec.quantity, REQUIRED, "blockCount"), (codec.block_id, REQUIRED, "newestBlock"),
-         (_percentiles, None, "rewardPercentiles")],
+        [
+            (codec.quantity, REQUIRED, "blockCount"),
+            (codec.block_id, REQUIRED, "newestBlock"),
+            (_percentiles, None, "rewardPercentiles"),
+        ],
     )
     newest_header = resolve_header(devnet, newest)
     count = min(count, MAX_FEE_HISTORY_BLOCKS, newest_header.block_number + 1)
@@ -154,8 +157,10 @@ def _block_rewards(devnet: Devnet, header: BlockHeaderAPI, percentiles: list[flo
         return [qty(0) for _ in percentiles]
     base_fee = header.base_fee_per_gas
     tips = sorted(
-        (min(r.transaction.max_priority_fee_per_gas, r.transaction.max_fee_per_gas - base_fee),
-         r.gas_used)
+        (
+            min(r.transaction.max_priority_fee_per_gas, r.transaction.max_fee_per_gas - base_fee),
+            r.gas_used,
+        )
         for r in receipts
     )
     total = sum(g for _, g in tips) or 1
@@ -178,17 +183,13 @@ def _block_rewards(devnet: Devnet, header: BlockHeaderAPI, percentiles: list[flo
 
 @method("eth_getBalance")
 async def get_balance(devnet: Devnet, params: Any) -> str:
-    who, block = parse_params(
-        params, ADDRESS_AT_BLOCK
-    )
+    who, block = parse_params(params, ADDRESS_AT_BLOCK)
     return qty(devnet.chain.balance(who, resolve_header(devnet, block)))
 
 
 @method("eth_getTransactionCount")
 async def get_transaction_count(devnet: Devnet, params: Any) -> str:
-    who, block = parse_params(
-        params, ADDRESS_AT_BLOCK
-    )
+    who, block = parse_params(params, ADDRESS_AT_BLOCK)
     if block == "pending":
         return qty(devnet.pending_nonce(who))
     return qty(devnet.chain.nonce(who, resolve_header(devnet, block)))
@@ -196,9 +197,7 @@ async def get_transaction_count(devnet: Devnet, params: Any) -> str:
 
 @method("eth_getCode")
 async def get_code(devnet: Devnet, params: Any) -> str:
-    who, block = parse_params(
-        params, ADDRESS_AT_BLOCK
-    )
+    who, block = parse_params(params, ADDRESS_AT_BLOCK)
     return hexb(devnet.chain.code(who, resolve_header(devnet, block)))
 
 
@@ -206,17 +205,18 @@ async def get_code(devnet: Devnet, params: Any) -> str:
 async def get_storage_at(devnet: Devnet, params: Any) -> str:
     who, slot, block = parse_params(
         params,
-        [(codec.address, REQUIRED, "address"), (codec.storage_slot, REQUIRED, "slot"),
-         (codec.block_id, "latest", "block")],
+        [
+            (codec.address, REQUIRED, "address"),
+            (codec.storage_slot, REQUIRED, "slot"),
+            (codec.block_id, "latest", "block"),
+        ],
     )
     return codec.word(devnet.chain.storage(who, slot, resolve_header(devnet, block)))
 
 
 @method("eth_getAccountInfo")
 async def get_account_info(devnet: Devnet, params: Any) -> dict[str, str]:
-    who, block = parse_params(
-        params, ADDRESS_AT_BLOCK
-    )
+    who, block = parse_params(params, ADDRESS_AT_BLOCK)
     header = resolve_header(devnet, block)
     db = devnet.chain.account_db(header)
     return {
@@ -230,8 +230,11 @@ async def get_account_info(devnet: Devnet, params: Any) -> dict[str, str]:
 async def get_proof(devnet: Devnet, params: Any) -> dict[str, Any]:
     who, slots, block = parse_params(
         params,
-        [(codec.address, REQUIRED, "address"), (_slot_list, REQUIRED, "storageKeys"),
-         (codec.block_id, "latest", "block")],
+        [
+            (codec.address, REQUIRED, "address"),
+            (_slot_list, REQUIRED, "storageKeys"),
+            (codec.block_id, "latest", "block"),
+        ],
     )
     proof = devnet.chain.proof(who, slots, resolve_header(devnet, block))
     return {
@@ -261,9 +264,12 @@ def _call_params(devnet: Devnet, params: Any) -> tuple[CallRequest, BlockHeaderA
     """``[transaction, block?, stateOverrides?, blockOverrides?]`` as geth takes them."""
     fields, block, overrides, block_override = parse_params(
         params,
-        [(codec.call_object, REQUIRED, "transaction"), (codec.block_id, "latest", "block"),
-         (codec.state_overrides, (), "stateOverrides"),
-         (codec.block_override, None, "blockOverrides")],
+        [
+            (codec.call_object, REQUIRED, "transaction"),
+            (codec.block_id, "latest", "block"),
+            (codec.state_overrides, (), "stateOverrides"),
+            (codec.block_override, None, "blockOverrides"),
+        ],
     )
     request = replace(
         codec.call_request(fields), state_overrides=overrides, block_override=block_override
@@ -507,4 +513,3 @@ def _topics_match(log_topics: Any, wanted: list[set[bytes] | None]) -> bool:
         if topic_bytes not in options:
             return False
     return True
-

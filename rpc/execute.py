@@ -59,7 +59,8 @@ async def base_fee(devnet: Devnet, _: Any) -> str:
 async def fee_history(devnet: Devnet, params_: Any) -> dict[str, Any]:
     vm_class = _vm(devnet)
     count, newest = parse_params(
-        params_, [(codec.quantity, REQUIRED, "blockCount"), (codec.block_id, "latest", "newestBlock")]
+        params_,
+        [(codec.quantity, REQUIRED, "blockCount"), (codec.block_id, "latest", "newestBlock")],
     )
     newest_header = resolve_header(devnet, newest)
     count = min(count, MAX_HISTORY_BLOCKS, newest_header.block_number + 1)

@@ -84,7 +84,9 @@ def parse_schedule(text: str) -> list[int]:
     try:
         schedule = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected e.g. {DEFAULT_SCHEDULE}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected e.g. {DEFAULT_SCHEDULE}, got {text!r}"
+        ) from None
     if not schedule or any(n < 0 for n in schedule):
         raise argparse.ArgumentTypeError("calls per block must be non-negative integers")
     return schedule
@@ -105,8 +107,15 @@ def build_l2_inputs(count: int) -> tuple[list[bytes], int]:
             account = accounts[(2 * i + j) % len(accounts)]
             nonce = chain.nonce(account.address, chain.head)
             unsigned = builder.new_unsigned_dynamic_fee_transaction(
-                genesis.chain_id, nonce, GWEI, 100 * GWEI, 21_000,
-                keccak(b"l2-recipient" + bytes([j]))[12:], 10**15 + i, b"", [],
+                genesis.chain_id,
+                nonce,
+                GWEI,
+                100 * GWEI,
+                21_000,
+                keccak(b"l2-recipient" + bytes([j]))[12:],
+                10**15 + i,
+                b"",
+                [],
             )
             txs.append(unsigned.as_signed_transaction(account.private_key))
         timestamp += 12
@@ -120,23 +129,34 @@ def build_l2_inputs(count: int) -> tuple[list[bytes], int]:
 
 
 class L1:
-    def __init__(self, senders: list[keys.PrivateKey], limit: int, target: int,
-                 initial_fee: int) -> None:
+    def __init__(
+        self, senders: list[keys.PrivateKey], limit: int, target: int, initial_fee: int
+    ) -> None:
         genesis = load_genesis(DEFAULT_L1_GENESIS)
         alloc = dict(genesis.alloc)
-        alloc[CALLER] = GenesisAccount(code=bytes.fromhex(load("ExecuteCaller").deployed_bytecode[2:]))
+        alloc[CALLER] = GenesisAccount(
+            code=bytes.fromhex(load("ExecuteCaller").deployed_bytecode[2:])
+        )
         for key in senders:
             alloc[key.public_key.to_canonical_address()] = GenesisAccount(balance=10**21)
-        execute = replace(genesis.execute, gas_limit=limit, gas_target=target,
-                          initial_base_fee=initial_fee)
+        execute = replace(
+            genesis.execute, gas_limit=limit, gas_target=target, initial_base_fee=initial_fee
+        )
         genesis = replace(genesis, alloc=alloc, execute=execute)
         genesis.validate()
         self.chain = Chain(genesis)
 
     def call_execute(self, key: keys.PrivateKey, payload: bytes):
         unsigned = self.chain.transaction_builder.new_unsigned_dynamic_fee_transaction(
-            self.chain.chain_id, 0, GWEI, 10 * GWEI, L1_GAS_PER_CALL, CALLER, 0,
-            CALL_EXECUTE + encode(["bytes"], [payload]), [],
+            self.chain.chain_id,
+            0,
+            GWEI,
+            10 * GWEI,
+            L1_GAS_PER_CALL,
+            CALLER,
+            0,
+            CALL_EXECUTE + encode(["bytes"], [payload]),
+            [],
         )
         return unsigned.as_signed_transaction(key)
 
@@ -160,8 +180,14 @@ def check_included(l1: L1, built, balances_before: dict[bytes, int]) -> None:
     assert header.execute_gas_used == total
 
 
-def run(schedule: list[int], limit: int | None, target: int | None, initial_fee: int,
-        drain: bool, tail: int = 0) -> tuple[list[Row], dict]:
+def run(
+    schedule: list[int],
+    limit: int | None,
+    target: int | None,
+    initial_fee: int,
+    drain: bool,
+    tail: int = 0,
+) -> tuple[list[Row], dict]:
     total_calls = sum(schedule)
     started = time.perf_counter()
     inputs, reserve = build_l2_inputs(total_calls)
@@ -169,8 +195,9 @@ def run(schedule: list[int], limit: int | None, target: int | None, initial_fee:
         reserve = 42_000
     target = target or reserve
     limit = limit or 2 * reserve
-    senders = [keys.PrivateKey(keccak(b"demo-sender" + i.to_bytes(4, "big")))
-               for i in range(total_calls)]
+    senders = [
+        keys.PrivateKey(keccak(b"demo-sender" + i.to_bytes(4, "big"))) for i in range(total_calls)
+    ]
     l1 = L1(senders, limit, target, initial_fee)
     calls = [l1.call_execute(key, payload) for key, payload in zip(senders, inputs, strict=True)]
     backlog: list = []
@@ -199,12 +226,26 @@ def run(schedule: list[int], limit: int | None, target: int | None, initial_fee:
         header = built.block.header
         fee = header.execute_base_fee_per_gas
         change = None if previous_fee is None else (fee - previous_fee) * 100 / previous_fee
-        rows.append(Row(header.block_number, offered, len(built.receipts), len(deferred),
-                        len(dropped), header.execute_gas_used, fee, change))
+        rows.append(
+            Row(
+                header.block_number,
+                offered,
+                len(built.receipts),
+                len(deferred),
+                len(dropped),
+                header.execute_gas_used,
+                fee,
+                change,
+            )
+        )
         previous_fee = fee
     info = {
-        "limit": limit, "target": target, "initial_fee": initial_fee, "reserve": reserve,
-        "calls": total_calls, "left_in_backlog": len(backlog),
+        "limit": limit,
+        "target": target,
+        "initial_fee": initial_fee,
+        "reserve": reserve,
+        "calls": total_calls,
+        "left_in_backlog": len(backlog),
         "seconds": time.perf_counter() - started,
     }
     return rows, info
@@ -244,9 +285,14 @@ def draw_png(rows: list[Row], info: dict, path: Path) -> None:
     numbers = [r.number for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(8, 6))
     top.bar(numbers, [r.execute_gas_used for r in rows], color="tab:blue", label="executeGasUsed")
-    top.bar(numbers, [r.deferred * info["reserve"] for r in rows],
-            bottom=[r.execute_gas_used for r in rows], color="tab:orange", alpha=0.5,
-            label="deferred (reserved gas)")
+    top.bar(
+        numbers,
+        [r.deferred * info["reserve"] for r in rows],
+        bottom=[r.execute_gas_used for r in rows],
+        color="tab:orange",
+        alpha=0.5,
+        label="deferred (reserved gas)",
+    )
     top.axhline(info["limit"], color="tab:red", linestyle="--", label="limit")
     top.axhline(info["target"], color="tab:green", linestyle=":", label="target")
     top.set_ylabel("execute gas")
@@ -262,19 +308,34 @@ def draw_png(rows: list[Row], info: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--calls-per-block", type=parse_schedule, default=parse_schedule(DEFAULT_SCHEDULE),
-                   metavar="N,N,...", help=f"new EXECUTE calls per L1 block (default {DEFAULT_SCHEDULE})")
+    p.add_argument(
+        "--calls-per-block",
+        type=parse_schedule,
+        default=parse_schedule(DEFAULT_SCHEDULE),
+        metavar="N,N,...",
+        help=f"new EXECUTE calls per L1 block (default {DEFAULT_SCHEDULE})",
+    )
     p.add_argument("--limit", type=int, help="cumulative execute gas limit (default: two calls)")
     p.add_argument("--target", type=int, help="execute gas target (default: one call)")
     p.add_argument("--initial-fee", type=int, default=GWEI, help="initial execute base fee, wei")
-    p.add_argument("--no-drain", dest="drain", action="store_false",
-                   help="stop after the schedule even if calls are still deferred")
-    p.add_argument("--tail", type=int, default=2, metavar="N",
-                   help="empty blocks after the schedule and the drain (default 2)")
+    p.add_argument(
+        "--no-drain",
+        dest="drain",
+        action="store_false",
+        help="stop after the schedule even if calls are still deferred",
+    )
+    p.add_argument(
+        "--tail",
+        type=int,
+        default=2,
+        metavar="N",
+        help="empty blocks after the schedule and the drain (default 2)",
+    )
     p.add_argument("--png", type=Path, metavar="PATH", help="also draw a chart (needs matplotlib)")
     args = p.parse_args(argv)
-    rows, info = run(args.calls_per_block, args.limit, args.target, args.initial_fee,
-                     args.drain, args.tail)
+    rows, info = run(
+        args.calls_per_block, args.limit, args.target, args.initial_fee, args.drain, args.tail
+    )
     print(format_table(rows, info))
     if args.png:
         draw_png(rows, info, args.png)

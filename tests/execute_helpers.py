@@ -12,8 +12,14 @@ from eth_abi import decode
 from precompiles.execute_input import ExecuteInput, encode_execute_input
 
 OUTPUT_FIELDS = (
-    "postStateRoot", "number", "gasUsed", "burnedFees", "baseFeePerGas", "blockHash",
-    "executeFee", "executeBaseFeePerGas",
+    "postStateRoot",
+    "number",
+    "gasUsed",
+    "burnedFees",
+    "baseFeePerGas",
+    "blockHash",
+    "executeFee",
+    "executeBaseFeePerGas",
 )
 
 
@@ -31,8 +37,12 @@ def input_from_rpc(l2, number: int, witness_form: str = "rlp") -> ExecuteInput:
         witness_bytes = json.dumps(witness).encode()
     else:
         witness_bytes = rlp.encode(
-            [[_b(h) for h in witness["headers"]], [_b(c) for c in witness["codes"]],
-             [_b(s) for s in witness["state"]], [_b(k) for k in witness["keys"]]]
+            [
+                [_b(h) for h in witness["headers"]],
+                [_b(c) for c in witness["codes"]],
+                [_b(s) for s in witness["state"]],
+                [_b(k) for k in witness["keys"]],
+            ]
         )
     return ExecuteInput(
         pre_state_root=_b(parent["stateRoot"]),
@@ -85,6 +95,8 @@ def encoded(inp: ExecuteInput, **changes) -> bytes:
 
 
 def decode_output(out: bytes) -> dict[str, int | bytes]:
-    values = decode(["bytes32", "uint256", "uint256", "uint256", "uint256", "bytes32",
-                     "uint256", "uint256"], out)
+    values = decode(
+        ["bytes32", "uint256", "uint256", "uint256", "uint256", "bytes32", "uint256", "uint256"],
+        out,
+    )
     return dict(zip(OUTPUT_FIELDS, values, strict=True))

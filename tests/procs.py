@@ -131,8 +131,12 @@ def start_anvil(args: list[str] | None = None, log_dir: Path | None = None) -> N
     return start_node(args, log_dir, program="anvil")
 
 
-def start_node(args: list[str] | None = None, log_dir: Path | None = None,
-               startup_timeout: float = 60.0, program: str | None = None) -> NodeProcess:
+def start_node(
+    args: list[str] | None = None,
+    log_dir: Path | None = None,
+    startup_timeout: float = 60.0,
+    program: str | None = None,
+) -> NodeProcess:
     """Start the node under test (or ``program``) with ``args`` on a free port and wait
     until it answers."""
     args = list(args or [])

@@ -47,8 +47,13 @@ class L1BlockHeader(PragueBlockHeader):
         ("execute_base_fee_per_gas", big_endian_int),
     ]
 
-    def __init__(self, *args: Any, execute_gas_used: int = 0,
-                 execute_base_fee_per_gas: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        execute_gas_used: int = 0,
+        execute_base_fee_per_gas: int = 0,
+        **kwargs: Any,
+    ) -> None:
         prague = PragueBlockHeader(*args, **kwargs)
         values = {name: getattr(prague, name) for name, _ in PragueBlockHeader._meta.fields}
         rlp.Serializable.__init__(
@@ -228,6 +233,7 @@ class L1PragueVM(DevnetPragueVM):
         if not self.delayed_state_root:
             return result
         # Header n carries the post-state root of n-1: the root this block started from.
-        delayed = result.block.copy(header=result.block.header.copy(state_root=block.header.state_root))
+        delayed = result.block.copy(
+            header=result.block.header.copy(state_root=block.header.state_root)
+        )
         return type(result)(delayed, result.meta_witness)
-

@@ -57,9 +57,7 @@ def validate_static(tx: SignedTransactionAPI, chain_id: int, block_gas_limit: in
     """Checks that need no state: chain id, fee fields, intrinsic gas, floor, init code."""
     tx_chain_id = transaction_chain_id(tx)
     if tx_chain_id is not None and tx_chain_id != chain_id:
-        raise InvalidTransaction(
-            TxRejection.WRONG_CHAIN_ID, f"have {tx_chain_id} want {chain_id}"
-        )
+        raise InvalidTransaction(TxRejection.WRONG_CHAIN_ID, f"have {tx_chain_id} want {chain_id}")
     if tx.nonce >= MAX_NONCE:
         raise InvalidTransaction(TxRejection.NONCE_MAX, f"nonce {tx.nonce}")
     if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:

@@ -103,8 +103,6 @@ def base_fee(node: NodeProcess) -> int:
     return int(node.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
 
 
-
-
 def revert_data_error_string(reason: str) -> str:
     return ERROR_STRING_SELECTOR + encode(["string"], [reason]).hex()
 
@@ -116,10 +114,18 @@ def revert_data_error_string(reason: str) -> str:
 def node(shared_l1) -> NodeProcess:
     """The module's shared node, after one mined transfer from DEV_KEYS[1] (so that
     "nonce too low" is reachable for that sender)."""
-    signed = Account.sign_transaction({
-        "chainId": CHAIN_ID, "nonce": 0, "to": SINK, "value": 1, "gas": 21_000,
-        "maxFeePerGas": 4 * base_fee(shared_l1) + 10**9, "maxPriorityFeePerGas": 10**9,
-    }, DEV_KEYS[1])
+    signed = Account.sign_transaction(
+        {
+            "chainId": CHAIN_ID,
+            "nonce": 0,
+            "to": SINK,
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 4 * base_fee(shared_l1) + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        },
+        DEV_KEYS[1],
+    )
     tx_hash = shared_l1.call("eth_sendRawTransaction", raw_hex(signed))
     assert shared_l1.wait_receipt(tx_hash)["status"] == "0x1"
     return shared_l1
@@ -128,9 +134,13 @@ def node(shared_l1) -> NodeProcess:
 @pytest.fixture(scope="module")
 def counter(node) -> str:
     """Address of a Counter deployed with number = 5."""
-    tx = node.call("eth_sendTransaction", {
-        "from": DEV_ADDRESSES[0], "data": load("Counter").deploy_data(["uint256"], [5]),
-    })
+    tx = node.call(
+        "eth_sendTransaction",
+        {
+            "from": DEV_ADDRESSES[0],
+            "data": load("Counter").deploy_data(["uint256"], [5]),
+        },
+    )
     receipt = node.wait_receipt(tx)
     assert receipt["status"] == "0x1", receipt
     return receipt["contractAddress"]
@@ -139,12 +149,16 @@ def counter(node) -> str:
 # --------------------------------------------------------------------------- transport level
 
 
-@pytest.mark.parametrize("body", [
-    b'{"jsonrpc":"2.0","id":1,"method":',
-    b"this is not json",
-    b'{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": [}',
-    b'[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},',
-], ids=["truncated", "text", "bad-array", "truncated-batch"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"jsonrpc":"2.0","id":1,"method":',
+        b"this is not json",
+        b'{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": [}',
+        b'[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},',
+    ],
+    ids=["truncated", "text", "bad-array", "truncated-batch"],
+)
 def test_malformed_json_is_a_parse_error(node, body):
     before = assert_alive(node)
     _, response = send_body(node, body)
@@ -152,8 +166,10 @@ def test_malformed_json_is_a_parse_error(node, body):
     assert response["id"] is None
     assert assert_alive(node) == before
     if under_test() == "anvil":
-        pytest.skip("anvil 1.7.1 answers malformed JSON with -32600 'Invalid request'; "
-                    "DEVNET.md and geth require -32700")
+        pytest.skip(
+            "anvil 1.7.1 answers malformed JSON with -32600 'Invalid request'; "
+            "DEVNET.md and geth require -32700"
+        )
     assert error["code"] == -32700, error
 
 
@@ -168,19 +184,31 @@ def test_unknown_method(node):
     assert_alive(node)
 
 
-@pytest.mark.parametrize("method,params", [
-    ("eth_getBalance", ["0xzz", "latest"]),
-    ("eth_getBalance", ["0x1234", "latest"]),
-    ("eth_getBalance", [DEV_ADDRESSES[0], 5]),
-    ("eth_getBalance", [DEV_ADDRESSES[0], "foo"]),
-    ("eth_getBalance", []),
-    ("eth_getBalance", {"address": DEV_ADDRESSES[0]}),
-    ("eth_getTransactionCount", ["notanaddress", "latest"]),
-    ("eth_getBlockByNumber", ["latest", "yes"]),
-    ("eth_sendRawTransaction", ["zz"]),
-], ids=["non-hex-address", "short-address", "number-as-tag", "unknown-tag",
-        "missing-params", "params-object", "bad-address-nonce", "string-as-bool",
-        "non-hex-raw-tx"])
+@pytest.mark.parametrize(
+    "method,params",
+    [
+        ("eth_getBalance", ["0xzz", "latest"]),
+        ("eth_getBalance", ["0x1234", "latest"]),
+        ("eth_getBalance", [DEV_ADDRESSES[0], 5]),
+        ("eth_getBalance", [DEV_ADDRESSES[0], "foo"]),
+        ("eth_getBalance", []),
+        ("eth_getBalance", {"address": DEV_ADDRESSES[0]}),
+        ("eth_getTransactionCount", ["notanaddress", "latest"]),
+        ("eth_getBlockByNumber", ["latest", "yes"]),
+        ("eth_sendRawTransaction", ["zz"]),
+    ],
+    ids=[
+        "non-hex-address",
+        "short-address",
+        "number-as-tag",
+        "unknown-tag",
+        "missing-params",
+        "params-object",
+        "bad-address-nonce",
+        "string-as-bool",
+        "non-hex-raw-tx",
+    ],
+)
 def test_invalid_params(node, method, params):
     before = snapshot(node, DEV_ADDRESSES[0])
     response = send_json(node, request(method, params, id_=7))
@@ -223,10 +251,15 @@ def test_mixed_batch_answers_each_entry(node):
 
 
 def test_all_notification_batch_has_no_body(node):
-    status, response = send_body(node, json.dumps([
-        {"jsonrpc": "2.0", "method": "eth_chainId", "params": []},
-        {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": []},
-    ]).encode())
+    status, response = send_body(
+        node,
+        json.dumps(
+            [
+                {"jsonrpc": "2.0", "method": "eth_chainId", "params": []},
+                {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": []},
+            ]
+        ).encode(),
+    )
     assert response is None, response
     assert status in (200, 202, 204)
     assert_alive(node)
@@ -248,18 +281,23 @@ def test_revert_with_reason(node, counter, method):
 
 @pytest.mark.parametrize("method", ["eth_call", "eth_estimateGas"])
 def test_revert_with_custom_error(node, counter, method):
-    call = {"from": DEV_ADDRESSES[0], "to": counter,
-            "data": calldata("setNumber(uint256)", ["uint256"], [2_000_000])}
+    call = {
+        "from": DEV_ADDRESSES[0],
+        "to": counter,
+        "data": calldata("setNumber(uint256)", ["uint256"], [2_000_000]),
+    }
     params = [call, "latest"] if method == "eth_call" else [call]
     error = error_of(send_json(node, request(method, params)))
     assert error["code"] == 3
     assert error["message"].startswith("execution reverted")
-    assert error["data"] == TOO_LARGE_SELECTOR + encode(
-        ["uint256", "uint256"], [2_000_000, 1_000_000]
-    ).hex()
+    assert (
+        error["data"]
+        == TOO_LARGE_SELECTOR + encode(["uint256", "uint256"], [2_000_000, 1_000_000]).hex()
+    )
     # nothing was written
-    assert int(node.call("eth_call", {"to": counter, "data": calldata("number()")},
-                         "latest"), 16) == 5
+    assert (
+        int(node.call("eth_call", {"to": counter, "data": calldata("number()")}, "latest"), 16) == 5
+    )
 
 
 @pytest.mark.parametrize("method", ["eth_call", "eth_estimateGas"])
@@ -277,8 +315,13 @@ def test_revert_without_data(node, counter, method):
 
 def transfer(nonce: int, **overrides) -> dict:
     tx = {
-        "chainId": CHAIN_ID, "nonce": nonce, "to": SINK, "value": 1, "gas": 21_000,
-        "maxFeePerGas": 50 * 10**9, "maxPriorityFeePerGas": 10**9,
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+        "to": SINK,
+        "value": 1,
+        "gas": 21_000,
+        "maxFeePerGas": 50 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
     }
     tx.update(overrides)
     return tx
@@ -348,8 +391,9 @@ def test_max_fee_below_base_fee(node):
 
 def test_legacy_gas_price_below_base_fee(node):
     nonce = current_nonce(node, DEV_ADDRESSES[1])
-    signed = sign({"chainId": CHAIN_ID, "nonce": nonce, "to": SINK, "value": 1,
-                   "gas": 21_000, "gasPrice": 1})
+    signed = sign(
+        {"chainId": CHAIN_ID, "nonce": nonce, "to": SINK, "value": 1, "gas": 21_000, "gasPrice": 1}
+    )
     error = reject(node, raw_hex(signed), DEV_ADDRESSES[1], "0x" + signed.hash.hex())
     assert "max fee per gas less than block base fee" in error["message"], error
     assert error["code"] == POOL_ERROR, error
@@ -403,8 +447,10 @@ def test_gas_below_eip7623_calldata_floor(node):
         assert (after.balance, after.nonce) == (before.balance, before.nonce)
         assert_alive(node)
         if under_test() == "anvil":
-            pytest.skip("anvil 1.7.1 returns a hash for a tx below the EIP-7623 floor and "
-                        "silently drops it when mining; DEVNET.md/geth reject it up front")
+            pytest.skip(
+                "anvil 1.7.1 returns a hash for a tx below the EIP-7623 floor and "
+                "silently drops it when mining; DEVNET.md/geth reject it up front"
+            )
         error = error_of(response)
         message = error["message"].lower()
         assert "floor" in message or "intrinsic gas" in message, error
@@ -416,9 +462,11 @@ def test_gas_below_eip7623_calldata_floor(node):
     assert int(receipt["gasUsed"], 16) == floor
 
 
-@pytest.mark.parametrize("raw", ["0xdeadbeef", "0x", "0x02", "0x02c0", "0xc0", "0x" + "ff" * 64],
-                         ids=["deadbeef", "empty", "type-only", "typed-empty-list",
-                              "empty-list", "ff-bytes"])
+@pytest.mark.parametrize(
+    "raw",
+    ["0xdeadbeef", "0x", "0x02", "0x02c0", "0xc0", "0x" + "ff" * 64],
+    ids=["deadbeef", "empty", "type-only", "typed-empty-list", "empty-list", "ff-bytes"],
+)
 def test_garbage_raw_transaction(node, raw):
     error = reject(node, raw, DEV_ADDRESSES[1])
     assert error["code"] in (-32602, -32000, -32003), error
@@ -455,6 +503,8 @@ def test_duplicate_and_underpriced_replacement(node_factory):
     error = reject(node, raw_hex(second), DEV_ADDRESSES[1])
     assert error["code"] == POOL_ERROR, error
     if under_test() == "anvil":
-        pytest.skip("anvil 1.7.1 words a duplicate 'transaction already imported'; "
-                    "DEVNET.md asks for geth's 'already known'")
+        pytest.skip(
+            "anvil 1.7.1 words a duplicate 'transaction already imported'; "
+            "DEVNET.md asks for geth's 'already known'"
+        )
     assert "already known" in error["message"], error

@@ -47,7 +47,10 @@ def test_bad_genesis_is_a_clear_error(tmp_path):
     bad.write_text(json.dumps({"config": {"chainId": 5}, "alloc": {}}))
     result = subprocess.run(
         [sys.executable, "-m", "rpc.cli", "--port", str(free_port()), "--genesis", str(bad)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "lacks Prague system contract code" in result.stderr
@@ -61,7 +64,10 @@ def test_port_in_use_is_a_clear_error():
         port = busy.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "rpc.cli", "--port", str(port), "--silent"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

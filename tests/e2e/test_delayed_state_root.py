@@ -48,8 +48,13 @@ def signed_transfers(count: int) -> list[str]:
     out = []
     for i in range(1, count + 1):
         tx = {
-            "chainId": L1_CHAIN_ID, "nonce": i - 1, "to": fresh(i), "value": value(i),
-            "gas": 21_000, "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI,
+            "chainId": L1_CHAIN_ID,
+            "nonce": i - 1,
+            "to": fresh(i),
+            "value": value(i),
+            "gas": 21_000,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": GWEI,
         }
         out.append("0x" + bytes(Account.sign_transaction(tx, DEV_KEYS[2]).raw_transaction).hex())
     return out
@@ -120,9 +125,12 @@ def test_proof_at_n_verifies_against_header_n_plus_1(delayed, n):
     # The same account one block earlier: absent, proven against header n's root.
     before, before_nodes = proof_root(delayed, fresh(n), n - 1)
     assert before == _b(block(delayed, n)["stateRoot"])
-    assert HexaryTrie.get_from_proof(
-        before, keccak(_b(fresh(n))), [rlp.decode(x) for x in before_nodes]
-    ) == b""
+    assert (
+        HexaryTrie.get_from_proof(
+            before, keccak(_b(fresh(n))), [rlp.decode(x) for x in before_nodes]
+        )
+        == b""
+    )
 
 
 def test_balances_read_the_state_after_the_block(delayed):

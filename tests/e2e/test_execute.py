@@ -371,8 +371,6 @@ def test_deploy_and_storage_writes(l1, l2):
     settle_and_check(l1, l2, block)
 
 
-
-
 @pytest.mark.parametrize(
     "depth",
     [

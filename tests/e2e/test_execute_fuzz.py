@@ -534,8 +534,6 @@ def test_gas_below_the_fixed_charge_halts(l1, l2_inputs):
     assert "Traceback" not in l1.node.log()
 
 
-
-
 def test_deeply_nested_json_witness_is_reason_2_not_a_crash(node_factory, l2_inputs):
     node = node_factory()
     base = l2_inputs[0]

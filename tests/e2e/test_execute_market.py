@@ -71,14 +71,18 @@ class Signer:
         self.node = node
         self.chain_id = chain_id
 
-    def send(self, key: str, to: str | None, data: bytes = b"", value: int = 0,
-             gas: int = 21_000) -> str:
+    def send(
+        self, key: str, to: str | None, data: bytes = b"", value: int = 0, gas: int = 21_000
+    ) -> str:
         sender = Account.from_key(key).address
         tx = {
             "chainId": self.chain_id,
             "nonce": _q(self.node.call("eth_getTransactionCount", sender, "pending")),
-            "value": value, "gas": gas, "data": data,
-            "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI,
+            "value": value,
+            "gas": gas,
+            "data": data,
+            "maxFeePerGas": 10 * GWEI,
+            "maxPriorityFeePerGas": GWEI,
         }
         if to is not None:
             tx["to"] = to_checksum_address(to)
@@ -110,8 +114,10 @@ def l2_inputs(tmp_path_factory) -> dict[str, bytes]:
     """A real L2 block of two transfers; the valid EXECUTE input and the gasUsed+1 one."""
     if under_test() == "anvil":
         pytest.skip("anvil has no EXECUTE")
-    node = start_node(["--genesis", "genesis/l2.json", "--no-mining"],
-                      log_dir=tmp_path_factory.mktemp("market-l2"))
+    node = start_node(
+        ["--genesis", "genesis/l2.json", "--no-mining"],
+        log_dir=tmp_path_factory.mktemp("market-l2"),
+    )
     try:
         signer = Signer(node, L2_CHAIN_ID)
         signer.send(DEV_KEYS[0], "0x" + "a1" * 20, value=10**18, gas=30_000)
@@ -150,7 +156,10 @@ def settle(node: NodeProcess, caller: str, payload: bytes, key: str) -> dict:
     block = node.call("eth_getBlockByNumber", hex(number), False)
     assert block["transactions"] == [tx_hash]
     return {
-        "hash": tx_hash, "receipt": receipt, "block": block, "price": price,
+        "hash": tx_hash,
+        "receipt": receipt,
+        "block": block,
+        "price": price,
         "delta": before - after,
         "l1_fee": _q(receipt["gasUsed"]) * _q(receipt["effectiveGasPrice"]),
     }
@@ -168,7 +177,8 @@ def test_valid_call_pays_gas_used_times_price(l1, l2_inputs):
     assert s["delta"] == s["l1_fee"] + fields["executeFee"]
     assert _q(s["block"]["executeGasUsed"]) == L2_USED
     assert node.call("execute_transactionStatus", s["hash"]) == {
-        "status": "mined", "blockNumber": s["block"]["number"],
+        "status": "mined",
+        "blockNumber": s["block"]["number"],
     }
 
 
@@ -207,8 +217,10 @@ def test_market_namespace(l1, l2_inputs):
     }
     newest = _q(head["number"])
     count = min(4, newest + 1)
-    blocks = [node.call("eth_getBlockByNumber", hex(n), False)
-              for n in range(newest + 1 - count, newest + 1)]
+    blocks = [
+        node.call("eth_getBlockByNumber", hex(n), False)
+        for n in range(newest + 1 - count, newest + 1)
+    ]
     assert node.call("execute_feeHistory", hex(count), "latest") == {
         "oldestBlock": hex(newest + 1 - count),
         "executeBaseFeePerGas": [b["executeBaseFeePerGas"] for b in blocks] + [hex(pending)],
@@ -227,12 +239,16 @@ def test_market_namespace(l1, l2_inputs):
 
 def test_call_that_does_not_fit_is_deferred_then_mined(node_factory, l2_inputs):
     node = node_factory(
-        "--execute-gas-limit", str(TIGHT_LIMIT), "--execute-gas-target", str(TIGHT_TARGET),
+        "--execute-gas-limit",
+        str(TIGHT_LIMIT),
+        "--execute-gas-target",
+        str(TIGHT_TARGET),
         "--no-mining",
     )
     params = node.call("execute_params")
     assert (params["cumulativeGasLimit"], params["cumulativeGasTarget"]) == (
-        hex(TIGHT_LIMIT), hex(TIGHT_TARGET),
+        hex(TIGHT_LIMIT),
+        hex(TIGHT_TARGET),
     )
     caller = deploy_caller(node, manual=True)
     signer = Signer(node, L1_CHAIN_ID)
@@ -247,10 +263,12 @@ def test_call_that_does_not_fit_is_deferred_then_mined(node_factory, l2_inputs):
     assert block["transactions"] == [first]
     assert _q(block["executeGasUsed"]) == L2_USED
     assert node.call("execute_transactionStatus", first) == {
-        "status": "mined", "blockNumber": block["number"],
+        "status": "mined",
+        "blockNumber": block["number"],
     }
     assert node.call("execute_transactionStatus", second) == {
-        "status": "deferred", "reason": DEFERRED_REASON,
+        "status": "deferred",
+        "reason": DEFERRED_REASON,
     }
     assert node.call("eth_getTransactionReceipt", second) is None
     node.call("evm_mine")
@@ -258,7 +276,8 @@ def test_call_that_does_not_fit_is_deferred_then_mined(node_factory, l2_inputs):
     assert following["transactions"] == [second]
     assert _q(following["executeGasUsed"]) == L2_USED
     assert node.call("execute_transactionStatus", second) == {
-        "status": "mined", "blockNumber": following["number"],
+        "status": "mined",
+        "blockNumber": following["number"],
     }
     receipt = node.call("eth_getTransactionReceipt", second)
     assert receipt["status"] == "0x1"

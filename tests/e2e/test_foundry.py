@@ -56,10 +56,7 @@ FRESH_RECIPIENT = "0x00000000000000000000000000000000C0FFEE01"
 def foundry_env(tmp_path_factory) -> dict[str, str]:
     """Environment for cast/forge: private HOME and forge output dirs, no inherited ETH_*."""
     base = tmp_path_factory.mktemp("foundry")
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("ETH_", "FOUNDRY_", "DAPP_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ETH_", "FOUNDRY_", "DAPP_"))}
     home = base / "home"
     home.mkdir()
     env.update(
@@ -73,10 +70,15 @@ def foundry_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
-def run_tool(tool: Path, args: list[str], env: dict[str, str], timeout: float,
-             check: bool = True) -> subprocess.CompletedProcess:
+def run_tool(
+    tool: Path, args: list[str], env: dict[str, str], timeout: float, check: bool = True
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [str(tool), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        [str(tool), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if check and proc.returncode != 0:
@@ -108,10 +110,12 @@ class Foundry:
     def cast_json(self, *args: str):
         return json.loads(self.cast(*args, "--json").stdout)
 
-    def forge(self, *args: str, env: dict[str, str] | None = None,
-              check: bool = True) -> subprocess.CompletedProcess:
-        return run_tool(FORGE, self.with_rpc(args), {**self.env, **(env or {})},
-                        FORGE_TIMEOUT, check)
+    def forge(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        return run_tool(
+            FORGE, self.with_rpc(args), {**self.env, **(env or {})}, FORGE_TIMEOUT, check
+        )
 
     # raw JSON-RPC, to cross-check what cast reports
     def balance(self, address: str, block: str = "latest") -> int:
@@ -123,9 +127,17 @@ class Foundry:
     def deploy_counter(self, key: str, initial: int) -> str:
         """``forge create --broadcast``; returns the deployed address."""
         # --constructor-args is variadic: it must come last or it swallows later flags.
-        proc = self.forge("create", COUNTER_SOURCE, "--broadcast", "--private-key", key,
-                          "--json", "--constructor-args", str(initial))
-        out = json.loads(proc.stdout[proc.stdout.index("{"):])
+        proc = self.forge(
+            "create",
+            COUNTER_SOURCE,
+            "--broadcast",
+            "--private-key",
+            key,
+            "--json",
+            "--constructor-args",
+            str(initial),
+        )
+        out = json.loads(proc.stdout[proc.stdout.index("{") :])
         return out["deployedTo"]
 
 
@@ -175,8 +187,16 @@ def test_cast_balance_and_nonce_of_dev_account(shared_fl):
 def test_cast_block_latest(shared_fl):
     block = shared_fl.cast_json("block", "latest")
     raw = shared_fl.node.call("eth_getBlockByNumber", hex(int(block["number"], 16)), False)
-    for key in ("number", "hash", "parentHash", "timestamp", "gasLimit", "stateRoot",
-                "baseFeePerGas", "miner"):
+    for key in (
+        "number",
+        "hash",
+        "parentHash",
+        "timestamp",
+        "gasLimit",
+        "stateRoot",
+        "baseFeePerGas",
+        "miner",
+    ):
         assert key in block, f"cast block --json lacks {key}"
         assert block[key] == raw[key], key
     assert len(bytes.fromhex(block["hash"][2:])) == 32
@@ -205,8 +225,9 @@ def test_cast_send_eip1559_value_transfer(fl):
     assert fl.balance(FRESH_RECIPIENT) == 0
     assert int(fl.cast_out("nonce", sender)) == 0
 
-    receipt = fl.cast_json("send", FRESH_RECIPIENT, "--value", str(value),
-                           "--private-key", DEV_KEYS[1])
+    receipt = fl.cast_json(
+        "send", FRESH_RECIPIENT, "--value", str(value), "--private-key", DEV_KEYS[1]
+    )
     assert receipt["status"] == "0x1"
     assert receipt["type"] == "0x2"
     assert receipt["from"].lower() == sender.lower()
@@ -226,8 +247,9 @@ def test_cast_send_eip1559_value_transfer(fl):
 def test_cast_send_unlocked(fl):
     sender, value = DEV_ADDRESSES[2], 777
     before_sender = fl.balance(sender)
-    receipt = fl.cast_json("send", FRESH_RECIPIENT, "--value", str(value),
-                           "--unlocked", "--from", sender)
+    receipt = fl.cast_json(
+        "send", FRESH_RECIPIENT, "--value", str(value), "--unlocked", "--from", sender
+    )
     assert receipt["status"] == "0x1"
     assert receipt["from"].lower() == sender.lower()
     assert fl.balance(FRESH_RECIPIENT) == value
@@ -238,8 +260,9 @@ def test_cast_send_unlocked(fl):
 def test_cast_send_legacy(fl):
     sender, value = DEV_ADDRESSES[3], 10**15
     before_sender = fl.balance(sender)
-    receipt = fl.cast_json("send", FRESH_RECIPIENT, "--value", str(value), "--legacy",
-                           "--private-key", DEV_KEYS[3])
+    receipt = fl.cast_json(
+        "send", FRESH_RECIPIENT, "--value", str(value), "--legacy", "--private-key", DEV_KEYS[3]
+    )
     assert receipt["status"] == "0x1"
     assert receipt["type"] == "0x0"
     tx = fl.cast_json("tx", receipt["transactionHash"])
@@ -258,13 +281,16 @@ def test_forge_create_and_cast_contract_calls(fl):
     deployer = DEV_ADDRESSES[1]
     counter = fl.deploy_counter(DEV_KEYS[1], 5)
     assert fl.nonce(deployer) == 1
-    assert counter.lower() == fl.cast_out(
-        "compute-address", deployer, "--nonce", "0").split()[-1].lower()
+    assert (
+        counter.lower()
+        == fl.cast_out("compute-address", deployer, "--nonce", "0").split()[-1].lower()
+    )
 
     # code: exactly the deployedBytecode forge just compiled through scripts/solc
     code = fl.cast_out("code", counter)
     artifact = json.loads(
-        (Path(fl.env["FOUNDRY_OUT"]) / "Counter.sol" / "Counter.json").read_text())
+        (Path(fl.env["FOUNDRY_OUT"]) / "Counter.sol" / "Counter.json").read_text()
+    )
     assert len(code) > 2
     assert code == artifact["deployedBytecode"]["object"]
     assert code == fl.node.call("eth_getCode", counter, "latest")
@@ -302,16 +328,26 @@ def test_forge_create_and_cast_contract_calls(fl):
     assert fl.nonce(DEV_ADDRESSES[2]) == 2
     assert fl.nonce(deployer) == 2
 
-    logs = fl.cast_json("logs", "--address", counter, "--from-block", "0",
-                        "Incremented(address,uint256)")
+    logs = fl.cast_json(
+        "logs", "--address", counter, "--from-block", "0", "Incremented(address,uint256)"
+    )
     assert [int(entry["data"], 16) for entry in logs] == [6, 100]
     assert [entry["topics"][1] for entry in logs] == [
-        address_topic(DEV_ADDRESSES[2]), address_topic(DEV_ADDRESSES[1])]
+        address_topic(DEV_ADDRESSES[2]),
+        address_topic(DEV_ADDRESSES[1]),
+    ]
     assert all(entry["topics"][0] == INCREMENTED_TOPIC for entry in logs)
     assert logs[0]["transactionHash"] == tx_hash
     # filtering by the indexed sender keeps only its own event
-    only = fl.cast_json("logs", "--address", counter, "--from-block", "0",
-                        "Incremented(address indexed,uint256)", DEV_ADDRESSES[1])
+    only = fl.cast_json(
+        "logs",
+        "--address",
+        counter,
+        "--from-block",
+        "0",
+        "Incremented(address indexed,uint256)",
+        DEV_ADDRESSES[1],
+    )
     assert [int(entry["data"], 16) for entry in only] == [100]
 
 
@@ -335,15 +371,19 @@ def test_cast_call_reverts_are_reported(fl):
 def test_forge_script_broadcast_sends_a_burst_from_one_key(fl):
     deployer = DEV_ADDRESSES[3]
     assert fl.nonce(deployer) == 0
-    proc = fl.forge("script", DEPLOY_SCRIPT, "--broadcast",
-                    env={"DEPLOYER_PRIVATE_KEY": DEV_KEYS[3]})
+    proc = fl.forge(
+        "script", DEPLOY_SCRIPT, "--broadcast", env={"DEPLOYER_PRIVATE_KEY": DEV_KEYS[3]}
+    )
     assert "ONCHAIN EXECUTION COMPLETE & SUCCESSFUL" in proc.stdout, proc.stdout
 
     # every transaction of the script was mined, each with its own nonce
     assert fl.nonce(deployer) == SCRIPT_TX_COUNT
     chain_id = int(fl.node.call("eth_chainId"), 16)
-    record = json.loads((Path(fl.env["FOUNDRY_BROADCAST"]) / "Deploy.s.sol" / str(chain_id)
-                         / "run-latest.json").read_text())
+    record = json.loads(
+        (
+            Path(fl.env["FOUNDRY_BROADCAST"]) / "Deploy.s.sol" / str(chain_id) / "run-latest.json"
+        ).read_text()
+    )
     assert len(record["transactions"]) == SCRIPT_TX_COUNT
     assert len(record["receipts"]) == SCRIPT_TX_COUNT
     assert all(r["status"] == "0x1" for r in record["receipts"])
@@ -352,8 +392,10 @@ def test_forge_script_broadcast_sends_a_burst_from_one_key(fl):
 
     counter = record["transactions"][0]["contractAddress"]
     assert record["transactions"][0]["transactionType"] == "CREATE"
-    assert counter.lower() == fl.cast_out(
-        "compute-address", deployer, "--nonce", "0").split()[-1].lower()
+    assert (
+        counter.lower()
+        == fl.cast_out("compute-address", deployer, "--nonce", "0").split()[-1].lower()
+    )
     assert len(fl.cast_out("code", counter)) > 2
     assert fl.cast_out("call", counter, "number()(uint256)") == str(SCRIPT_FINAL_NUMBER)
     assert fl.cast_out("storage", counter, "0") == word(SCRIPT_FINAL_NUMBER)
@@ -367,8 +409,9 @@ def test_forge_script_broadcast_sends_a_burst_from_one_key(fl):
         assert node_receipt["blockHash"] == receipt["blockHash"]
         assert node_receipt["from"].lower() == deployer.lower()
     # the three increments emitted their events, in nonce order
-    logs = fl.cast_json("logs", "--address", counter, "--from-block", "0",
-                        "Incremented(address,uint256)")
+    logs = fl.cast_json(
+        "logs", "--address", counter, "--from-block", "0", "Incremented(address,uint256)"
+    )
     assert [int(entry["data"], 16) for entry in logs] == [8, 9, SCRIPT_FINAL_NUMBER]
 
 
@@ -378,6 +421,7 @@ def test_forge_build_uses_the_wrapper_compiler(foundry_env):
     proc = run_tool(FORGE, ["build", "--force"], foundry_env, FORGE_TIMEOUT)
     assert "Solc 0.8.37" in proc.stdout + proc.stderr
     artifact = json.loads(
-        (Path(foundry_env["FOUNDRY_OUT"]) / "Counter.sol" / "Counter.json").read_text())
+        (Path(foundry_env["FOUNDRY_OUT"]) / "Counter.sol" / "Counter.json").read_text()
+    )
     assert artifact["metadata"]["compiler"]["version"].startswith("0.8.37+commit.")
     assert artifact["metadata"]["settings"]["evmVersion"] == "prague"

@@ -47,16 +47,22 @@ def balance(node: NodeProcess, address: str) -> int:
 
 def signed_transfer(node: NodeProcess, key: str, nonce_: int, to: str, value: int):
     base_fee = int(block(node, "latest")["baseFeePerGas"], 16)
-    return Account.sign_transaction({
-        "chainId": CHAIN_ID, "nonce": nonce_, "to": to, "value": value, "gas": 21_000,
-        "maxFeePerGas": 4 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9,
-    }, key)
+    return Account.sign_transaction(
+        {
+            "chainId": CHAIN_ID,
+            "nonce": nonce_,
+            "to": to,
+            "value": value,
+            "gas": 21_000,
+            "maxFeePerGas": 4 * base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        },
+        key,
+    )
 
 
 def raw_hex(signed) -> str:
     return "0x" + signed.raw_transaction.hex()
-
-
 
 
 # --------------------------------------------------------------------------- interval mining
@@ -198,8 +204,10 @@ def test_automine_receipt_available_right_after_send(l1):
     assert balance(l1, recipient) == 3
     assert nonce(l1, DEV_ADDRESSES[1]) == 3
     if late and under_test() == "anvil":
-        pytest.skip("anvil 1.7.1 answers eth_sendRawTransaction before the automined "
-                    f"receipt is stored (a race; it was null right after sends {late})")
+        pytest.skip(
+            "anvil 1.7.1 answers eth_sendRawTransaction before the automined "
+            f"receipt is stored (a race; it was null right after sends {late})"
+        )
     assert late == [], f"receipt was null right after eth_sendRawTransaction for {late}"
 
 
@@ -222,8 +230,13 @@ def test_out_of_order_nonces_are_held_then_mined(l1):
 
     receipts = {k: l1.wait_receipt(h) for k, h in hashes.items()}
     assert all(r["status"] == "0x1" for r in receipts.values())
-    order = sorted(receipts, key=lambda k: (int(receipts[k]["blockNumber"], 16),
-                                            int(receipts[k]["transactionIndex"], 16)))
+    order = sorted(
+        receipts,
+        key=lambda k: (
+            int(receipts[k]["blockNumber"], 16),
+            int(receipts[k]["transactionIndex"], 16),
+        ),
+    )
     assert order == [0, 1, 2], "mined in nonce order"
     assert nonce(l1, sender, "latest") == n + 3
     assert nonce(l1, sender, "pending") == n + 3
@@ -242,8 +255,9 @@ def test_timestamps_strictly_increase(l1):
     start = head(l1)
     recipient = Account.create().address
     for n in range(3):  # one block each: the next send waits for the previous receipt
-        tx_hash = l1.call("eth_sendRawTransaction",
-                          raw_hex(signed_transfer(l1, DEV_KEYS[2], n, recipient, 1)))
+        tx_hash = l1.call(
+            "eth_sendRawTransaction", raw_hex(signed_transfer(l1, DEV_KEYS[2], n, recipient, 1))
+        )
         l1.wait_receipt(tx_hash)
     for _ in range(3):
         l1.call("evm_mine")
@@ -252,6 +266,8 @@ def test_timestamps_strictly_increase(l1):
     stamps = [int(block(l1, n)["timestamp"], 16) for n in range(start, end + 1)]
     assert stamps == sorted(stamps), stamps
     if under_test() == "anvil":
-        pytest.skip("anvil 1.7.1 gives back-to-back automined blocks the same timestamp; "
-                    "DEVNET.md requires strictly increasing timestamps")
+        pytest.skip(
+            "anvil 1.7.1 gives back-to-back automined blocks the same timestamp; "
+            "DEVNET.md requires strictly increasing timestamps"
+        )
     assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), stamps

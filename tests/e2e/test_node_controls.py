@@ -52,10 +52,18 @@ def word(value: int) -> str:
 
 
 def sign_transfer(key: str, nonce: int, to: str, value: int) -> tuple[str, str]:
-    signed = Account.sign_transaction({
-        "chainId": CHAIN_ID, "nonce": nonce, "to": to, "value": value, "gas": 21_000,
-        "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI,
-    }, key)
+    signed = Account.sign_transaction(
+        {
+            "chainId": CHAIN_ID,
+            "nonce": nonce,
+            "to": to,
+            "value": value,
+            "gas": 21_000,
+            "maxFeePerGas": 100 * GWEI,
+            "maxPriorityFeePerGas": GWEI,
+        },
+        key,
+    )
     return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
@@ -83,8 +91,6 @@ def error_of(node: NodeProcess, method: str, *params) -> dict:
     answer = rpc(node.url, method, list(params))
     assert "error" in answer, f"{method} should fail, answered {answer.get('result')!r}"
     return answer["error"]
-
-
 
 
 def call_timestamp(node: NodeProcess, reader: str, block: str = "latest") -> int:
@@ -275,15 +281,19 @@ def test_anvil_mine_mines_n_blocks(node_factory):
     start = number(node)
     assert node.call("anvil_mine", "0x5") is None
     assert number(node) == start + 5
-    stamps = [q(node.call("eth_getBlockByNumber", hex(n), False)["timestamp"])
-              for n in range(start + 1, start + 6)]
+    stamps = [
+        q(node.call("eth_getBlockByNumber", hex(n), False)["timestamp"])
+        for n in range(start + 1, start + 6)
+    ]
     assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
 
     before = q(head(node)["timestamp"])
     node.call("anvil_mine", "0x3", "0xa")
     assert number(node) == start + 8
-    stamps = [q(node.call("eth_getBlockByNumber", hex(n), False)["timestamp"])
-              for n in range(start + 6, start + 9)]
+    stamps = [
+        q(node.call("eth_getBlockByNumber", hex(n), False)["timestamp"])
+        for n in range(start + 6, start + 9)
+    ]
     assert stamps == [before + 10, before + 20, before + 30]
 
     node.call("hardhat_mine", "0x2")

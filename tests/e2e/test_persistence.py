@@ -69,12 +69,22 @@ def transfer_value(sender: int, n: int) -> int:
     return 10**12 * (sender + 1) + n
 
 
-def sign_transfer(key: str, nonce: int, to: str, value: int, chain_id: int = CHAIN_ID) -> tuple[str, str]:
+def sign_transfer(
+    key: str, nonce: int, to: str, value: int, chain_id: int = CHAIN_ID
+) -> tuple[str, str]:
     """(raw 0x hex, tx hash 0x hex) of an EIP-1559 transfer."""
-    signed = Account.sign_transaction({
-        "chainId": chain_id, "nonce": nonce, "to": to, "value": value, "gas": 21_000,
-        "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
-    }, key)
+    signed = Account.sign_transaction(
+        {
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": value,
+            "gas": 21_000,
+            "maxFeePerGas": MAX_FEE,
+            "maxPriorityFeePerGas": TIP,
+        },
+        key,
+    )
     return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
@@ -124,7 +134,11 @@ def run_refused(*args: str, timeout: float = 60.0) -> subprocess.CompletedProces
     env.setdefault("ETH_HASH_BACKEND", "pysha3")
     return subprocess.run(
         [sys.executable, "-m", "rpc.cli", "--port", str(free_port()), *args],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -250,7 +264,9 @@ def test_kill_9_under_traffic_loses_nothing_a_client_saw(node_factory, tmp_path)
     mined_hashes = set()
     for block in blocks:
         receipts = restarted.call("eth_getBlockReceipts", block["number"])
-        assert [r["transactionHash"] for r in receipts] == [t["hash"] for t in block["transactions"]]
+        assert [r["transactionHash"] for r in receipts] == [
+            t["hash"] for t in block["transactions"]
+        ]
         for tx, receipt in zip(block["transactions"], receipts, strict=True):
             assert receipt["status"] == "0x1"
             to = to_checksum_address(tx["to"])
@@ -296,9 +312,10 @@ def test_kill_9_under_traffic_loses_nothing_a_client_saw(node_factory, tmp_path)
     receipt = wait_receipt(restarted, tx_hash)
     assert receipt["status"] == "0x1"
     assert q(receipt["blockNumber"]) == head + 1
-    assert restarted.call("eth_getBlockByNumber", receipt["blockNumber"], False)[
-        "parentHash"
-    ] == blocks[head]["hash"]
+    assert (
+        restarted.call("eth_getBlockByNumber", receipt["blockNumber"], False)["parentHash"]
+        == blocks[head]["hash"]
+    )
     assert balance(restarted, recipient(0, 0)) == received.get(recipient(0, 0), 0) + 7
 
 
@@ -326,10 +343,14 @@ def test_sigterm_restart_keeps_everything(node_factory, tmp_path):
         raw, tx_hash = sign_transfer(DEV_KEYS[1], n, recipient(9, n), 10**15 + n)
         hashes.append(node.call("eth_sendRawTransaction", raw))
     counter = load("Counter")
-    deploy = node.call("eth_sendTransaction", {
-        "from": DEV_ADDRESSES[2], "data": counter.deploy_data(["uint256"], [5]),
-        "gas": hex(1_000_000),
-    })
+    deploy = node.call(
+        "eth_sendTransaction",
+        {
+            "from": DEV_ADDRESSES[2],
+            "data": counter.deploy_data(["uint256"], [5]),
+            "gas": hex(1_000_000),
+        },
+    )
     hashes.append(deploy)
     contract = wait_receipt(node, deploy)["contractAddress"]
     assert contract is not None
@@ -337,8 +358,14 @@ def test_sigterm_restart_keeps_everything(node_factory, tmp_path):
     node.call("anvil_setBalance", recipient(9, 9), hex(123 * ETH))
     node.call("anvil_setNonce", recipient(9, 9), "0x9")
     receipts = {h: wait_receipt(node, h) for h in hashes}
-    addresses = [DEV_ADDRESSES[1], DEV_ADDRESSES[2], recipient(9, 0), recipient(9, 2),
-                 recipient(9, 9), contract]
+    addresses = [
+        DEV_ADDRESSES[1],
+        DEV_ADDRESSES[2],
+        recipient(9, 0),
+        recipient(9, 2),
+        recipient(9, 9),
+        contract,
+    ]
     before = snapshot_of(node, addresses, contract, [0, 7])
     assert q(before["head"][0]) == 4
     assert before["storage"][1] == "0x" + "00" * 31 + "2a"

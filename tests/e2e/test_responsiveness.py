@@ -30,8 +30,13 @@ def test_cheap_calls_answer_while_a_block_is_built(node_factory):
     for nonce in range(TRANSFERS):
         signed = Account.sign_transaction(
             {
-                "chainId": 31337, "nonce": nonce, "to": "0x" + "11" * 20, "value": 1,
-                "gas": 21000, "maxFeePerGas": 4 * base_fee, "maxPriorityFeePerGas": 1,
+                "chainId": 31337,
+                "nonce": nonce,
+                "to": "0x" + "11" * 20,
+                "value": 1,
+                "gas": 21000,
+                "maxFeePerGas": 4 * base_fee,
+                "maxPriorityFeePerGas": 1,
             },
             key,
         )
@@ -67,6 +72,7 @@ def test_cheap_calls_answer_while_a_block_is_built(node_factory):
         f"\nblock of {TRANSFERS} transfers built in {build_seconds * 1000:.0f} ms; "
         f"{len(inside)} eth_blockNumber answered meanwhile; latency ms median "
         f"{statistics.median(inside) * 1000:.1f} max {max(inside) * 1000:.1f}"
-        if inside else "\nno ping fell inside the build window"
+        if inside
+        else "\nno ping fell inside the build window"
     )
     assert len(inside) >= 3, "the server stopped answering while it built a block"

@@ -53,11 +53,21 @@ def q(value: str) -> int:
     return int(value, 16)
 
 
-def sign_transfer(key: str, nonce: int, to: str, value: int, chain_id: int = CHAIN_ID) -> tuple[str, str]:
-    signed = Account.sign_transaction({
-        "chainId": chain_id, "nonce": nonce, "to": to, "value": value, "gas": 21_000,
-        "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI,
-    }, key)
+def sign_transfer(
+    key: str, nonce: int, to: str, value: int, chain_id: int = CHAIN_ID
+) -> tuple[str, str]:
+    signed = Account.sign_transaction(
+        {
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": value,
+            "gas": 21_000,
+            "maxFeePerGas": 100 * GWEI,
+            "maxPriorityFeePerGas": GWEI,
+        },
+        key,
+    )
     return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
@@ -73,7 +83,11 @@ def run_refused(*args: str, timeout: float = 60.0) -> subprocess.CompletedProces
     env.setdefault("ETH_HASH_BACKEND", "pysha3")
     return subprocess.run(
         [sys.executable, "-m", "rpc.cli", "--port", str(free_port()), *args],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -96,10 +110,14 @@ def build_state(node: NodeProcess) -> dict:
         raw, tx_hash = sign_transfer(DEV_KEYS[1], n, PLAIN, 10**15 + n)
         node.call("eth_sendRawTransaction", raw)
         transfers.append(tx_hash)
-    deploy = node.call("eth_sendTransaction", {
-        "from": DEV_ADDRESSES[2], "data": load("Counter").deploy_data(["uint256"], [5]),
-        "gas": hex(1_000_000),
-    })
+    deploy = node.call(
+        "eth_sendTransaction",
+        {
+            "from": DEV_ADDRESSES[2],
+            "data": load("Counter").deploy_data(["uint256"], [5]),
+            "gas": hex(1_000_000),
+        },
+    )
     node.call("evm_mine")
     contract = node.call("eth_getTransactionReceipt", deploy)["contractAddress"]
     assert contract is not None
@@ -325,20 +343,27 @@ def test_corrupt_state_is_refused_with_a_clear_error(node_factory, tmp_path):
     cases = {
         hex_of(b"not json at all"): "cannot load state: state is not (gzip-compressed) JSON",
         hex_of(b"[1, 2]"): f"cannot load state: not a {STATE_FORMAT} document",
-        hex_of(json.dumps(dict(doc, format="anvil")).encode()):
-            f"cannot load state: not a {STATE_FORMAT} document",
-        hex_of(json.dumps(dict(doc, version=2)).encode()):
-            "cannot load state: unsupported state version 2, want 1",
-        hex_of(json.dumps(dict(doc, entries={"a": 1})).encode()):
-            "cannot load state: state document has no entries list",
-        hex_of(json.dumps(dict(doc, entries=[["0xzz", "0x00"]])).encode()):
-            "cannot load state: malformed entry",
-        hex_of(json.dumps(dict(doc, entries=[["0x00"]])).encode()):
-            "cannot load state: malformed entry",
-        hex_of(json.dumps(dict(doc, entries=[])).encode()):
-            "cannot load state: the state holds no chain",
-        hex_of(json.dumps(doc).encode()[: len(json.dumps(doc)) // 2]):
-            "cannot load state: state is not (gzip-compressed) JSON",
+        hex_of(
+            json.dumps(dict(doc, format="anvil")).encode()
+        ): f"cannot load state: not a {STATE_FORMAT} document",
+        hex_of(
+            json.dumps(dict(doc, version=2)).encode()
+        ): "cannot load state: unsupported state version 2, want 1",
+        hex_of(
+            json.dumps(dict(doc, entries={"a": 1})).encode()
+        ): "cannot load state: state document has no entries list",
+        hex_of(
+            json.dumps(dict(doc, entries=[["0xzz", "0x00"]])).encode()
+        ): "cannot load state: malformed entry",
+        hex_of(
+            json.dumps(dict(doc, entries=[["0x00"]])).encode()
+        ): "cannot load state: malformed entry",
+        hex_of(
+            json.dumps(dict(doc, entries=[])).encode()
+        ): "cannot load state: the state holds no chain",
+        hex_of(
+            json.dumps(doc).encode()[: len(json.dumps(doc)) // 2]
+        ): "cannot load state: state is not (gzip-compressed) JSON",
     }
     for blob, message in cases.items():
         error = error_of(target, "anvil_loadState", blob)
@@ -366,8 +391,6 @@ def test_corrupt_state_is_refused_with_a_clear_error(node_factory, tmp_path):
     missing = run_refused("--load-state", str(tmp_path / "absent.json"))
     assert missing.returncode == 2
     assert "native-devnet: cannot read" in missing.stderr
-
-
 
 
 def damaged_gzip_blobs(node: NodeProcess) -> dict[str, bytes]:

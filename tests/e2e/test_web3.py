@@ -189,9 +189,10 @@ def test_local_key_signing_and_send_raw_transaction(w3):
     block = receipt["blockNumber"]
     cost = receipt["gasUsed"] * receipt["effectiveGasPrice"]
     assert receipt["gasUsed"] == 21_000
-    assert balance_at(w3, account.address, block - 1) - balance_at(
-        w3, account.address, block
-    ) == value + cost
+    assert (
+        balance_at(w3, account.address, block - 1) - balance_at(w3, account.address, block)
+        == value + cost
+    )
     assert w3.eth.get_balance(recipient) == value
     assert w3.eth.get_transaction_count(account.address) == nonce + 1
 
@@ -213,9 +214,7 @@ def test_build_transaction_sign_and_send_contract_call(w3, counter_artifact):
     counter, _ = deploy_counter(w3, counter_artifact, ALL_DEV_ADDRESSES[3], 40)
     account = Account.from_key(DEV_KEYS[2])
     nonce = w3.eth.get_transaction_count(account.address)
-    tx = counter.functions.increment().build_transaction(
-        {"from": account.address, "nonce": nonce}
-    )
+    tx = counter.functions.increment().build_transaction({"from": account.address, "nonce": nonce})
     assert tx["chainId"] == CHAIN_ID
     assert tx["to"] == counter.address
     assert tx["data"] == selector("increment()")
@@ -307,52 +306,75 @@ def test_get_logs_address_list_and_topics(w3, counter_artifact):
 
     start = deploy_receipt["blockNumber"]
     # address as a list, topic0 only: the three increments of `counter`, in chain order
-    logs = w3.eth.get_logs({
-        "fromBlock": start, "toBlock": "latest",
-        "address": [counter.address], "topics": [INCREMENTED_TOPIC],
-    })
+    logs = w3.eth.get_logs(
+        {
+            "fromBlock": start,
+            "toBlock": "latest",
+            "address": [counter.address],
+            "topics": [INCREMENTED_TOPIC],
+        }
+    )
     assert [int.from_bytes(log["data"], "big") for log in logs] == [11, 12, 13]
     assert [log["transactionHash"] for log in logs] == [r["transactionHash"] for r in receipts[:3]]
     assert all(log["address"] == counter.address for log in logs)
 
     # topic0 + indexed sender: only bob's increment of `counter`
-    (bob_log,) = w3.eth.get_logs({
-        "fromBlock": start, "toBlock": "latest",
-        "address": [counter.address], "topics": [INCREMENTED_TOPIC, address_topic(bob)],
-    })
+    (bob_log,) = w3.eth.get_logs(
+        {
+            "fromBlock": start,
+            "toBlock": "latest",
+            "address": [counter.address],
+            "topics": [INCREMENTED_TOPIC, address_topic(bob)],
+        }
+    )
     assert int.from_bytes(bob_log["data"], "big") == 12
     assert bob_log["transactionHash"] == receipts[1]["transactionHash"]
     assert bob_log["topics"][1].to_0x_hex() == address_topic(bob)
 
     # a list of two addresses, bob as sender: one log from each contract
-    both = w3.eth.get_logs({
-        "fromBlock": start, "toBlock": "latest",
-        "address": [counter.address, other.address],
-        "topics": [INCREMENTED_TOPIC, address_topic(bob)],
-    })
+    both = w3.eth.get_logs(
+        {
+            "fromBlock": start,
+            "toBlock": "latest",
+            "address": [counter.address, other.address],
+            "topics": [INCREMENTED_TOPIC, address_topic(bob)],
+        }
+    )
     assert [(log["address"], int.from_bytes(log["data"], "big")) for log in both] == [
-        (counter.address, 12), (other.address, 101)
+        (counter.address, 12),
+        (other.address, 101),
     ]
     # OR within a topic position
-    either = w3.eth.get_logs({
-        "fromBlock": start, "toBlock": "latest", "address": counter.address,
-        "topics": [None, [address_topic(alice), address_topic(bob)]],
-    })
+    either = w3.eth.get_logs(
+        {
+            "fromBlock": start,
+            "toBlock": "latest",
+            "address": counter.address,
+            "topics": [None, [address_topic(alice), address_topic(bob)]],
+        }
+    )
     assert len(either) == 3
     # a range that ends before the increments has nothing
-    assert w3.eth.get_logs({
-        "fromBlock": start, "toBlock": start, "address": [counter.address],
-    }) == []
+    assert (
+        w3.eth.get_logs(
+            {
+                "fromBlock": start,
+                "toBlock": start,
+                "address": [counter.address],
+            }
+        )
+        == []
+    )
 
     # the contract-event API (eth_getLogs from block 0, filtered by address)
     events = counter.events.Incremented.get_logs(from_block=0)
     assert [(e["args"]["by"], e["args"]["value"]) for e in events] == [
-        (alice, 11), (bob, 12), (alice, 13)
+        (alice, 11),
+        (bob, 12),
+        (alice, 13),
     ]
     assert [e["blockNumber"] for e in events] == [r["blockNumber"] for r in receipts[:3]]
-    filtered = counter.events.Incremented.get_logs(
-        from_block=0, argument_filters={"by": bob}
-    )
+    filtered = counter.events.Incremented.get_logs(from_block=0, argument_filters={"by": bob})
     assert [e["args"]["value"] for e in filtered] == [12]
 
 
@@ -407,10 +429,26 @@ def test_get_block_latest_full_transactions(w3):
     assert block["baseFeePerGas"] == next_base_fee(
         parent["baseFeePerGas"], parent["gasUsed"], parent["gasLimit"]
     )
-    for key in ("stateRoot", "transactionsRoot", "receiptsRoot", "logsBloom", "miner",
-                "extraData", "mixHash", "nonce", "sha3Uncles", "difficulty", "size",
-                "withdrawals", "withdrawalsRoot", "blobGasUsed", "excessBlobGas",
-                "parentBeaconBlockRoot", "requestsHash", "uncles"):
+    for key in (
+        "stateRoot",
+        "transactionsRoot",
+        "receiptsRoot",
+        "logsBloom",
+        "miner",
+        "extraData",
+        "mixHash",
+        "nonce",
+        "sha3Uncles",
+        "difficulty",
+        "size",
+        "withdrawals",
+        "withdrawalsRoot",
+        "blobGasUsed",
+        "excessBlobGas",
+        "parentBeaconBlockRoot",
+        "requestsHash",
+        "uncles",
+    ):
         assert key in block, key
     assert len(block["hash"]) == 32
     assert block["uncles"] == []

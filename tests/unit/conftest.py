@@ -88,7 +88,9 @@ class TxFactory:
     def create(
         self, key: keys.PrivateKey, nonce: int, init_code: bytes, gas: int, **kwargs
     ) -> SignedTransactionAPI:
-        return self.dynamic(key, nonce, to=CREATE_CONTRACT_ADDRESS, data=init_code, gas=gas, **kwargs)
+        return self.dynamic(
+            key, nonce, to=CREATE_CONTRACT_ADDRESS, data=init_code, gas=gas, **kwargs
+        )
 
     def legacy(
         self,

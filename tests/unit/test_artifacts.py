@@ -34,7 +34,10 @@ pytestmark = [
 def test_committed_artifacts_match_sources():
     proc = subprocess.run(
         [NODE, "scripts/compile-contracts.js", "--check"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, (
         "contracts/out is stale; run `node scripts/compile-contracts.js`\n"
@@ -46,14 +49,22 @@ def test_committed_artifacts_match_sources():
 def test_solc_wrapper_reports_a_native_version(tmp_path):
     solcjs_version = subprocess.run(
         [NODE, "-p", "require('solc').version()"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout.strip()
     commit = re.search(r"\+commit\.([0-9a-f]+)", solcjs_version).group(1)
 
     # from an unrelated cwd: the wrapper finds solcjs relative to its own location
     proc = subprocess.run(
         [str(ROOT / "scripts" / "solc"), "--version"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     lines = proc.stdout.splitlines()
     assert lines[1] == f"Version: 0.8.37+commit.{commit}.Linux.g++"
@@ -70,10 +81,10 @@ def test_solc_wrapper_standard_json_resolves_imports(tmp_path):
         "sources": {
             "src/Main.sol": {
                 "content": "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\n"
-                           'import "lib/Answer.sol";\n'
-                           'import "@openzeppelin/contracts/utils/math/Math.sol";\n'
-                           "contract Main { function f() external pure returns (uint256) "
-                           "{ return Math.max(Answer.get(), 1); } }\n"
+                'import "lib/Answer.sol";\n'
+                'import "@openzeppelin/contracts/utils/math/Math.sol";\n'
+                "contract Main { function f() external pure returns (uint256) "
+                "{ return Math.max(Answer.get(), 1); } }\n"
             }
         },
         "settings": {
@@ -82,9 +93,20 @@ def test_solc_wrapper_standard_json_resolves_imports(tmp_path):
         },
     }
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "solc"), "--allow-paths", str(tmp_path), "--base-path",
-         str(tmp_path), "--include-path", str(ROOT / "node_modules"), "--standard-json"],
-        input=json.dumps(standard_input), cwd=tmp_path, capture_output=True, text=True,
+        [
+            str(ROOT / "scripts" / "solc"),
+            "--allow-paths",
+            str(tmp_path),
+            "--base-path",
+            str(tmp_path),
+            "--include-path",
+            str(ROOT / "node_modules"),
+            "--standard-json",
+        ],
+        input=json.dumps(standard_input),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -104,7 +126,10 @@ def test_solc_wrapper_reports_missing_imports_in_json(tmp_path):
     }
     proc = subprocess.run(
         [str(ROOT / "scripts" / "solc"), "--base-path", str(tmp_path), "--standard-json"],
-        input=json.dumps(standard_input), cwd=tmp_path, capture_output=True, text=True,
+        input=json.dumps(standard_input),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr  # like native solc: errors go in the JSON

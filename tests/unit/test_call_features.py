@@ -46,7 +46,9 @@ def test_state_replaces_storage_and_state_diff_changes_slots():
     chain, _ = make_chain()
     full = with_code(RETURN_SLOT_0, state=((0, 7),))
     assert word(chain.call(CallRequest(to=TARGET, state_overrides=full), chain.head)) == 7
-    chain.edit_head_state(lambda db: (db.set_code(TARGET, RETURN_SLOT_0), db.set_storage(TARGET, 0, 9)))
+    chain.edit_head_state(
+        lambda db: (db.set_code(TARGET, RETURN_SLOT_0), db.set_storage(TARGET, 0, 9))
+    )
     diff = ((TARGET, AccountOverride(state_diff=((0, 11),))),)
     assert word(chain.call(CallRequest(to=TARGET, state_overrides=diff), chain.head)) == 11
     emptied = ((TARGET, AccountOverride(state=((1, 1),))),)
@@ -60,14 +62,17 @@ def test_block_override_changes_the_block_context():
     request = CallRequest(to=TARGET, state_overrides=with_code(RETURN_TIMESTAMP), block_override=ts)
     assert word(chain.call(request, chain.head)) == 0x99
     number = BlockOverride(number=1234)
-    request = CallRequest(to=TARGET, state_overrides=with_code(RETURN_NUMBER), block_override=number)
+    request = CallRequest(
+        to=TARGET, state_overrides=with_code(RETURN_NUMBER), block_override=number
+    )
     assert word(chain.call(request, chain.head)) == 1234
 
 
 def test_nonce_override_and_estimate_with_overrides():
     chain, sender = make_chain()
     request = CallRequest(
-        sender=sender, to=TARGET,
+        sender=sender,
+        to=TARGET,
         state_overrides=with_code(RETURN_OTHER_BALANCE) + ((sender, AccountOverride(nonce=5)),),
     )
     assert chain.estimate_gas(request, chain.head) > 21_000  # runs code, not a plain transfer
@@ -87,9 +92,7 @@ def test_access_list_of_storage_reads_in_other_contracts():
     chain, sender = make_chain()
     # TARGET reads slot 3 of OTHER via STATICCALL: OTHER's code does SLOAD(3).
     other_code = bytes.fromhex("60035460005260206000f3")
-    call_other = bytes.fromhex(
-        "60206000600060007344" + "44" * 19 + "5afa5060206000f3"
-    )
+    call_other = bytes.fromhex("60206000600060007344" + "44" * 19 + "5afa5060206000f3")
     chain.edit_head_state(
         lambda db: (db.set_code(OTHER, other_code), db.set_code(TARGET, call_other))
     )

@@ -93,11 +93,15 @@ def test_build_block_skips_invalid_transactions_and_keeps_the_rest_in_order(
 
     assert [tx.hash for tx in built.block.transactions] == [a0.hash, a1.hash, a2.hash]
     assert [s.transaction.hash for s in built.skipped] == [
-        wrong_chain.hash, nonce_gap.hash, broke.hash
+        wrong_chain.hash,
+        nonce_gap.hash,
+        broke.hash,
     ]
     kinds = [s.error.kind for s in built.skipped]
     assert kinds == [
-        TxRejection.WRONG_CHAIN_ID, TxRejection.NONCE_TOO_HIGH, TxRejection.INSUFFICIENT_FUNDS
+        TxRejection.WRONG_CHAIN_ID,
+        TxRejection.NONCE_TOO_HIGH,
+        TxRejection.INSUFFICIENT_FUNDS,
     ]
     assert [s.error.retryable for s in built.skipped] == [False, True, False]
     assert [r.status for r in built.receipts] == [1, 1, 1]
@@ -241,13 +245,17 @@ def test_account_and_storage_proofs_verify_against_the_state_root(
     assert proof.code_hash == keccak(chain.code(deployed_counter, header))
     assert proof.storage_root != BLANK_ROOT_HASH
 
-    account_rlp = _proven(chain.state_root_after(header), keccak(deployed_counter), proof.account_proof)
+    account_rlp = _proven(
+        chain.state_root_after(header), keccak(deployed_counter), proof.account_proof
+    )
     expected = RlpAccount(proof.nonce, proof.balance, proof.storage_root, proof.code_hash)
     assert account_rlp == rlp.encode(expected)
 
     number, unset = proof.storage
     assert (number.slot, number.value) == (0, 5)
-    assert _proven(proof.storage_root, keccak((0).to_bytes(32, "big")), number.proof) == rlp.encode(5)
+    assert _proven(proof.storage_root, keccak((0).to_bytes(32, "big")), number.proof) == rlp.encode(
+        5
+    )
     assert (unset.slot, unset.value) == (1, 0)
     assert _proven(proof.storage_root, keccak((1).to_bytes(32, "big")), unset.proof) == b""
 
@@ -321,7 +329,9 @@ def test_beacon_roots_contract_stores_a_nonzero_parent_beacon_root(chain, dev_ac
     )
     result = chain.call(
         CallRequest(
-            sender=dev_accounts[0].address, to=BEACON_ROOTS_ADDRESS, data=timestamp.to_bytes(32, "big")
+            sender=dev_accounts[0].address,
+            to=BEACON_ROOTS_ADDRESS,
+            data=timestamp.to_bytes(32, "big"),
         ),
         header,
     )

@@ -198,10 +198,7 @@ TX_ENCODING_CASES = {
 
 @pytest.mark.parametrize(
     "case",
-    [
-        name
-        for name in TX_ENCODING_CASES
-    ],
+    [name for name in TX_ENCODING_CASES],
 )
 def test_reason_1_transaction_encoding(h, case):
     transactions = TX_ENCODING_CASES[case](h.l2)
@@ -456,8 +453,6 @@ def _reason_6_txs(h) -> dict[str, object]:
 def test_reason_6_transaction_validation_rules(h, case):
     item = _reason_6_txs(h)[case]
     check(with_txs(_sender_block_input(h), item), Reason.INVALID_TRANSACTION)
-
-
 
 
 @pytest.mark.parametrize(

@@ -61,8 +61,7 @@ EXECUTED_TOPIC = keccak(b"Executed(bool,bytes,uint256)")
 # CALLDATASIZE, 0, 0); s2 = CALL(...same...); MSTORE(0x20, s2); MSTORE(0, s1); RETURN(0, 0x40).
 _CALL_EXECUTE = bytes.fromhex("5f5f365f5f6101015af1")
 DOUBLE_EXECUTE_CODE = (
-    bytes.fromhex("365f5f37") + _CALL_EXECUTE + _CALL_EXECUTE
-    + bytes.fromhex("6020525f5260405ff3")
+    bytes.fromhex("365f5f37") + _CALL_EXECUTE + _CALL_EXECUTE + bytes.fromhex("6020525f5260405ff3")
 )
 
 DEV = derive_dev_accounts(DEFAULT_MNEMONIC, 10)
@@ -156,10 +155,12 @@ def l1_fee(built: BuiltBlock, index: int) -> int:
 class L2Blocks:
     def __init__(self) -> None:
         l2 = L2Builder()
-        self.transfers = l2.build([
-            l2.tx(0, value=10**18, gas=L2_TRANSFER_GAS),
-            l2.tx(1, to=b"\x12" * 20, value=7, gas=L2_TRANSFER_GAS),
-        ]).block
+        self.transfers = l2.build(
+            [
+                l2.tx(0, value=10**18, gas=L2_TRANSFER_GAS),
+                l2.tx(1, to=b"\x12" * 20, value=7, gas=L2_TRANSFER_GAS),
+            ]
+        ).block
         assert self.transfers.header.gas_used == L2_USED
         self.big = l2.build([l2.tx(2, value=3, gas=L2_BIG_TX_GAS)]).block
         assert self.big.header.gas_used == 21_000
@@ -267,11 +268,13 @@ def test_block_counts_every_charged_call(l2):
     price = l1.pending_price()
     senders = [DEV[4], DEV[5], DEV[6]]
     before = [l1.balance(a.address) for a in senders]
-    built = l1.mine([
-        l1.call_execute(DEV[4].private_key, l2.valid),
-        l1.call_execute(DEV[5].private_key, invalid),
-        l1.call_execute(DEV[6].private_key, invalid, then_revert=True),
-    ])
+    built = l1.mine(
+        [
+            l1.call_execute(DEV[4].private_key, l2.valid),
+            l1.call_execute(DEV[5].private_key, invalid),
+            l1.call_execute(DEV[6].private_key, invalid, then_revert=True),
+        ]
+    )
     assert not built.skipped and [r.status for r in built.receipts] == [1, 1, 0]
     charged = [L2_USED, w, w]
     for i, account in enumerate(senders):
@@ -346,8 +349,10 @@ def test_base_fee_follows_the_headers(l2):
         ({"execute_gas_used": -1}, r"(?s)header\.execute_gas_used.*42000.*41999 \(-1\)"),
         # claims no EXECUTE work at all
         ({"execute_gas_used": -L2_USED}, r"(?s)header\.execute_gas_used.*42000.*: 0 \(-42000\)"),
-        ({"execute_gas_used": 10_000_000 + 1 - L2_USED},
-         "execute gas used 10000001 above the limit 10000000"),
+        (
+            {"execute_gas_used": 10_000_000 + 1 - L2_USED},
+            "execute gas used 10000001 above the limit 10000000",
+        ),
     ],
     ids=["fee+1", "fee-1", "used+1", "used-1", "used=0", "used>limit"],
 )
@@ -390,14 +395,16 @@ def test_simulation_halts_a_call_that_cannot_fit(l2):
     assert decode_output(out)["executeFee"] == L2_USED * price
     # Two calls in one simulated transaction share the pending block's counters:
     # 42 000 after the first, + 60 000 reserved by the second > 100 000.
-    result = l1.chain.call(CallRequest(sender=DEV[0].address, to=DOUBLE, data=l2.valid),
-                           l1.chain.head)
+    result = l1.chain.call(
+        CallRequest(sender=DEV[0].address, to=DOUBLE, data=l2.valid), l1.chain.head
+    )
     assert result.error is None
     assert decode(["uint256", "uint256"], result.output) == (1, 0)
     # With the default limit (10M) both fit.
     roomy = L1()
-    result = roomy.chain.call(CallRequest(sender=DEV[0].address, to=DOUBLE, data=l2.valid),
-                              roomy.chain.head)
+    result = roomy.chain.call(
+        CallRequest(sender=DEV[0].address, to=DOUBLE, data=l2.valid), roomy.chain.head
+    )
     assert decode(["uint256", "uint256"], result.output) == (1, 1)
 
 
@@ -465,10 +472,12 @@ def test_insolvent_origin_halts(l2):
     ok, out = l1.static_execute(l2.valid, sender=poor)
     assert ok and decode_output(out)["executeFee"] == L2_USED * price
     rich_before, poor_before = l1.balance(DEV[0].address), l1.balance(poor)
-    built = l1.mine([
-        l1.call_execute(poor_key, l2.valid),
-        l1.call_execute(DEV[0].private_key, l2.valid),
-    ])
+    built = l1.mine(
+        [
+            l1.call_execute(poor_key, l2.valid),
+            l1.call_execute(DEV[0].private_key, l2.valid),
+        ]
+    )
     assert not built.skipped and [r.status for r in built.receipts] == [1, 1]
     ok, out, measured = executed_event(built, 0)
     assert (ok, out) == (False, b"")  # exceptional halt: empty return data
@@ -478,7 +487,6 @@ def test_insolvent_origin_halts(l2):
     assert ok and decode_output(out)["executeFee"] == 42 * 10**16
     assert rich_before - l1.balance(DEV[0].address) == l1_fee(built, 1) + L2_USED * price
     assert built.block.header.execute_gas_used == L2_USED  # the halted call counts nothing
-
 
 
 DELEGATED_KEY = keys.PrivateKey(b"\x52" * 32)

@@ -154,7 +154,7 @@ def test_gas_below_calldata_floor_is_rejected(vm_class, pyevm_chain, dev_account
 # A contract that clears storage slots 0, 1 and 2 (all non-zero in the genesis):
 # 3 x (PUSH1 0, PUSH1 slot, SSTORE) then STOP. Each clear costs 3 + 3 + 2100 (cold) + 2900
 # and earns the EIP-3529 refund of 4800.
-SLOT_CLEARER_CODE = bytes.fromhex("6000600055" "6000600155" "6000600255" "00")
+SLOT_CLEARER_CODE = bytes.fromhex("60006000556000600155600060025500")
 SLOT_CLEARER = b"\x5c" * 20
 CLEARED_SLOTS = 3
 CLEAR_EXECUTION_GAS = CLEARED_SLOTS * (3 + 3 + 2100 + 2900)
@@ -280,8 +280,12 @@ def test_devnet_receipts_keep_cumulative_gas_too(chain, dev_accounts, txs):
 
 def _state_at_block(state_class, number: int, prev_hashes: list[bytes]):
     header = PragueVM.create_header_from_parent(
-        None, gas_limit=30_000_000, timestamp=number * 12, difficulty=0,
-        state_root=BLANK_ROOT_HASH, coinbase=ZERO_ADDRESS,
+        None,
+        gas_limit=30_000_000,
+        timestamp=number * 12,
+        difficulty=0,
+        state_root=BLANK_ROOT_HASH,
+        coinbase=ZERO_ADDRESS,
     ).copy(block_number=number)
     context = PragueVM.create_execution_context(header, prev_hashes, ChainContext(CHAIN_ID))
     return state_class(AtomicDB(), context, BLANK_ROOT_HASH)

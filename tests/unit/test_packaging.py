@@ -73,7 +73,8 @@ def test_compose_runs_the_rollup_l2_relayer_and_demo():
     # the escrow backs exactly the L2's dev funding (--accounts x --balance ETH)
     assert seq.initial_escrow == l2_args.accounts * l2_args.balance * 10**18
     assert relayer["depends_on"] == {
-        "l1": {"condition": "service_healthy"}, "l2": {"condition": "service_healthy"}
+        "l1": {"condition": "service_healthy"},
+        "l2": {"condition": "service_healthy"},
     }
     assert relayer["healthcheck"]["test"][1:3] == ["native-rollup", "status"]
 
@@ -86,12 +87,23 @@ def test_compose_runs_the_rollup_l2_relayer_and_demo():
 
 def test_native_rollup_help_lists_every_subcommand():
     result = subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", "--help"], capture_output=True, text=True,
-        cwd=ROOT, timeout=60,
+        [sys.executable, "-m", "sequencer.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    for command in ("deploy", "deposit", "sequence", "withdraw", "prove-withdrawal",
-                    "claim-withdrawal", "status", "demo"):
+    for command in (
+        "deploy",
+        "deposit",
+        "sequence",
+        "withdraw",
+        "prove-withdrawal",
+        "claim-withdrawal",
+        "status",
+        "demo",
+    ):
         assert command in result.stdout
 
 
@@ -115,15 +127,20 @@ def _has_compose() -> bool:
 def test_docker_client_accepts_the_compose_file():
     result = subprocess.run(
         ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
 
 
 def test_console_script_entry_point_runs():
     result = subprocess.run(
-        [sys.executable, "-m", "rpc.cli", "--help"], capture_output=True, text=True,
-        cwd=ROOT, timeout=60,
+        [sys.executable, "-m", "rpc.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode == 0
     assert "--execute-gas-limit" in result.stdout and "--no-mining" in result.stdout

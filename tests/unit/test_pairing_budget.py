@@ -59,17 +59,33 @@ def test_the_budget_is_shared_by_a_blocks_transactions_and_renewed_per_block():
         half = MAX_PAIRINGS_PER_BLOCK // 2 + 1
         txs = [
             chain.transaction_builder.new_unsigned_dynamic_fee_transaction(
-                chain.chain_id, 0, 10**9, 10**10, 2_000_000, BN254_PAIRING_ADDRESS, 0,
-                bn254_input(half), [],
+                chain.chain_id,
+                0,
+                10**9,
+                10**10,
+                2_000_000,
+                BN254_PAIRING_ADDRESS,
+                0,
+                bn254_input(half),
+                [],
             ).as_signed_transaction(account.private_key)
             for account in accounts
         ]
         built = chain.build_block(txs)
         assert [r.status for r in built.receipts] == [1, 0]
-        again = chain.build_block([
-            chain.transaction_builder.new_unsigned_dynamic_fee_transaction(
-                chain.chain_id, 1, 10**9, 10**10, 2_000_000, BN254_PAIRING_ADDRESS, 0,
-                bn254_input(half), [],
-            ).as_signed_transaction(accounts[1].private_key)
-        ])
+        again = chain.build_block(
+            [
+                chain.transaction_builder.new_unsigned_dynamic_fee_transaction(
+                    chain.chain_id,
+                    1,
+                    10**9,
+                    10**10,
+                    2_000_000,
+                    BN254_PAIRING_ADDRESS,
+                    0,
+                    bn254_input(half),
+                    [],
+                ).as_signed_transaction(accounts[1].private_key)
+            ]
+        )
         assert [r.status for r in again.receipts] == [1]

@@ -274,7 +274,11 @@ def test_process_killed_after_a_block_transaction_keeps_all_of_it(db_dir):
 
 def fill(database) -> None:
     for key, value in [
-        (b"a:2", b"2"), (b"a:1", b"1"), (b"a;", b"x"), (b"a", b"y"), (b"b:1", b"z"),
+        (b"a:2", b"2"),
+        (b"a:1", b"1"),
+        (b"a;", b"x"),
+        (b"a", b"y"),
+        (b"b:1", b"z"),
         (b"a:\xff", b"f"),
     ]:
         database[key] = value
@@ -285,7 +289,11 @@ def test_prefixed_items_both_backends(db):
     fill(db)
     fill(memory)
     for database in (db, memory):
-        assert prefixed_items(database, b"a:") == [(b"a:1", b"1"), (b"a:2", b"2"), (b"a:\xff", b"f")]
+        assert prefixed_items(database, b"a:") == [
+            (b"a:1", b"1"),
+            (b"a:2", b"2"),
+            (b"a:\xff", b"f"),
+        ]
         assert prefixed_items(database, b"b") == [(b"b:1", b"z")]
         assert prefixed_items(database, b"c") == []
         assert prefixed_items(database, b"") == sorted(prefixed_items(database, b""))
@@ -368,8 +376,10 @@ def test_chain_on_lmdb_reopens_with_everything(genesis, dev_accounts, txs, db_di
     assert [v[0] for v in view[3:]] == [6000, 6000, 6000]
     witnesses = [chain.witnesses[b.hash] for b in blocks]
     roots = [chain.state_root_after(b.header) for b in blocks]
-    receipts = [[(r.transaction_hash, r.gas_used, r.status) for r in chain.receipts_of(b.header)]
-                for b in blocks]
+    receipts = [
+        [(r.transaction_hash, r.gas_used, r.status) for r in chain.receipts_of(b.header)]
+        for b in blocks
+    ]
     proof = chain.proof(recipients[0], [7], head)
     genesis_hash = chain.genesis_header.hash
     db.close()
