@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from eth.db.account import AccountDB
+from eth.db.atomic import AtomicDB
 from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
 from eth.vm.forks.prague.constants import (
     CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
@@ -155,6 +157,29 @@ def _account(address: str, raw: dict[str, Any]) -> tuple[bytes, GenesisAccount]:
     )
 
 
+def parse_alloc(raw: Any) -> dict[bytes, GenesisAccount]:
+    """A geth-style ``alloc`` object (address -> balance, nonce, code, storage)."""
+    if not isinstance(raw, dict):
+        raise GenesisError("alloc must be an object")
+    for address, acct in raw.items():
+        if not isinstance(address, str) or not isinstance(acct, dict):
+            raise GenesisError(f"alloc[{address}]: expected an address and an object")
+    return dict(_account(a, acct) for a, acct in raw.items())
+
+
+def alloc_state_root(alloc: dict[bytes, GenesisAccount]) -> bytes:
+    """The state root of ``alloc`` as block 0 of a chain carries it."""
+    db = AccountDB(AtomicDB())
+    for address, acct in alloc.items():
+        db.set_balance(address, acct.balance)
+        db.set_nonce(address, acct.nonce)
+        db.set_code(address, acct.code)
+        for slot, value in acct.storage.items():
+            db.set_storage(address, slot, value)
+    db.persist()
+    return db.state_root
+
+
 def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise GenesisError("genesis must be an object with a 'config' object")
@@ -181,7 +206,7 @@ def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
                 execute_raw.get("minBaseFee", execute.min_base_fee), "execute.minBaseFee"
             ),
         )
-    alloc = dict(_account(a, raw) for a, raw in (doc.get("alloc") or {}).items())
+    alloc = parse_alloc(doc.get("alloc") or {})
     missing = [a for a in SYSTEM_CONTRACTS if not alloc.get(a, GenesisAccount()).code]
     if missing:
         raise GenesisError(

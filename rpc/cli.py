@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")  # 5x faster keccak than pycryptodome
@@ -18,8 +18,10 @@ import uvloop  # noqa: E402
 
 from node.accounts import (  # noqa: E402
     DEFAULT_ACCOUNT_COUNT,
+    DEFAULT_BALANCE_ETH,
     DEFAULT_MNEMONIC,
     derive_dev_accounts,
+    dev_funding,
 )
 from node.chain import GENESIS_HASH_KEY, Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
@@ -31,12 +33,21 @@ from node.statefile import (  # noqa: E402
     write_state_file,
 )
 from node.storage import open_database  # noqa: E402
+from rpc.auth import JwtSecretError, load_or_create_secret  # noqa: E402
 from rpc.server import RpcServer  # noqa: E402
 
 log = logging.getLogger("native_devnet")
 
 WEI_PER_ETH = 10**18
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+JWT_SECRET_FILE = "jwtsecret"  # in --data-dir when --jwt-secret is not given, as geth's datadir
+
+
+class CannotListen(OSError):
+    """A port the node could not bind, with which one."""
+
+    def __init__(self, host: str, port: int, reason: str | None) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--accounts",
         "-a",
         type=int,
-        default=DEFAULT_ACCOUNT_COUNT,
-        help="number of dev accounts to fund (default 10)",
+        help=f"number of dev accounts to fund (default {DEFAULT_ACCOUNT_COUNT}; on an L2 none "
+        "unless --accounts or --balance is given: L2 ETH must be backed by L1 escrow)",
     )
     p.add_argument(
-        "--balance", type=int, default=10_000, help="ETH per dev account (default 10000)"
+        "--balance",
+        type=int,
+        help=f"ETH per dev account (default {DEFAULT_BALANCE_ETH})",
     )
     p.add_argument(
         "--mnemonic", "-m", default=DEFAULT_MNEMONIC, help="BIP-39 mnemonic of dev accounts"
@@ -107,6 +120,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the chain to a state file on exit (atomically)",
     )
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
+    controls = p.add_argument_group(
+        "test-node controls and the authenticated endpoint",
+        "Controls (anvil_*, hardhat_*, evm_*, devnet_set*: balances, code, storage, mining, "
+        "L2 anchors, snapshots, reset, state files, impersonation) edit state outside the "
+        "transaction rules. The authenticated endpoint serves them with every other method.",
+    )
+    public = controls.add_mutually_exclusive_group()
+    public.add_argument(
+        "--public-controls",
+        dest="public_controls",
+        action="store_true",
+        default=None,
+        help="serve the controls on the public port too (default on an L1, as anvil)",
+    )
+    public.add_argument(
+        "--no-public-controls",
+        dest="public_controls",
+        action="store_false",
+        help="serve them on the authenticated endpoint only (default on an L2)",
+    )
+    controls.add_argument(
+        "--auth-port",
+        type=int,
+        metavar="PORT",
+        help="serve every method, controls included, on PORT to holders of the JWT secret "
+        "(HTTP and WebSocket; geth's --authrpc.port)",
+    )
+    controls.add_argument(
+        "--auth-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the authenticated endpoint (default 127.0.0.1)",
+    )
+    controls.add_argument(
+        "--jwt-secret",
+        type=Path,
+        metavar="FILE",
+        help="32-byte hex secret for the authenticated endpoint, created (mode 0600) if "
+        f"missing (default with --data-dir: DIR/{JWT_SECRET_FILE}; geth's --authrpc.jwtsecret)",
+    )
     market = p.add_argument_group("EXECUTE market (L1)")
     market.add_argument(
         "--execute-gas-limit",
@@ -177,8 +230,9 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         overrides["execute"] = replace(genesis.execute, **market)
     genesis = genesis.with_overrides(**overrides)
     genesis.validate()
-    dev_accounts = derive_dev_accounts(args.mnemonic, args.accounts)
-    genesis = genesis.with_accounts([a.address for a in dev_accounts], args.balance * WEI_PER_ETH)
+    count, balance = dev_funding(genesis.role, args.accounts, args.balance)
+    dev_accounts = derive_dev_accounts(args.mnemonic, count)
+    genesis = genesis.with_accounts([a.address for a in dev_accounts], balance * WEI_PER_ETH)
     if args.no_mining:
         mining = MiningConfig(MiningMode.MANUAL)
     elif args.block_time is not None:
@@ -207,7 +261,29 @@ def args_storage(devnet: Devnet) -> str:
     return f"LMDB in {directory}" if directory else "in memory"
 
 
-def banner(devnet: Devnet, url: str) -> str:
+@dataclass(frozen=True)
+class Access:
+    """Who may call the controls: the public port, and the authenticated endpoint if any."""
+
+    public_controls: bool
+    auth_url: str | None = None
+    jwt_secret: Path | None = None
+
+    def lines(self) -> list[str]:
+        public = (
+            "served on the public port too"
+            if self.public_controls
+            else "not on the public port (--public-controls serves them there)"
+        )
+        out = [f"Controls:     anvil_*/evm_*/hardhat_* {public}"]
+        if self.auth_url is not None:
+            out.append(
+                f"Auth RPC:     {self.auth_url} (every method; JWT secret {self.jwt_secret})"
+            )
+        return out
+
+
+def banner(devnet: Devnet, url: str, access: Access | None = None) -> str:
     genesis = devnet.genesis
     lines = [
         "",
@@ -229,6 +305,17 @@ def banner(devnet: Devnet, url: str) -> str:
             f"EXECUTE:      0x{'0' * 37}101  limit {e.gas_limit}  target {e.gas_target}  "
             f"initial fee {e.initial_base_fee} wei  min {e.min_base_fee} wei"
         )
+    if access is not None:
+        lines += access.lines()
+    if not devnet.dev_accounts and genesis.role == "l2":
+        lines += [
+            "",
+            "Dev accounts: none funded. L2 ETH must be backed by L1 escrow: it enters through",
+            "deposits; --accounts/--balance fund dev accounts, which the rollup's initial",
+            "escrow must then match.",
+            "",
+        ]
+        return "\n".join(lines)
     lines += ["", "Available accounts", "=================="]
     balances = {a: devnet.chain.balance(a, devnet.head) for a in devnet.dev_accounts}
     for i, (address, balance) in enumerate(balances.items()):
@@ -240,18 +327,60 @@ def banner(devnet: Devnet, url: str) -> str:
     return "\n".join(lines)
 
 
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def jwt_secret_path(args: argparse.Namespace) -> Path | None:
+    """Where the authenticated endpoint's secret lives (``None``: no such endpoint)."""
+    if args.auth_port is None:
+        return None
+    return args.jwt_secret or args.data_dir / JWT_SECRET_FILE
+
+
+async def _start(server: RpcServer, host: str, port: int) -> None:
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        raise CannotListen(host, port, exc.strerror) from None
+
+
 async def serve(args: argparse.Namespace) -> int:
     devnet = make_devnet(args)
-    server = RpcServer(devnet)
-    await server.start(args.host, args.port)
+    public_controls = args.public_controls
+    if public_controls is None:  # anvil parity on an L1; an L2's users must not mint ETH
+        public_controls = devnet.genesis.role != "l2"
+    secret_path = jwt_secret_path(args)
+    secret = load_or_create_secret(secret_path) if secret_path is not None else None
+    server = RpcServer(devnet, controls=public_controls)
+    await _start(server, args.host, args.port)
+    auth_server = None
+    if secret is not None:
+        auth_server = RpcServer(devnet, jwt_secret=secret)
+        try:
+            await _start(auth_server, args.auth_host, args.auth_port)
+        except CannotListen:
+            await server.stop()
+            raise
     await devnet.start()
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{host}:{args.port}"
+    url = _url(args.host, args.port)
+    auth_url = _url(args.auth_host, args.auth_port) if auth_server is not None else None
+    if devnet.mining.mode is MiningMode.MANUAL and not public_controls and auth_url is None:
+        log.warning(
+            "--no-mining without controls: no block will be mined (give --auth-port, "
+            "or --public-controls)"
+        )
     if not args.silent:
-        print(banner(devnet, url), flush=True)
+        print(banner(devnet, url, Access(public_controls, auth_url, secret_path)), flush=True)
         if args.host not in LOOPBACK_HOSTS:
             print(
                 f"WARNING: listening on {args.host}, beyond loopback; dev keys are public.",
+                flush=True,
+            )
+        if auth_server is not None and args.auth_host not in LOOPBACK_HOSTS:
+            print(
+                f"WARNING: authenticated endpoint on {args.auth_host}, beyond loopback; "
+                "whoever holds the JWT secret controls the chain.",
                 flush=True,
             )
         print(f"Listening on {url}", flush=True)
@@ -262,6 +391,8 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("shutting down")
     await server.stop()
+    if auth_server is not None:
+        await auth_server.stop()
     if args.dump_state is not None:
         write_state_file(args.dump_state, await devnet.dump_state())
         log.info("state written to %s", args.dump_state)
@@ -270,7 +401,14 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jwt_secret is not None and args.auth_port is None:
+        parser.error("--jwt-secret needs --auth-port")
+    if args.auth_port is not None and args.jwt_secret is None and args.data_dir is None:
+        parser.error(
+            f"--auth-port needs --jwt-secret FILE (or --data-dir, which keeps DIR/{JWT_SECRET_FILE})"
+        )
     logging.basicConfig(
         level=logging.WARNING if args.silent else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
@@ -279,9 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("eth").setLevel(logging.WARNING)
     try:
         return uvloop.run(serve(args))
-    except (GenesisError, StateFileError) as exc:
+    except (GenesisError, StateFileError, JwtSecretError) as exc:
         print(f"native-devnet: {exc}", file=sys.stderr)
         return 2
+    except CannotListen as exc:
+        print(f"native-devnet: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"native-devnet: cannot listen on {args.host}:{args.port}: {exc.strerror}",

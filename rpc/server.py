@@ -8,6 +8,9 @@ A WebSocket connection is one reader loop (a task per request, so a slow call ne
 the next) and one ``rpc.subscriptions.Session``: its methods (``eth_subscribe``,
 ``eth_unsubscribe``) take precedence over the tables, and its single sender task writes both
 responses and notifications.
+
+A node may run two of these: the public port (without the test-node controls on an L2, see
+``rpc.exposure``) and the authenticated endpoint (every method, behind ``rpc.auth``'s JWT).
 """
 
 from __future__ import annotations
@@ -21,7 +24,21 @@ from aiohttp import WSMsgType, web
 
 from node.devnet import Devnet
 from precompiles.nesting import json_depth_ok
-from rpc import anvil, debug, eth, execute, filters, net, sign, subscriptions, trace, txpool
+from rpc import (
+    anvil,
+    auth,
+    debug,
+    devnet_info,
+    eth,
+    execute,
+    exposure,
+    filters,
+    net,
+    sign,
+    subscriptions,
+    trace,
+    txpool,
+)
 from rpc.errors import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -47,6 +64,7 @@ METHODS: dict[str, Any] = {
     **txpool.METHODS,
     **trace.METHODS,
     **sign.METHODS,
+    **devnet_info.METHODS,
 }
 
 
@@ -59,11 +77,16 @@ def _dumps(payload: Any) -> bytes:
 
 
 class RpcServer:
-    def __init__(self, devnet: Devnet) -> None:
+    def __init__(
+        self, devnet: Devnet, controls: bool = True, jwt_secret: bytes | None = None
+    ) -> None:
+        """``controls``: also serve the test-node controls (``rpc.exposure``);
+        ``jwt_secret``: the authenticated endpoint, every request needs a token (``rpc.auth``)."""
         self.devnet = devnet
-        self.methods = dict(METHODS)
+        self.methods = dict(METHODS) if controls else exposure.public_methods(METHODS)
         self.subscriptions = subscriptions.SubscriptionHub(devnet)
-        self.app = web.Application(client_max_size=MAX_BODY_BYTES)
+        middlewares = [auth.jwt_middleware(jwt_secret)] if jwt_secret is not None else []
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
         self.app.router.add_get("/", self._handle_get)
         self.app.router.add_post("/", self._handle_http)
         self.app.router.add_get("/health", self._health)

@@ -19,7 +19,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sequencer.client import ETHER, RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
+from sequencer.client import (
+    ETHER,
+    RpcClient,
+    RpcError,
+    Signer,
+    TxFailed,
+    b2h,
+    h2b,
+    h2i,
+    read_jwt_secret,
+)
 from sequencer.messages import decode_revert
 from sequencer.relayer import (
     Relayer,
@@ -29,7 +39,7 @@ from sequencer.relayer import (
     withdraw,
     withdrawal_from_receipt,
 )
-from sequencer.rollup import Rollup, RollupInfo, deploy_rollup, open_rollup
+from sequencer.rollup import EscrowMismatch, Rollup, RollupInfo, deploy_rollup, open_rollup
 from sequencer.sequencer import ChainMismatch, Sequencer, SettlementError
 
 DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -42,9 +52,10 @@ log = logging.getLogger("native_rollup")
 EPILOG = """\
 a session on two local devnets (ALICE = a funded L1 key):
   native-devnet --port 8545 &
-  native-devnet --port 8546 --genesis genesis/l2.json --no-mining --accounts 1 --balance 1 &
-  native-rollup deploy --initial-escrow 1          # escrow = the L2's dev funding
-  native-rollup sequence &                         # anchor, relay, mine, settle
+  native-devnet --port 8546 --genesis genesis/l2.json --no-mining --accounts 1 --balance 1 \
+      --auth-port 8551 --jwt-secret l2.jwt &       # controls only with the JWT
+  native-rollup deploy --initial-escrow 1          # must equal the L2's dev funding
+  native-rollup sequence --l2-auth-url http://127.0.0.1:8551 --jwt-secret l2.jwt &
   native-rollup deposit --key $ALICE --value 5 --fee 0.01
   native-rollup withdraw --key $ALICE --value 1     # waits for the sequencer
   native-rollup claim-withdrawal --key $ALICE --index 0
@@ -98,6 +109,39 @@ def _urls(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def _l2_auth(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--l2-auth-url",
+        default=os.environ.get("NATIVE_ROLLUP_L2_AUTH"),
+        metavar="URL",
+        help="the L2 node's authenticated endpoint, where its controls (evm_mine with the L1 "
+        "anchor) are served (native-devnet --auth-port; default $NATIVE_ROLLUP_L2_AUTH, else "
+        "--l2, for a node started with --public-controls)",
+    )
+    p.add_argument(
+        "--jwt-secret",
+        type=Path,
+        default=os.environ.get("NATIVE_ROLLUP_JWT_SECRET"),
+        metavar="FILE",
+        help="the L2 node's JWT secret file (its --jwt-secret; default $NATIVE_ROLLUP_JWT_SECRET)",
+    )
+
+
+def l2_control(args: argparse.Namespace) -> RpcClient | None:
+    """The client for the L2's controls (``None``: use ``--l2``)."""
+    if args.l2_auth_url is None:
+        if args.jwt_secret is not None:
+            raise SystemExit("native-rollup: --jwt-secret needs --l2-auth-url")
+        return None
+    if args.jwt_secret is None:
+        raise SystemExit("native-rollup: --l2-auth-url needs --jwt-secret FILE")
+    try:
+        secret = read_jwt_secret(args.jwt_secret)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"native-rollup: {exc}") from None
+    return RpcClient(args.l2_auth_url, jwt_secret=secret)
+
+
 def _rollup(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rollup",
@@ -148,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="ETH",
         help="ETH backing the L2 genesis balances outside the messenger (the L2 "
-        "node's --accounts x --balance); default 0",
+        "node's --accounts x --balance); deploy refuses any other amount; default 0",
     )
     d.add_argument(
         "--rollup-file",
@@ -183,9 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pending L1 messages on L2 (paid by their fee), mine the block, fetch "
         "debug_executionWitness, advance on L1 (EXECUTE), and check that the L1 "
         "contract's block hash equals the L2 block hash. The L2 node must run "
-        "with --no-mining.",
+        "with --no-mining; it serves evm_mine on its authenticated endpoint "
+        "(--l2-auth-url, --jwt-secret).",
     )
     _urls(s)
+    _l2_auth(s)
     _rollup(s)
     _key(s, "the sequencer on L1")
     s.add_argument(
@@ -274,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(docker-compose); the rollup comes from --rollup-file.",
     )
     _urls(dm, required=False)
+    _l2_auth(dm)
     dm.add_argument(
         "--rollup-file",
         type=Path,
@@ -344,14 +391,18 @@ def cmd_deposit(args: argparse.Namespace) -> int:
 
 
 def _ensure_rollup(
-    args: argparse.Namespace, l1: RpcClient, l2: RpcClient, signer: Signer
+    args: argparse.Namespace,
+    l1: RpcClient,
+    l2: RpcClient,
+    signer: Signer,
+    control: RpcClient | None = None,
 ) -> Rollup:
     """``sequence --deploy``: reuse the rollup in the file if it settles this L2, else deploy."""
     if args.rollup is not None or args.rollup_file.is_file():
         rollup = open_from_args(args, l1)
         try:
             if l1.code(rollup.address):
-                Sequencer(rollup, l2, signer).check_chain()
+                Sequencer(rollup, l2, signer, control=control).check_chain()
                 return rollup
         except (ChainMismatch, RpcError) as exc:
             if not args.deploy:
@@ -374,11 +425,12 @@ def _ensure_rollup(
 def cmd_sequence(args: argparse.Namespace) -> int:
     l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
     signer = Signer.from_key(l1, args.key)
-    rollup = _ensure_rollup(args, l1, l2, signer)
+    control = l2_control(args)
+    rollup = _ensure_rollup(args, l1, l2, signer, control)
     relayer = Relayer(
         rollup, l2, Signer.from_key(l2, args.relayer_key or args.key), min_fee=args.min_fee
     )
-    sequencer = Sequencer(rollup, l2, signer, relayer, measure_execution=False)
+    sequencer = Sequencer(rollup, l2, signer, relayer, control=control, measure_execution=False)
     head = sequencer.check_chain()
     log.info(
         "sequencing rollup 0x%s from settled L2 block %d (L1 %s, L2 %s)",
@@ -489,8 +541,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.external_sequencer and info is None:
         raise SystemExit("native-rollup demo: --external-sequencer needs --rollup-file")
 
-    def run(l1_url: str, l2_url: str, funding: int) -> int:
-        scenario = Scenario(l1_url, l2_url, funding, info, args.external_sequencer)
+    def run(l1_url: str, l2_url: str, funding: int, control: RpcClient | None) -> int:
+        scenario = Scenario(
+            l1_url, l2_url, funding, info, args.external_sequencer, l2_control=control
+        )
         report = scenario.run()
         print(summary(report), flush=True)
         if args.json is not None:
@@ -504,16 +558,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with local_nodes(args.log_dir) as (l1, l2):
             print(
                 f"L1 {l1.url} (pid {l1.proc.pid}), L2 {l2.url} (pid {l2.proc.pid}, "
-                f"--no-mining, dev funding {L2_FUNDING // ETHER} ETH)",
+                f"--no-mining, controls on {l2.auth_url} with a JWT, dev funding "
+                f"{L2_FUNDING // ETHER} ETH)",
                 flush=True,
             )
-            return run(
-                l1.url, l2.url, args.l2_funding if args.l2_funding is not None else L2_FUNDING
-            )
+            funding = args.l2_funding if args.l2_funding is not None else L2_FUNDING
+            return run(l1.url, l2.url, funding, l2.control)
     funding = args.l2_funding
     if funding is None:
         funding = info.initial_escrow if info is not None else L2_FUNDING
-    return run(args.l1, args.l2, funding)
+    return run(args.l1, args.l2, funding, l2_control(args))
 
 
 def report_json(report: Any) -> dict:
@@ -573,7 +627,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
-    except (RpcError, TxFailed, SettlementError, ChainMismatch, RelayError, OSError) as exc:
+    except (
+        RpcError,
+        TxFailed,
+        SettlementError,
+        ChainMismatch,
+        RelayError,
+        EscrowMismatch,
+        OSError,
+    ) as exc:
         detail = ""
         revert = getattr(exc, "revert", None) or decode_revert(getattr(exc, "revert_data", None))
         if revert is not None:

@@ -1,9 +1,11 @@
 """JSON-RPC to any Ethereum node, hex helpers, and a signer that keeps a nonce book.
 
 Nothing here knows about the rollup: ``RpcClient`` posts JSON-RPC over HTTP (stdlib only)
-and raises ``RpcError`` (with the revert data, if any); ``Signer`` signs EIP-1559
-transactions with ``eth_account``, sends them raw and waits for their receipts, which works
-the same against an automining devnet, an interval-mining one or any other node.
+and raises ``RpcError`` (with the revert data, if any); given a JWT secret it signs each
+request for a node's authenticated endpoint, where an L2 serves its controls. ``Signer``
+signs EIP-1559 transactions with ``eth_account``, sends them raw and waits for their
+receipts, which works the same against an automining devnet, an interval-mining one or
+any other node.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import jwt
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 GWEI = 10**9
 ETHER = 10**18
 DEFAULT_TIP = GWEI
+JWT_SECRET_BYTES = 32
 
 
 class RpcError(RuntimeError):
@@ -83,29 +88,49 @@ def checksum(address: bytes | str) -> str:
     return to_checksum_address(address if isinstance(address, str) else b2h(address))
 
 
+def read_jwt_secret(path: str | Path) -> bytes:
+    """The 32-byte secret of a node's authenticated endpoint (hex in a file, ``0x`` optional)."""
+    text = Path(path).read_text().strip()
+    try:
+        secret = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise ValueError(f"JWT secret {path}: not hex") from None
+    if len(secret) != JWT_SECRET_BYTES:
+        raise ValueError(f"JWT secret {path}: {len(secret)} bytes, need {JWT_SECRET_BYTES}")
+    return secret
+
+
 @dataclass
 class RpcClient:
-    """One node's JSON-RPC endpoint."""
+    """One node's JSON-RPC endpoint; with ``jwt_secret``, its authenticated endpoint (each
+    request carries a fresh HS256 token, as an Engine API client sends)."""
 
     url: str
     timeout: float = 120.0
+    jwt_secret: bytes | None = field(default=None, repr=False)
     _ids: itertools.count = field(default_factory=itertools.count, repr=False)
 
     def call(self, method: str, *params: Any) -> Any:
         body = json.dumps(
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
         ).encode()
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.jwt_secret is not None:
+            token = jwt.encode({"iat": int(time.time())}, self.jwt_secret, algorithm="HS256")
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.url, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:  # a non-2xx answer may still be JSON-RPC
+            raw = exc.read()
             try:
-                answer = json.loads(exc.read())
+                answer = json.loads(raw)
             except ValueError:
-                raise RpcError(method, exc.code, f"HTTP {exc.code}") from None
+                # the authenticated endpoint says why in plain text ("stale token", ...)
+                reason = raw.decode(errors="replace").strip()[:200]
+                detail = f"HTTP {exc.code}" + (f": {reason}" if reason else "")
+                raise RpcError(method, exc.code, detail) from None
         if "error" in answer:
             error = answer["error"]
             raise RpcError(

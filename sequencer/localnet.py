@@ -2,9 +2,11 @@
 ports, waited for, and stopped by PID (SIGTERM, then SIGKILL) — also when the demo fails or
 is itself terminated.
 
-The L2 runs ``genesis/l2.json`` with ``--no-mining`` (the sequencer mines every block) and a
-small dev funding (``L2_DEV_ACCOUNTS`` x ``L2_DEV_BALANCE_ETH``) that the rollup contract's
-initial escrow must back.
+The L2 runs ``genesis/l2.json`` with ``--no-mining`` (the sequencer mines every block), its
+controls on an authenticated endpoint only (``--auth-port`` and a JWT secret file in the
+log directory; ``LocalNode.control`` is the client that holds it), and a small dev funding
+(``L2_DEV_ACCOUNTS`` x ``L2_DEV_BALANCE_ETH``, for the relayer's first claim) that the
+rollup contract's initial escrow must back.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sequencer.client import ETHER, RpcClient
+from sequencer.client import ETHER, RpcClient, read_jwt_secret
 
 L2_DEV_ACCOUNTS = 1
 L2_DEV_BALANCE_ETH = 1
@@ -47,6 +49,8 @@ class LocalNode:
     port: int
     proc: subprocess.Popen
     log_path: Path
+    auth_port: int | None = None
+    jwt_secret_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -55,6 +59,17 @@ class LocalNode:
     @property
     def rpc(self) -> RpcClient:
         return RpcClient(self.url)
+
+    @property
+    def auth_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.auth_port}" if self.auth_port is not None else None
+
+    @property
+    def control(self) -> RpcClient | None:
+        """The authenticated endpoint (every method, controls included), if it has one."""
+        if self.auth_port is None or self.jwt_secret_path is None:
+            return None
+        return RpcClient(self.auth_url, jwt_secret=read_jwt_secret(self.jwt_secret_path))
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM this node's PID, SIGKILL if it does not exit in time."""
@@ -68,9 +83,18 @@ class LocalNode:
             self.proc.wait()
 
 
-def start_node(name: str, args: list[str], log_dir: Path, timeout: float = 60.0) -> LocalNode:
-    """``python -m rpc.cli --port <free> args`` in the background; returns once it answers."""
+def start_node(
+    name: str, args: list[str], log_dir: Path, timeout: float = 60.0, auth: bool = False
+) -> LocalNode:
+    """``python -m rpc.cli --port <free> args`` in the background; returns once it answers.
+    With ``auth``, also an authenticated endpoint on another free port, its JWT secret in
+    ``log_dir``."""
     port = free_port()
+    auth_port = secret_path = None
+    if auth:
+        auth_port = free_port()
+        secret_path = log_dir / f"{name}-{port}.jwt"
+        args = [*args, "--auth-port", str(auth_port), "--jwt-secret", str(secret_path)]
     log_path = log_dir / f"{name}-{port}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     env = dict(os.environ)
@@ -81,7 +105,7 @@ def start_node(name: str, args: list[str], log_dir: Path, timeout: float = 60.0)
         stderr=subprocess.STDOUT,
         env=env,
     )
-    node = LocalNode(name, port, proc, log_path)
+    node = LocalNode(name, port, proc, log_path, auth_port, secret_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -101,7 +125,8 @@ def start_node(name: str, args: list[str], log_dir: Path, timeout: float = 60.0)
 
 @contextmanager
 def local_nodes(log_dir: Path | None = None) -> Iterator[tuple[LocalNode, LocalNode]]:
-    """A fresh L1 (default genesis, automine) and L2 (``--no-mining``), stopped on exit."""
+    """A fresh L1 (default genesis, automine) and L2 (``--no-mining``, controls on its
+    authenticated endpoint), stopped on exit."""
     owned = None
     if log_dir is None:
         owned = tempfile.TemporaryDirectory(prefix="native-rollup-")
@@ -128,6 +153,7 @@ def local_nodes(log_dir: Path | None = None) -> Iterator[tuple[LocalNode, LocalN
                     str(L2_DEV_BALANCE_ETH),
                 ],
                 log_dir,
+                auth=True,
             )
         )
         yield started[0], started[1]

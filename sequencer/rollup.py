@@ -4,7 +4,10 @@ file that tells every tool where a rollup lives.
 Deployment reads the L2 node's genesis (hash, state root, chain id, gas limit) over
 JSON-RPC, so the contract settles exactly that chain. Whatever ETH the L2 genesis gives to
 accounts other than the messenger has no L1 backing unless it is sent along as
-``initial_escrow`` (the constructor is payable); pass the L2's dev funding there.
+``initial_escrow`` (the constructor is payable). Deployment checks that they are equal: it
+reads the L2's genesis alloc (``devnet_genesisAlloc``), recomputes its state root, requires
+it to be block 0's (the root the contract will settle from), sums the balances outside the
+messenger, and refuses any other escrow, naming both numbers.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from eth_abi import decode, encode
 
 from sequencer.artifacts import load_artifact
-from sequencer.client import RpcClient, Signer, b2h, h2b, h2i
+from sequencer.client import ETHER, RpcClient, RpcError, Signer, b2h, h2b, h2i
 from sequencer.messages import (
     L1_CLAIM,
     L1_SEND,
@@ -177,6 +181,52 @@ def l2_genesis(l2: RpcClient) -> dict:
     return l2.block(0)
 
 
+class EscrowMismatch(RuntimeError):
+    """The initial escrow does not back the L2 genesis ETH outside the messenger."""
+
+
+def l2_genesis_supply(l2: RpcClient, genesis: dict | None = None) -> int:
+    """Wei the L2 genesis gives to accounts other than the messenger, from the node's alloc
+    verified against block 0's state root (a node cannot understate it)."""
+    from node.genesis import GenesisError, alloc_state_root, parse_alloc
+
+    genesis = genesis or l2_genesis(l2)
+    try:
+        raw = l2.call("devnet_genesisAlloc")
+    except RpcError as exc:
+        raise EscrowMismatch(
+            f"cannot check the escrow: the L2 node does not tell its genesis alloc ({exc})"
+        ) from None
+    try:
+        alloc = parse_alloc(raw)
+    except GenesisError as exc:
+        raise EscrowMismatch(f"the L2 node's genesis alloc is unreadable: {exc}") from None
+    root = alloc_state_root(alloc)
+    if root != h2b(genesis["stateRoot"]):
+        raise EscrowMismatch(
+            f"the L2 node's genesis alloc has state root 0x{root.hex()}, but its block 0 "
+            f"has {genesis['stateRoot']}"
+        )
+    return sum(acct.balance for address, acct in alloc.items() if address != MESSENGER)
+
+
+def _eth(wei: int) -> str:
+    return format((Decimal(wei) / ETHER).normalize(), "f")
+
+
+def check_initial_escrow(l2: RpcClient, initial_escrow: int, genesis: dict | None = None) -> int:
+    """Refuse an initial escrow that differs from the L2 genesis supply outside the
+    messenger; returns that supply."""
+    supply = l2_genesis_supply(l2, genesis)
+    if initial_escrow != supply:
+        raise EscrowMismatch(
+            f"initial escrow {initial_escrow} wei ({_eth(initial_escrow)} ETH) does not "
+            f"match the L2 genesis supply outside the messenger, {supply} wei "
+            f"({_eth(supply)} ETH): pass --initial-escrow {_eth(supply)}"
+        )
+    return supply
+
+
 def deploy_rollup(
     deployer: Signer,
     l2: RpcClient,
@@ -186,6 +236,7 @@ def deploy_rollup(
     """Deploy ``NativeRollup`` for the chain the L2 node serves, escrowing ``initial_escrow``
     wei (the L2 genesis balances outside the messenger)."""
     genesis = l2_genesis(l2)
+    check_initial_escrow(l2, initial_escrow, genesis)
     l2_chain_id = l2.chain_id()
     args = [
         h2b(genesis["hash"]),

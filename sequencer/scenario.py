@@ -331,9 +331,11 @@ class Scenario:
         rollup_info: RollupInfo | None = None,
         external: bool = False,
         say: Callable[[str], None] = print,
+        l2_control: RpcClient | None = None,
     ) -> None:
         self.l1 = RpcClient(l1_url)
         self.l2 = RpcClient(l2_url)
+        self.l2_control = l2_control  # the L2's authenticated endpoint, where evm_mine is
         self.l2_funding = l2_funding
         self.say = say
         self.external = external
@@ -371,7 +373,9 @@ class Scenario:
             self.driver = WatchingSequencer(rollup, self.l2)
         else:
             relayer = Relayer(rollup, self.l2, Signer.from_key(self.l2, SEQUENCER_KEY), min_fee=1)
-            sequencer = Sequencer(rollup, self.l2, self.sequencer_l1, relayer)
+            sequencer = Sequencer(
+                rollup, self.l2, self.sequencer_l1, relayer, control=self.l2_control
+            )
             sequencer.check_chain()
             self.driver = DrivingSequencer(sequencer)
         self.report.addresses.update(

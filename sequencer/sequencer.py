@@ -11,6 +11,11 @@ One step (``Sequencer.step``):
    ``advance(...)`` on L1 (EXECUTE re-executes the block), and check that the L1 contract's
    ``lastBlockHash`` equals the L2 node's block hash.
 
+Mining and its header fields are test-node controls, which an L2 node serves only on its
+authenticated endpoint (``--auth-port`` with ``--jwt-secret``): the sequencer sends them
+through ``control``, an ``RpcClient`` holding the JWT secret, and everything else through
+the public ``l2``.
+
 The L2 node must not mine on its own (``native-devnet --no-mining``): the sequencer decides
 what every block holds and which anchor it carries. L2 timestamps never run ahead of the
 L1 (``advance`` requires ``timestamp <= block.timestamp``): the next L2 timestamp is
@@ -47,6 +52,7 @@ EXECUTE_WORD_GAS = 6
 TX_BASE_GAS = 21_000
 EXECUTE_HEAD_BYTES = 14 * 32
 EARLY_RETRY_SECONDS = 60.0
+METHOD_NOT_FOUND = -32601
 
 
 class SettlementError(RuntimeError):
@@ -358,6 +364,7 @@ class Sequencer:
     l2: RpcClient
     signer: Signer  # on L1: the rollup's sequencer key
     relayer: Relayer | None = None
+    control: RpcClient | None = None  # the L2's authenticated endpoint (default: ``l2``)
     coinbase: bytes | None = None
     measure_execution: bool = True
     settlements: list[Settlement] = field(default_factory=list)
@@ -366,6 +373,8 @@ class Sequencer:
     def __post_init__(self) -> None:
         if self.coinbase is None:
             self.coinbase = self.signer.address
+        if self.control is None:  # a node that serves its controls publicly
+            self.control = self.l2
 
     @property
     def l1(self) -> RpcClient:
@@ -394,10 +403,12 @@ class Sequencer:
                 f"0x{self.signer.address.hex()}"
             )
         try:
-            if self.l2.call("anvil_getAutomine"):
+            if self.control.call("anvil_getAutomine"):
                 raise ChainMismatch("the L2 node automines; start it with --no-mining")
-        except RpcError:
-            pass  # not a devnet that can tell
+        except RpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:  # e.g. 401 from the authenticated endpoint
+                raise
+            # not a devnet that can tell
         return number
 
     # -- building -----------------------------------------------------------------------------
@@ -429,15 +440,24 @@ class Sequencer:
         if not (force or pending or count > anchored):
             return None
         l1_head = self.l1.block("latest")
-        self.l2.call(
-            "evm_mine",
-            {
-                "timestamp": timestamp,
-                "parentBeaconBlockRoot": b2h(anchor),
-                "coinbase": b2h(self.coinbase),
-                "prevRandao": l1_head.get("mixHash") or b2h(keccak(h2b(l1_head["hash"]))),
-            },
-        )
+        try:
+            self.control.call(
+                "evm_mine",
+                {
+                    "timestamp": timestamp,
+                    "parentBeaconBlockRoot": b2h(anchor),
+                    "coinbase": b2h(self.coinbase),
+                    "prevRandao": l1_head.get("mixHash") or b2h(keccak(h2b(l1_head["hash"]))),
+                },
+            )
+        except RpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                raise
+            raise ChainMismatch(
+                f"{self.control.url} does not serve evm_mine: an L2 node serves its controls on "
+                "its authenticated endpoint (native-devnet --auth-port --jwt-secret); give "
+                "the sequencer --l2-auth-url and --jwt-secret"
+            ) from None
         block = self.l2.block("latest")
         if h2i(block["number"]) != number or h2i(block["timestamp"]) != timestamp:
             raise ChainMismatch(

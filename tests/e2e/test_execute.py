@@ -44,6 +44,10 @@ from precompiles.execute import EXECUTE_INVALID_SELECTOR, execute_gas_cost
 from tests.execute_helpers import decode_output, encoded, input_from_rpc
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test
 
+# The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local
+# experiment, so it opts into what an L2 node does not do by default.
+L2_LOCAL_EXPERIMENT = ["--public-controls", "--accounts", "10"]
+
 pytestmark = pytest.mark.e2e
 
 L1_CHAIN_ID = 31337
@@ -231,7 +235,7 @@ def l2(tmp_path_factory) -> L2:
     if under_test() == "anvil":
         pytest.skip("anvil has no debug_executionWitness")
     node = start_node(
-        ["--genesis", "genesis/l2.json", "--no-mining"],
+        ["--genesis", "genesis/l2.json", "--no-mining", *L2_LOCAL_EXPERIMENT],
         log_dir=tmp_path_factory.mktemp("execute-l2"),
     )
     try:

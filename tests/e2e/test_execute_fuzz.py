@@ -62,6 +62,10 @@ from tests.contracts import load
 from tests.execute_helpers import decode_output, input_from_rpc
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, rpc, start_node
 
+# The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local
+# experiment, so it opts into what an L2 node does not do by default.
+L2_LOCAL_EXPERIMENT = ["--public-controls", "--accounts", "10"]
+
 pytestmark = pytest.mark.e2e
 
 L1_CHAIN_ID = 31337
@@ -140,7 +144,8 @@ class BaseInput:
 def l2_inputs(tmp_path_factory) -> tuple[BaseInput, ...]:
     """Valid inputs for a transfers block (RLP and JSON witness) and an empty block."""
     node = start_node(
-        ["--genesis", "genesis/l2.json", "--no-mining"], log_dir=tmp_path_factory.mktemp("l2")
+        ["--genesis", "genesis/l2.json", "--no-mining", *L2_LOCAL_EXPERIMENT],
+        log_dir=tmp_path_factory.mktemp("l2"),
     )
     try:
         assert int(node.call("eth_chainId"), 16) == L2_CHAIN_ID

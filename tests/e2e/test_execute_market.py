@@ -31,6 +31,10 @@ from precompiles.execute_market import MarketParams, next_execute_base_fee
 from tests.execute_helpers import decode_output, encoded, input_from_rpc
 from tests.procs import DEV_KEYS, NodeProcess, start_node, under_test
 
+# The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local
+# experiment, so it opts into what an L2 node does not do by default.
+L2_LOCAL_EXPERIMENT = ["--public-controls", "--accounts", "10"]
+
 pytestmark = pytest.mark.e2e
 
 L1_CHAIN_ID = 31337
@@ -115,7 +119,7 @@ def l2_inputs(tmp_path_factory) -> dict[str, bytes]:
     if under_test() == "anvil":
         pytest.skip("anvil has no EXECUTE")
     node = start_node(
-        ["--genesis", "genesis/l2.json", "--no-mining"],
+        ["--genesis", "genesis/l2.json", "--no-mining", *L2_LOCAL_EXPERIMENT],
         log_dir=tmp_path_factory.mktemp("market-l2"),
     )
     try:

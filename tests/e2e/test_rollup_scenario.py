@@ -24,17 +24,27 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from sequencer.client import ETHER, RpcClient, h2b, h2i
+from sequencer.client import ETHER, RpcClient, h2b, h2i, read_jwt_secret
 from sequencer.localnet import L2_DEV_ACCOUNTS, L2_DEV_BALANCE_ETH, L2_FUNDING
 from sequencer.messages import Message
 from sequencer.relayer import is_claimed_on_l2
 from sequencer.rollup import MESSENGER, Rollup, RollupInfo
 from sequencer.scenario import EXPECTED_REASONS, Scenario, summary
-from tests.procs import DEV_ADDRESSES, DEV_KEYS, FORGE, ROOT, NodeProcess, rpc, under_test
+from tests.procs import (
+    DEV_ADDRESSES,
+    DEV_KEYS,
+    FORGE,
+    ROOT,
+    NodeProcess,
+    free_port,
+    rpc,
+    under_test,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -53,18 +63,34 @@ L2_ARGS = [
 CLI_TIMEOUT = 120
 
 
+@dataclass(frozen=True)
+class L2Auth:
+    """The L2's authenticated endpoint, where the sequencer mines (its public port has no
+    controls)."""
+
+    url: str
+    secret: Path
+
+    def client(self) -> RpcClient:
+        return RpcClient(self.url, jwt_secret=read_jwt_secret(self.secret))
+
+    def args(self) -> list[str]:
+        return ["--l2-auth-url", self.url, "--jwt-secret", str(self.secret)]
+
+
 @pytest.fixture
-def nodes(node_factory) -> tuple[NodeProcess, NodeProcess]:
+def nodes(node_factory, tmp_path) -> tuple[NodeProcess, NodeProcess, L2Auth]:
     l1 = node_factory()
-    l2 = node_factory(*L2_ARGS)
+    auth_port, secret = free_port(), tmp_path / "l2.jwt"
+    l2 = node_factory(*L2_ARGS, "--auth-port", str(auth_port), "--jwt-secret", str(secret))
     assert int(l2.call("eth_chainId"), 16) == 31338
-    return l1, l2
+    return l1, l2, L2Auth(f"http://127.0.0.1:{auth_port}", secret)
 
 
 def test_the_scenario(nodes, capsys):
-    l1, l2 = nodes
+    l1, l2, auth = nodes
     started = time.monotonic()
-    report = Scenario(l1.url, l2.url, L2_FUNDING).run()
+    report = Scenario(l1.url, l2.url, L2_FUNDING, l2_control=auth.client()).run()
     text = summary(report)
     with capsys.disabled():
         print(text)
@@ -222,7 +248,7 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
 
 
 def test_cli_and_forge_script_against_urls(nodes, tmp_path):
-    l1, l2 = nodes
+    l1, l2, auth = nodes
     urls = ["--l1", l1.url, "--l2", l2.url]
     rollup_file = tmp_path / "rollup.json"
     if forge_available():
@@ -243,7 +269,7 @@ def test_cli_and_forge_script_against_urls(nodes, tmp_path):
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "sequencer.cli"]
     with open(log_path, "wb") as log_file:
         sequencer = subprocess.Popen(
-            [*cmd, "sequence", *urls, *files, "--interval", "0.3"],
+            [*cmd, "sequence", *urls, *auth.args(), *files, "--interval", "0.3"],
             cwd=ROOT,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -72,6 +72,14 @@ def test_compose_runs_the_rollup_l2_relayer_and_demo():
     assert (seq.l1, seq.l2) == ("http://l1:8545", "http://l2:8545")
     # the escrow backs exactly the L2's dev funding (--accounts x --balance ETH)
     assert seq.initial_escrow == l2_args.accounts * l2_args.balance * 10**18
+    # the L2's controls: not on its public port, on an unpublished authenticated endpoint
+    # whose JWT secret the relayer reads from a shared volume
+    assert not l2_args.public_controls
+    assert seq.l2_auth_url == f"http://l2:{l2_args.auth_port}"
+    assert seq.jwt_secret == l2_args.jwt_secret
+    assert all(str(l2_args.auth_port) not in port.split(":")[-1] for port in l2["ports"])
+    volume = str(l2_args.jwt_secret.parent)
+    assert f"jwt:{volume}" in l2["volumes"] and f"jwt:{volume}:ro" in relayer["volumes"]
     assert relayer["depends_on"] == {
         "l1": {"condition": "service_healthy"},
         "l2": {"condition": "service_healthy"},
