@@ -21,7 +21,7 @@ from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.schema import SchemaV1
-from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound
+from eth.exceptions import BlockNotFound, HeaderNotFound, OutOfGas, Revert, TransactionNotFound
 from eth.rlp.accounts import Account as RlpAccount
 from eth.rlp.sedes import chain_gaps
 from eth.vm.chain_context import ChainContext
@@ -41,6 +41,7 @@ from node.fork import DevnetPragueVM, L2PragueVM, SkippedTransaction
 from node.fork.l1 import L1ChainDB, L1PragueVM
 from node.genesis import Genesis, GenesisError
 from node.impersonation import is_impersonated
+from node.interrupt import Deadline
 from node.revert import decode_revert_reason
 from node.storage import MemoryDatabase
 from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
@@ -55,6 +56,9 @@ WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 TRANSFER_GAS = 21_000
 ACCESS_LIST_ROUNDS = 8
+# The most gas one simulation (eth_call, eth_estimateGas, eth_createAccessList, a traced
+# call) gets, as geth's --rpc.gascap: a request asking for more is capped without a word.
+RPC_GAS_CAP = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -552,19 +556,29 @@ class Chain:
         )
 
     def call(
-        self, request: CallRequest, header: BlockHeaderAPI, accessed: AccessRecorder | None = None
+        self,
+        request: CallRequest,
+        header: BlockHeaderAPI,
+        accessed: AccessRecorder | None = None,
+        *,
+        gas_cap: int = RPC_GAS_CAP,
+        deadline: Deadline | None = None,
     ) -> CallResult:
         """Run a message call (or creation) without committing anything. ``accessed``, if
-        given, collects the accounts and slots the execution touched."""
+        given, collects the accounts and slots the execution touched. The call gets at most
+        ``gas_cap`` gas; with a ``deadline`` it stops once that passes (``Deadline.run``
+        turns the interruption into its error)."""
         costless = request.max_fee_per_gas is None
         state_root = self.state_root_after(header)
         header = _override_header(header, request.block_override)
         state = self.simulation_state(header, costless, state_root)
+        if deadline is not None:
+            deadline.install(state)
         for address, override in request.state_overrides:
             _override_account(state, address, override)
         if accessed is not None:
             accessed.attach(state)
-        gas = request.gas if request.gas is not None else header.gas_limit
+        gas = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
         max_fee = request.max_fee_per_gas or 0
         tip = request.max_priority_fee_per_gas
         if tip is None:
@@ -618,10 +632,16 @@ class Chain:
         return CallResult(computation.output, gas_used, None)
 
     def create_access_list(
-        self, request: CallRequest, header: BlockHeaderAPI
+        self,
+        request: CallRequest,
+        header: BlockHeaderAPI,
+        *,
+        gas_cap: int = RPC_GAS_CAP,
+        deadline: Deadline | None = None,
     ) -> tuple[tuple, CallResult]:
         """geth's ``eth_createAccessList``: run, collect what was touched (not the sender,
-        recipient, coinbase or precompiles), run again with that list until it is stable."""
+        recipient, coinbase or precompiles), run again with that list until it is stable.
+        Every run shares ``deadline``."""
         sender = request.sender
         created = _contract_address(
             sender, request.nonce if request.nonce is not None else self.nonce(sender, header)
@@ -630,7 +650,13 @@ class Chain:
         access_list = tuple(request.access_list)
         for _ in range(ACCESS_LIST_ROUNDS):
             recorder = AccessRecorder()
-            result = self.call(replace(request, access_list=access_list), header, recorder)
+            result = self.call(
+                replace(request, access_list=access_list),
+                header,
+                recorder,
+                gas_cap=gas_cap,
+                deadline=deadline,
+            )
             found = recorder.access_list(excluded)
             if found == access_list:
                 break
@@ -640,9 +666,21 @@ class Chain:
     def _precompile_addresses(self) -> list[bytes]:
         return list(self.vm_class.get_state_class().computation_class._precompiles)
 
-    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
-        """The least gas limit with which the call succeeds (geth's binary search, 1.5 %)."""
-        cap = request.gas if request.gas is not None else header.gas_limit
+    def estimate_gas(
+        self,
+        request: CallRequest,
+        header: BlockHeaderAPI,
+        *,
+        gas_cap: int = RPC_GAS_CAP,
+        deadline: Deadline | None = None,
+    ) -> int:
+        """The least gas limit with which the call succeeds (geth's binary search, 1.5 %).
+        The search looks no higher than ``gas_cap``; all its runs share one ``deadline``."""
+        cap = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
+
+        def run(gas: int) -> CallResult:
+            return self.call(_with_gas(request, gas), header, gas_cap=cap, deadline=deadline)
+
         # A plain transfer to an account without code costs exactly the base charge.
         if (
             not request.data
@@ -652,23 +690,25 @@ class Chain:
             and not self.code(request.to, header)
         ):
             try:
-                if self.call(_with_gas(request, TRANSFER_GAS), header).error is None:
+                if run(TRANSFER_GAS).error is None:
                     return TRANSFER_GAS
             except InvalidTransaction:
                 pass
-        first = self.call(_with_gas(request, cap), header)
+        first = run(cap)
         if first.error is not None:
+            if _is_out_of_gas(first.error):
+                raise ExecutionHalted(f"gas required exceeds allowance ({cap})")  # geth's words
             return_result_error(first)
         lo = max(first.gas_used - 1, 0)
         hi = cap
         # Most calls succeed with what they used plus the 1/64 rule's reserve.
         optimistic = min((first.gas_used + 2300) * 64 // 63, hi)
-        if optimistic < hi and self.call(_with_gas(request, optimistic), header).error is None:
+        if optimistic < hi and run(optimistic).error is None:
             hi = optimistic
         while hi - lo > 1 and (hi - lo) * 1000 > hi * 15:
             mid = (lo + hi) // 2
             try:
-                ok = self.call(_with_gas(request, mid), header).error is None
+                ok = run(mid).error is None
             except InvalidTransaction:
                 ok = False
             if ok:
@@ -785,6 +825,14 @@ def _override_account(state, address: bytes, override: AccountOverride) -> None:
 
 def _with_gas(request: CallRequest, gas: int) -> CallRequest:
     return replace(request, gas=gas)
+
+
+def _is_out_of_gas(error: Exception) -> bool:
+    """Plain lack of gas, which more gas would cure (py-evm also calls the code-size limits
+    ``OutOfGas``; geth does not)."""
+    return isinstance(error, OutOfGas) and not any(
+        limit in str(error) for limit in ("EIP170", "EIP-3860")
+    )
 
 
 def return_result_error(result: CallResult) -> None:

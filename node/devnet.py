@@ -2,13 +2,15 @@
 
 EVM work (building blocks, simulating calls) runs on worker threads so that the event loop
 keeps answering cheap requests while a block is being built. One thread writes the chain;
-another runs simulations. Readers use the cached ``head`` header, which only moves once a
-block is fully persisted.
+a small pool runs simulations, each under a gas cap and a wall-clock deadline that
+interrupts the EVM (``node.interrupt``), so one endless call never holds the node. Readers
+use the cached ``head`` header, which only moves once a block is fully persisted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -19,12 +21,21 @@ from enum import Enum
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_HASH32
 
+from node import tracing
 from node.accounts import DevAccount
-from node.chain import BuiltBlock, CallRequest, CallResult, Chain
-from node.errors import InvalidInput, InvalidTransaction, TxRejection, UnknownBlock
+from node.chain import RPC_GAS_CAP, BuiltBlock, CallRequest, CallResult, Chain
+from node.errors import (
+    InvalidInput,
+    InvalidTransaction,
+    SimulationAborted,
+    SimulatorBusy,
+    TxRejection,
+    UnknownBlock,
+)
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.impersonation import impersonate
+from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
 from node.pool import TxPool
 from node.statefile import checked_entries, dump_state
 from node.storage import PoolJournal
@@ -33,6 +44,11 @@ log = logging.getLogger("native_devnet")
 
 DEFAULT_PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests, as anvil
 MAX_DROPPED_REMEMBERED = 10_000
+# Simulations run on a few threads: with the GIL they share one core, but a short eth_call
+# is answered while a long trace runs instead of waiting up to its whole deadline.
+SIMULATOR_THREADS = 2
+MAX_WAITING_SIMULATIONS = 64  # beyond the running ones; more is refused, not queued
+STOP_GRACE = 2.0  # seconds stop() gives aborted simulations to leave their threads
 
 
 class MiningMode(Enum):
@@ -45,6 +61,18 @@ class MiningMode(Enum):
 class MiningConfig:
     mode: MiningMode = MiningMode.AUTO
     block_time: float | None = None
+
+
+@dataclass(frozen=True)
+class SimulationLimits:
+    """Bounds on every simulation: ``eth_call``, ``eth_estimateGas``,
+    ``eth_createAccessList`` and ``debug_trace*`` (flags ``--rpc-gas-cap``,
+    ``--rpc-evm-timeout``, ``--trace-timeout``, ``--trace-max-steps``)."""
+
+    gas_cap: int = RPC_GAS_CAP
+    timeout: float = RPC_EVM_TIMEOUT
+    trace_timeout: float = TRACE_TIMEOUT
+    trace_max_steps: int = tracing.TRACE_MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -83,8 +111,10 @@ class Devnet:
         dev_accounts: tuple[DevAccount, ...] = (),
         mining: MiningConfig | None = None,
         chain: Chain | None = None,
+        limits: SimulationLimits | None = None,
     ) -> None:
         self.genesis = genesis
+        self.limits = limits or SimulationLimits()
         self.chain = chain or Chain(genesis)
         self.pool = TxPool()
         self.dev_accounts = {a.address: a for a in dev_accounts}
@@ -93,7 +123,11 @@ class Devnet:
         self.listeners: list[BlockListener] = []
         self.pending_listeners: list[PendingListener] = []  # called when the pool accepts a tx
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
-        self._simulator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulator")
+        self._simulator = ThreadPoolExecutor(
+            max_workers=SIMULATOR_THREADS, thread_name_prefix="simulator"
+        )
+        self._simulations: dict[Deadline, asyncio.Future] = {}  # running or waiting
+        self._stopping = False
         self._wake = asyncio.Event()
         self._waiters: dict[bytes, asyncio.Future] = {}
         self._tasks: list[asyncio.Task] = []
@@ -117,7 +151,15 @@ class Devnet:
         if self.mining.mode is MiningMode.INTERVAL:
             self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
 
+    def abort_simulations(self) -> None:
+        """The node is stopping: every simulation, running or waiting, ends at its next
+        check, and no new one starts."""
+        self._stopping = True
+        for deadline in self._simulations:
+            deadline.abort()
+
     async def stop(self) -> None:
+        self.abort_simulations()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -126,15 +168,53 @@ class Devnet:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks.clear()
+        self._simulator.shutdown(wait=False, cancel_futures=True)
         self._writer.shutdown(wait=True)
-        self._simulator.shutdown(wait=True)
+        running = [future for future in self._simulations.values() if not future.done()]
+        if running:
+            await asyncio.wait(running, timeout=STOP_GRACE)
+        if any(not future.done() for future in running):
+            # Inside one long precompile call; the database must outlive its reads.
+            log.warning("a simulation is still running at shutdown; database left open")
+            return
         self.chain.db.close()
 
     async def _on_writer(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
-    async def _on_simulator(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._simulator, fn, *args)
+    async def _simulate(self, deadline: Deadline, fn, *args, **kwargs):
+        """``fn(*args, deadline=deadline, **kwargs)`` on a simulator thread, ended by the
+        deadline, by ``abort_simulations`` or when the client goes away."""
+        if self._stopping:
+            raise SimulationAborted("execution aborted (the node is shutting down)")
+        waiting = len(self._simulations) - SIMULATOR_THREADS
+        if waiting >= MAX_WAITING_SIMULATIONS:
+            raise SimulatorBusy(
+                f"too many simulations: {MAX_WAITING_SIMULATIONS} already wait for the "
+                f"{SIMULATOR_THREADS} simulator threads of this node; retry later"
+            )
+        work = functools.partial(deadline.run, fn, *args, deadline=deadline, **kwargs)
+        future = asyncio.get_running_loop().run_in_executor(self._simulator, work)
+        self._simulations[deadline] = future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            deadline.abort()  # nobody waits for the answer: free the thread
+            raise
+        finally:
+            if future.done():
+                del self._simulations[deadline]
+            else:
+                future.add_done_callback(lambda _: self._simulations.pop(deadline, None))
+
+    def _call_deadline(self) -> Deadline:
+        return Deadline(self.limits.timeout)
+
+    def _trace_deadline(self) -> Deadline:
+        return Deadline.for_trace(self.limits.trace_timeout)
+
+    def _trace_budget(self) -> tracing.TraceBudget:
+        return tracing.TraceBudget(max_steps=self.limits.trace_max_steps)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -163,13 +243,65 @@ class Devnet:
         return header
 
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
-        return await self._on_simulator(self.chain.call, request, header)
+        return await self._simulate(
+            self._call_deadline(), self.chain.call, request, header, gas_cap=self.limits.gas_cap
+        )
 
     async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
-        return await self._on_simulator(self.chain.create_access_list, request, header)
+        return await self._simulate(
+            self._call_deadline(),
+            self.chain.create_access_list,
+            request,
+            header,
+            gas_cap=self.limits.gas_cap,
+        )
 
     async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
-        return await self._on_simulator(self.chain.estimate_gas, request, header)
+        return await self._simulate(
+            self._call_deadline(),
+            self.chain.estimate_gas,
+            request,
+            header,
+            gas_cap=self.limits.gas_cap,
+        )
+
+    async def trace_transaction(
+        self, tx_hash: bytes, options: tracing.TraceOptions
+    ) -> tracing.TraceResult:
+        return await self._simulate(
+            self._trace_deadline(),
+            tracing.trace_transaction,
+            self.chain,
+            tx_hash,
+            options,
+            budget=self._trace_budget(),
+        )
+
+    async def trace_call(
+        self, request: CallRequest, header: BlockHeaderAPI, options: tracing.TraceOptions
+    ) -> tracing.TraceResult:
+        return await self._simulate(
+            self._trace_deadline(),
+            tracing.trace_call,
+            self.chain,
+            request,
+            header,
+            options,
+            gas_cap=self.limits.gas_cap,
+            budget=self._trace_budget(),
+        )
+
+    async def trace_block(
+        self, header: BlockHeaderAPI, options: tracing.TraceOptions
+    ) -> list[tuple[bytes, tracing.TraceResult]]:
+        return await self._simulate(
+            self._trace_deadline(),
+            tracing.trace_block,
+            self.chain,
+            header,
+            options,
+            budget=self._trace_budget(),
+        )
 
     # -- submission -------------------------------------------------------------------------
 

@@ -95,3 +95,20 @@ class ExecutionHalted(Exception):
 
 class InvalidInput(ValueError):
     """A request the chain cannot act on (bad parameters, unknown account to sign for, ...)."""
+
+
+class SimulationTimeout(Exception):
+    """A simulation ran past its wall-clock limit (geth's words: ``execution aborted
+    (timeout = 5s)`` for calls, ``execution timeout`` for traces)."""
+
+
+class SimulationAborted(Exception):
+    """A simulation stopped because the node is shutting down."""
+
+
+class SimulatorBusy(Exception):
+    """Too many simulations are already running or waiting; try again later."""
+
+
+class TraceLimitExceeded(Exception):
+    """A trace grew past the node's bound on what one trace may hold."""

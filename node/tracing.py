@@ -12,6 +12,10 @@ delayed state root the header carries that root, otherwise its own), the block's
 pre-processing (EIP-4788 beacon root, EIP-2935 history, the L1's execute market), the
 transactions before it, then the traced one. ``trace_call`` traces ``Chain.call`` itself.
 
+A trace is bounded like any simulation (``node.interrupt``: a deadline checked inside the
+interpreter) and in what it may hold (``TraceBudget``: struct-log steps and an estimate of
+the bytes of logs, frames and accounts kept); past either it stops with a clear error.
+
 Results are Python values (ints, bytes, dataclasses); ``rpc/trace.py`` writes them in geth's
 JSON shapes. Where a field has no exact py-evm counterpart the geth meaning is kept (see the
 tracer classes).
@@ -47,8 +51,9 @@ from eth.vm.chain_context import ChainContext
 from eth.vm.logic.invalid import InvalidOpcode
 from eth_abi import decode
 
-from node.chain import CallRequest, Chain
-from node.errors import InvalidInput
+from node.chain import RPC_GAS_CAP, CallRequest, Chain
+from node.errors import InvalidInput, TraceLimitExceeded
+from node.interrupt import Deadline, Interrupted, interruptions_as_errors
 from node.revert import ERROR_SELECTOR, PANIC_REASONS, PANIC_SELECTOR
 
 CALL_TRACER = "callTracer"
@@ -62,6 +67,19 @@ CREATES = frozenset({"CREATE", "CREATE2"})
 STORAGE_OPS = frozenset({"SLOAD", "SSTORE"})
 ACCOUNT_OPS = frozenset({"BALANCE", "EXTCODESIZE", "EXTCODECOPY", "EXTCODEHASH", "SELFDESTRUCT"})
 MEMORY_PAD_LIMIT = 1024 * 1024  # geth's bound on reading CREATE2 init code past memory
+
+# What one trace request may hold. geth has no such bound, but py-evm's struct logs cost
+# about 1 kB a step (190 MB per million gas of a tight loop), so a request is capped; a
+# "limit" in the trace config at most this large truncates instead, as in geth.
+TRACE_MAX_STEPS = 100_000  # struct-log entries (--trace-max-steps)
+TRACE_MAX_BYTES = 128 * 1024 * 1024  # estimated size of what a trace keeps (JSON: ~4x)
+# Rough sizes of what a trace keeps, in bytes of Python objects (measured with tracemalloc).
+STEP_BYTES = 250
+STACK_ITEM_BYTES = 45
+STORAGE_ENTRY_BYTES = 150
+FRAME_BYTES = 400
+LOG_BYTES = 250
+ACCOUNT_BYTES = 300
 
 
 class UnknownTracer(InvalidInput):
@@ -97,6 +115,41 @@ class TraceOptions:
     def __post_init__(self) -> None:
         if self.tracer is not None and self.tracer not in TRACERS:
             raise UnknownTracer(self.tracer)
+
+
+class TraceBudget:
+    """What one trace request may still hold, shared by all the transactions it traces.
+    Past it the trace stops (``Interrupted`` carrying ``TraceLimitExceeded``)."""
+
+    __slots__ = ("max_steps", "max_bytes", "steps", "bytes")
+
+    def __init__(self, max_steps: int = TRACE_MAX_STEPS, max_bytes: int = TRACE_MAX_BYTES):
+        self.max_steps = max_steps
+        self.max_bytes = max_bytes
+        self.steps = 0
+        self.bytes = 0
+
+    def take_step(self, size: int) -> None:
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise Interrupted(
+                TraceLimitExceeded(
+                    f"trace exceeded the limit of {self.max_steps} steps of this node "
+                    '(--trace-max-steps); set "limit" in the trace config to get the first '
+                    "steps only, or use the callTracer"
+                )
+            )
+        self.take(size)
+
+    def take(self, size: int) -> None:
+        self.bytes += size
+        if self.bytes > self.max_bytes:
+            raise Interrupted(
+                TraceLimitExceeded(
+                    f"trace exceeded the memory limit of {self.max_bytes // 2**20} MiB of this "
+                    'node; trace with less (disableStack, no enableMemory, a "limit")'
+                )
+            )
 
 
 # -- results ------------------------------------------------------------------------------
@@ -258,23 +311,26 @@ class Tracer:
 class Session:
     """One traced transaction: the frame stack and the call tree, fed by the traced class."""
 
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, budget: TraceBudget | None = None) -> None:
         self.tracer = tracer
+        self.budget = budget or TraceBudget()
         self.tx: TracedTransaction | None = None
         self.frames: list[Frame] = []
         self.root: CallFrame | None = None
         self.log_counter = 0
+        self._untraced: tuple[type, type] | None = None
 
     def install(self, state: StateAPI) -> None:
         """Run ``state``'s next transaction traced (the fork's classes, subclassed)."""
-        state.computation_class = traced_computation_class(state.computation_class, self)
-        state.transaction_executor_class = traced_executor_class(
-            state.transaction_executor_class, self
-        )
+        computation_class = state.computation_class
+        executor_class = state.transaction_executor_class
+        self._untraced = (computation_class, executor_class)
+        state.computation_class = traced_computation_class(computation_class, self)
+        state.transaction_executor_class = traced_executor_class(executor_class, self)
 
-    @staticmethod
-    def uninstall(state: StateAPI) -> None:
-        del state.computation_class, state.transaction_executor_class
+    def uninstall(self, state: StateAPI) -> None:
+        """Back to the classes ``state`` had (a deadline's, if one was installed)."""
+        state.computation_class, state.transaction_executor_class = self._untraced
 
     def start(self, state: StateAPI, transaction: SignedTransactionAPI) -> None:
         """The transaction is about to buy its gas: what it touches is still untouched."""
@@ -307,6 +363,7 @@ class Session:
             gas=message.gas,
             input=bytes(message.code if message.is_create else message.data),
         )
+        self.budget.take(FRAME_BYTES + len(trace.input))
         frame = Frame(kind, message, trace)
         self.frames.append(frame)
         return frame
@@ -317,6 +374,7 @@ class Session:
         trace.gas_used = computation.get_gas_used()
         if computation.is_success:
             trace.output = bytes(computation.output)
+            self.budget.take(len(trace.output))
         else:
             error = computation.error
             trace.error = geth_error(error)
@@ -388,6 +446,7 @@ class Session:
     def add_log(self, address: bytes, topics: Sequence[int], data: bytes) -> None:
         frame = self.frames[-1]
         self.log_counter += 1
+        self.budget.take(LOG_BYTES + len(data) + 32 * len(topics))
         frame.trace.logs.append(
             CallLog(
                 address=address,
@@ -533,6 +592,15 @@ class StructLogger(Tracer):
             elif len(stack) >= 2:
                 seen[slot] = stack[-2]
             storage = dict(seen)
+        memory = bytes(computation._memory._bytes) if options.enable_memory else None
+        return_data = bytes(computation.return_data) if options.enable_return_data else None
+        session.budget.take_step(
+            STEP_BYTES
+            + (0 if options.disable_stack else STACK_ITEM_BYTES * len(stack))
+            + (len(memory) if memory else 0)
+            + (len(return_data) if return_data else 0)
+            + (STORAGE_ENTRY_BYTES * len(storage) if storage else 0)
+        )
         step.log = StructLog(
             pc=pc,
             op=step.op,
@@ -540,8 +608,8 @@ class StructLogger(Tracer):
             gas_cost=0,
             depth=computation.msg.depth + 1,
             stack=None if options.disable_stack else stack,
-            memory=bytes(computation._memory._bytes) if options.enable_memory else None,
-            return_data=bytes(computation.return_data) if options.enable_return_data else None,
+            memory=memory,
+            return_data=return_data,
             storage=storage,
             refund=session.refund(),
         )
@@ -641,8 +709,9 @@ class PrestateTracer(Tracer):
     ``diffMode``: ``pre`` keeps only accounts that changed, ``post`` has just what changed
     (zeroed slots and accounts SELFDESTRUCT removed are absent from ``post``)."""
 
-    def __init__(self, options: TraceOptions) -> None:
+    def __init__(self, options: TraceOptions, budget: TraceBudget | None = None) -> None:
         self.options = options
+        self.budget = budget or TraceBudget()
         self.pre: dict[bytes, AccountState] = {}
         self.empty: set[bytes] = set()
         self.created: set[bytes] = set()
@@ -672,6 +741,7 @@ class PrestateTracer(Tracer):
                 self.empty.add(address)
             if self.options.disable_code:
                 account.code = b""
+            self.budget.take(ACCOUNT_BYTES + len(account.code))
             self.pre[address] = account
         return account
 
@@ -683,6 +753,7 @@ class PrestateTracer(Tracer):
                 slot = _as_int(stack[-1])
                 account = self.look_up(frame.address)
                 if slot not in account.storage:
+                    self.budget.take(STORAGE_ENTRY_BYTES)
                     account.storage[slot] = self.state.get_storage(frame.address, slot)
         elif op in ACCOUNT_OPS:
             address = _stack_address(computation, 1)
@@ -750,47 +821,74 @@ class PrestateTracer(Tracer):
         return post
 
 
-def make_tracer(options: TraceOptions) -> Tracer:
+def make_tracer(options: TraceOptions, budget: TraceBudget | None = None) -> Tracer:
     if options.tracer == CALL_TRACER:
         return CallTracer(options)
     if options.tracer == PRESTATE_TRACER:
-        return PrestateTracer(options)
+        return PrestateTracer(options, budget)
     return StructLogger(options)
 
 
 # -- running traces ---------------------------------------------------------------------------
 
 
-def trace_transaction(chain: Chain, tx_hash: bytes, options: TraceOptions) -> TraceResult:
+def trace_transaction(
+    chain: Chain,
+    tx_hash: bytes,
+    options: TraceOptions,
+    *,
+    deadline: Deadline | None = None,
+    budget: TraceBudget | None = None,
+) -> TraceResult:
     """Replay a mined transaction on its block's pre-state and trace it."""
     info = chain.find_transaction(tx_hash)
     if info is None:
         raise NotTraceable("transaction not found")
     header = chain.header_by_hash(info.block_hash)
-    ((_, result),) = _replay_block(chain, header, options, only=info.index)
+    with interruptions_as_errors():
+        ((_, result),) = _replay_block(
+            chain, header, options, info.index, deadline, budget or TraceBudget()
+        )
     return result
 
 
 def trace_block(
-    chain: Chain, header: BlockHeaderAPI, options: TraceOptions
+    chain: Chain,
+    header: BlockHeaderAPI,
+    options: TraceOptions,
+    *,
+    deadline: Deadline | None = None,
+    budget: TraceBudget | None = None,
 ) -> list[tuple[bytes, TraceResult]]:
-    """Trace every transaction of a block, in one replay: ``[(tx hash, result)]``."""
-    return _replay_block(chain, header, options, only=None)
+    """Trace every transaction of a block, in one replay: ``[(tx hash, result)]``. The
+    deadline and the budget are the whole block's."""
+    with interruptions_as_errors():
+        return _replay_block(chain, header, options, None, deadline, budget or TraceBudget())
 
 
 def trace_call(
-    chain: Chain, request: CallRequest, header: BlockHeaderAPI, options: TraceOptions
+    chain: Chain,
+    request: CallRequest,
+    header: BlockHeaderAPI,
+    options: TraceOptions,
+    *,
+    gas_cap: int = RPC_GAS_CAP,
+    deadline: Deadline | None = None,
+    budget: TraceBudget | None = None,
 ) -> TraceResult:
-    """Trace ``Chain.call(request, header)``: the same simulation (overrides and all), run
-    on a traced state."""
-    session = Session(make_tracer(options))
+    """Trace ``Chain.call(request, header)``: the same simulation (overrides, gas cap and
+    all), run on a traced state."""
+    budget = budget or TraceBudget()
+    session = Session(make_tracer(options, budget), budget)
     states: list[StateAPI] = []
 
     def prepare(state: StateAPI) -> None:
         states.append(state)
         session.install(state)
 
-    result = Chain.call(_TracedSimulation(chain, prepare), request, header)  # type: ignore[arg-type]
+    simulation = _TracedSimulation(chain, prepare)
+    with interruptions_as_errors():
+        result = Chain.call(simulation, request, header, gas_cap=gas_cap, deadline=deadline)  # type: ignore[arg-type]
     outcome = Outcome(result.gas_used, result.output, result.error)
     return session.finish(states[-1], outcome)
 
@@ -813,7 +911,12 @@ class _TracedSimulation:
 
 
 def _replay_block(
-    chain: Chain, header: BlockHeaderAPI, options: TraceOptions, only: int | None
+    chain: Chain,
+    header: BlockHeaderAPI,
+    options: TraceOptions,
+    only: int | None,
+    deadline: Deadline | None,
+    budget: TraceBudget,
 ) -> list[tuple[bytes, TraceResult]]:
     if header.block_number == 0:
         raise NotTraceable("genesis is not traceable")
@@ -828,6 +931,8 @@ def _replay_block(
     )
     vm.block_preprocessing(block)
     state = vm.state
+    if deadline is not None:
+        deadline.install(state)  # the transactions before the traced one count too
     results = []
     for index, info in enumerate(receipts):
         if only is not None and index > only:
@@ -837,7 +942,7 @@ def _replay_block(
         if only is not None and index != only:
             state.apply_transaction(tx)
             continue
-        session = Session(make_tracer(options))
+        session = Session(make_tracer(options, budget), budget)
         session.install(state)
         try:
             computation = state.apply_transaction(tx)

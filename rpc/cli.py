@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,9 +24,10 @@ from node.accounts import (  # noqa: E402
     derive_dev_accounts,
     dev_funding,
 )
-from node.chain import GENESIS_HASH_KEY, Chain  # noqa: E402
-from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
+from node.chain import GENESIS_HASH_KEY, RPC_GAS_CAP, Chain  # noqa: E402
+from node.devnet import Devnet, MiningConfig, MiningMode, SimulationLimits  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
+from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT  # noqa: E402
 from node.statefile import (  # noqa: E402
     StateFileError,
     checked_entries,
@@ -33,6 +35,7 @@ from node.statefile import (  # noqa: E402
     write_state_file,
 )
 from node.storage import open_database  # noqa: E402
+from node.tracing import TRACE_MAX_STEPS  # noqa: E402
 from rpc.auth import JwtSecretError, load_or_create_secret  # noqa: E402
 from rpc.server import RpcServer  # noqa: E402
 
@@ -199,7 +202,66 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="Prague semantics: header n carries its own root",
     )
+    add_simulation_flags(p)
     return p
+
+
+def _positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a number above zero (0 never means "unbounded" here)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError("must be above 0 (there is no unbounded setting)")
+        return value
+
+    return parse
+
+
+def add_simulation_flags(p: argparse.ArgumentParser) -> None:
+    sim = p.add_argument_group("simulations (eth_call, eth_estimateGas, debug_trace*)")
+    sim.add_argument(
+        "--rpc-gas-cap",
+        type=_positive(int),
+        default=RPC_GAS_CAP,
+        metavar="GAS",
+        help=f"most gas a simulation gets; more is capped (default {RPC_GAS_CAP:_}; "
+        "geth's --rpc.gascap)",
+    )
+    sim.add_argument(
+        "--rpc-evm-timeout",
+        type=_positive(float),
+        default=RPC_EVM_TIMEOUT,
+        metavar="SECONDS",
+        help=f"wall-clock limit of eth_call/estimateGas/createAccessList (default "
+        f"{RPC_EVM_TIMEOUT:g}; geth's --rpc.evmtimeout)",
+    )
+    sim.add_argument(
+        "--trace-timeout",
+        type=_positive(float),
+        default=TRACE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"wall-clock limit of a debug_trace* request (default {TRACE_TIMEOUT:g})",
+    )
+    sim.add_argument(
+        "--trace-max-steps",
+        type=_positive(int),
+        default=TRACE_MAX_STEPS,
+        metavar="N",
+        help=f"most struct-log steps one trace request may hold (default {TRACE_MAX_STEPS:_})",
+    )
+
+
+def simulation_limits(args: argparse.Namespace) -> SimulationLimits:
+    return SimulationLimits(
+        gas_cap=args.rpc_gas_cap,
+        timeout=args.rpc_evm_timeout,
+        trace_timeout=args.trace_timeout,
+        trace_max_steps=args.trace_max_steps,
+    )
 
 
 def make_devnet(args: argparse.Namespace) -> Devnet:
@@ -253,7 +315,7 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
     chain = Chain(genesis, db)
     if chain.reopened:
         log.info("resuming the chain in %s at block %d", args.data_dir, chain.head.block_number)
-    return Devnet(genesis, dev_accounts, mining, chain=chain)
+    return Devnet(genesis, dev_accounts, mining, chain=chain, limits=simulation_limits(args))
 
 
 def args_storage(devnet: Devnet) -> str:
@@ -390,6 +452,7 @@ async def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
+    devnet.abort_simulations()  # before the servers wait for their requests to finish
     await server.stop()
     if auth_server is not None:
         await auth_server.stop()

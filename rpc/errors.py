@@ -10,6 +10,10 @@ from node.errors import (
     ExecutionReverted,
     InvalidInput,
     InvalidTransaction,
+    SimulationAborted,
+    SimulationTimeout,
+    SimulatorBusy,
+    TraceLimitExceeded,
     TxRejection,
     UnknownBlock,
 )
@@ -23,6 +27,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000  # geth's generic code
 TRANSACTION_REJECTED = -32003  # anvil's code for pool rejections
+LIMIT_EXCEEDED = -32005  # EIP-1474's "request exceeds defined limit"
 EXECUTION_REVERTED = 3
 
 
@@ -66,8 +71,12 @@ def to_rpc_error(exc: BaseException) -> RpcError:
             return RpcError(INVALID_PARAMS, f"failed to decode transaction: {exc.detail}")
         code = SERVER_ERROR if exc.kind in GAS_ERRORS else TRANSACTION_REJECTED
         return RpcError(code, str(exc))
-    if isinstance(exc, ExecutionHalted):
-        return RpcError(SERVER_ERROR, str(exc))
+    if isinstance(
+        exc, ExecutionHalted | SimulationTimeout | SimulationAborted | TraceLimitExceeded
+    ):
+        return RpcError(SERVER_ERROR, str(exc))  # geth's timeout errors are plain errors
+    if isinstance(exc, SimulatorBusy):
+        return RpcError(LIMIT_EXCEEDED, str(exc))
     if isinstance(exc, UnknownBlock):
         return RpcError(SERVER_ERROR, "header not found")
     if isinstance(exc, InvalidInput):

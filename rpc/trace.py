@@ -1,13 +1,15 @@
 """The ``debug_trace*`` methods: geth's struct logger, ``callTracer`` and ``prestateTracer``.
 
 Parsing of the trace config and geth's JSON shapes live here; the replay itself is
-``node.tracing`` and runs on the simulator thread, never on the event loop. Where anvil and
+``node.tracing`` and runs on a simulator thread, never on the event loop, under the node's
+trace deadline and step cap (``Devnet.trace_*``). Where anvil and
 geth write a trace differently, this writes geth's (memory words and storage without ``0x``,
 ``refund`` only when non-zero, the top call's ``gas`` being the transaction's gas limit).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -57,8 +59,7 @@ async def trace_transaction(devnet: Devnet, params: Any) -> Any:
     info = devnet.chain.find_transaction(tx_hash)
     if info is None or info.block_number > devnet.head.block_number:
         raise tracing.NotTraceable("transaction not found")
-    result = await devnet._on_simulator(tracing.trace_transaction, devnet.chain, tx_hash, options)
-    return trace_json(result)
+    return await _json(await devnet.trace_transaction(tx_hash, options))
 
 
 @trace.method("debug_traceCall")
@@ -81,8 +82,7 @@ async def trace_call(devnet: Devnet, params: Any) -> Any:
         override = codec.block_override(raw_options["blockOverrides"], "options.blockOverrides")
         request = replace(request, block_override=override)
     header = resolve_header(devnet, block)
-    result = await devnet._on_simulator(tracing.trace_call, devnet.chain, request, header, options)
-    return trace_json(result)
+    return await _json(await devnet.trace_call(request, header, options))
 
 
 @trace.method("debug_traceBlockByNumber")
@@ -107,8 +107,20 @@ async def _trace_block(
     devnet: Devnet, block: str | int | bytes, options: TraceOptions
 ) -> list[dict[str, Any]]:
     header = resolve_header(devnet, block)
-    traces = await devnet._on_simulator(tracing.trace_block, devnet.chain, header, options)
-    return [{"txHash": hexb(tx_hash), "result": trace_json(result)} for tx_hash, result in traces]
+    traces = await devnet.trace_block(header, options)
+    return await _json(traces)
+
+
+async def _json(result: TraceResult | list[tuple[bytes, TraceResult]]) -> Any:
+    """geth's JSON of a trace, written off the event loop: a trace at the step cap takes
+    seconds to write, and cheap requests must not wait for it."""
+    return await asyncio.get_running_loop().run_in_executor(None, _to_json, result)
+
+
+def _to_json(result: TraceResult | list[tuple[bytes, TraceResult]]) -> Any:
+    if isinstance(result, list):
+        return [{"txHash": hexb(tx_hash), "result": trace_json(trace)} for tx_hash, trace in result]
+    return trace_json(result)
 
 
 # -- the trace config ---------------------------------------------------------------------------

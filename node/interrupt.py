@@ -1,0 +1,160 @@
+"""Interrupting simulations: a wall-clock deadline checked inside py-evm's interpreter loop.
+
+A simulation (``eth_call``, ``eth_estimateGas``, ``eth_createAccessList``, ``debug_trace*``)
+runs its state with a computation class derived, for that run only, from the state's own
+(``Deadline.install``). It checks the deadline where unbounded work must pass: before each
+JUMP and JUMPI (every loop jumps back) and before each message (every call, creation and
+precompile, so recursion is caught too). Straight-line code between two checks is bounded
+by the code size. Block building never uses the derived class and pays nothing.
+
+Past the deadline, or once ``abort`` is called (the node is stopping), the check raises
+``Interrupted``. It derives from ``BaseException`` on purpose: py-evm swallows only its own
+``VMError``, but the EXECUTE precompile and other untrusted-input paths catch every
+``Exception``; nothing there may turn the interruption into an ordinary failed call.
+``Deadline.run`` turns it back into the user-facing error (``SimulationTimeout`` with
+geth's wording, ``SimulationAborted``, or a trace limit).
+
+A single precompile call is not interrupted midway: a pairing (bounded by the per-block
+pairing budget) or an EXECUTE re-execution (bounded by the block's execute gas limit) may
+overrun the deadline by its own running time; the check before the next opcode stops it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from eth.vm.opcode_values import JUMP, JUMPI
+
+from node.errors import SimulationAborted, SimulationTimeout
+
+RPC_EVM_TIMEOUT = 5.0  # seconds an eth_call/estimate/access list may run (geth's rpc.evmtimeout)
+# Seconds a debug_trace* request may run. geth gives a trace 5 s, but py-evm runs traced
+# code about 2.5x slower than untraced, so this keeps what fits an eth_call traceable.
+TRACE_TIMEOUT = 15.0
+CHECKED_OPCODES = (JUMP, JUMPI)
+
+T = TypeVar("T")
+
+
+class Interrupted(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
+    """Raised inside a simulation to stop it at once; ``error`` is what the user gets."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextmanager
+def interruptions_as_errors() -> Iterator[None]:
+    """Inside: an ``Interrupted`` simulation leaves as the error it carries."""
+    try:
+        yield
+    except Interrupted as signal:
+        raise signal.error from None
+
+
+class Deadline:
+    """When a simulation must stop, and the way to stop it early.
+
+    ``timeout_error`` is what the user is told when time runs out: geth says
+    ``execution aborted (timeout = 5s)`` for calls and ``execution timeout`` for traces.
+    The clock starts when the simulation does (``run``), not while it waits for a thread.
+    """
+
+    __slots__ = ("seconds", "timeout_error", "expires_at", "_abort_error", "_classes")
+
+    def __init__(self, seconds: float, timeout_error: Exception | None = None) -> None:
+        self.seconds = seconds
+        self.timeout_error = timeout_error or SimulationTimeout(
+            f"execution aborted (timeout = {go_duration(seconds)})"
+        )
+        self.expires_at = float("inf")  # not started yet
+        self._abort_error: Exception | None = None
+        self._classes: dict[type, type] = {}
+
+    @classmethod
+    def for_trace(cls, seconds: float) -> Deadline:
+        return cls(seconds, SimulationTimeout("execution timeout"))
+
+    def start(self) -> None:
+        self.expires_at = 0.0 if self._abort_error else time.monotonic() + self.seconds
+
+    def abort(self, error: Exception | None = None) -> None:
+        """Stop the simulation at its next check (from any thread)."""
+        self._abort_error = error or SimulationAborted(
+            "execution aborted (the node is shutting down)"
+        )
+        self.expires_at = 0.0  # the next check fires
+
+    def check(self) -> None:
+        if time.monotonic() >= self.expires_at:
+            raise Interrupted(self._abort_error or self.timeout_error)
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` against this deadline; an interruption becomes its error."""
+        with interruptions_as_errors():
+            self.start()
+            self.check()  # aborted before it began
+            return fn(*args, **kwargs)
+
+    def install(self, state: Any) -> None:
+        """Make ``state`` (a throw-away simulation state) check this deadline."""
+        state.computation_class = self.computation_class(state.computation_class)
+
+    def computation_class(self, base: type) -> type:
+        """``base`` (a fork's computation class, maybe traced) checking this deadline."""
+        derived = self._classes.get(base)
+        if derived is None:
+            derived = self._classes[base] = _interruptible(base, self.check)
+        return derived
+
+
+def _interruptible(base: type, check: Callable[[], None]) -> type:
+    opcodes = dict(base.opcodes)
+    for value in CHECKED_OPCODES:
+        opcodes[value] = _checked_opcode(base.opcodes[value], check)
+
+    class InterruptibleComputation(base):  # type: ignore[misc, valid-type]
+        @classmethod
+        def apply_message(cls, state, message, transaction_context, parent_computation=None):
+            check()
+            return super().apply_message(state, message, transaction_context, parent_computation)
+
+    InterruptibleComputation.opcodes = opcodes
+    InterruptibleComputation.__name__ = f"Interruptible{base.__name__}"
+    InterruptibleComputation.__qualname__ = InterruptibleComputation.__name__
+    return InterruptibleComputation
+
+
+def _checked_opcode(fn: Any, check: Callable[[], None]) -> Callable[..., None]:
+    def opcode(computation: Any) -> None:
+        check()
+        fn(computation=computation)
+
+    opcode.mnemonic = getattr(fn, "mnemonic", None)  # type: ignore[attr-defined]
+    return opcode
+
+
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go's ``time.Duration`` prints it (``5s``, ``1.5s``, ``500ms``, ``2m0s``),
+    so the timeout error reads exactly as geth's."""
+    nanoseconds = round(seconds * 1e9)
+    if nanoseconds < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanoseconds >= size or unit == "ns":
+                return _trim(nanoseconds / size) + unit
+    hours, rest = divmod(nanoseconds, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    text = _trim(rest / 1e9) + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{minutes}m{text}"
+    return text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")
