@@ -65,7 +65,8 @@ TIP = GWEI
 TRANSFER_GAS = 21_000
 INCREMENT_GAS = 100_000
 DEPLOY_GAS = 1_000_000
-MINE_CHUNK = 1_000  # blocks per anvil_mine call (the node allows 10 000)
+MINE_CHUNK = 500  # blocks per anvil_mine call (the node allows 10 000)
+MINE_TIMEOUT = 600.0  # seconds for one anvil_mine call (a busy machine mines slowly)
 LOGS_WINDOW = 50  # eth_getLogs looks this many blocks back
 REQUEST_TIMEOUT = 30.0  # seconds; a request slower than this is an error
 RECEIPT_TIMEOUT = 30.0
@@ -212,14 +213,19 @@ class Liveness:
 
 
 async def rpc(
-    session: aiohttp.ClientSession, url: str, stats: Stats, method: str, *params: Any
+    session: aiohttp.ClientSession,
+    url: str,
+    stats: Stats,
+    method: str,
+    *params: Any,
+    timeout: float = REQUEST_TIMEOUT,
 ) -> Any:
     """One timed HTTP request; its result, or RpcFailure."""
     body = request(method, *params)
     started = time.monotonic()
     try:
         async with session.post(
-            url, json=body, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+            url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             if resp.status != 200:
                 raise RpcFailure(f"{method}: HTTP {resp.status}", (await resp.text())[:200])
@@ -485,7 +491,7 @@ async def premine(session: aiohttp.ClientSession, node: Node, stats: Stats, bloc
     done = 0
     while done < blocks:
         step = min(MINE_CHUNK, blocks - done)
-        await rpc(session, node.url, stats, "anvil_mine", hex(step))
+        await rpc(session, node.url, stats, "anvil_mine", hex(step), timeout=MINE_TIMEOUT)
         done += step
         print(f"  pre-mined {done}/{blocks} blocks", flush=True)
 
@@ -635,10 +641,10 @@ async def run(args: argparse.Namespace) -> int:
             rss["end"] = rss_kib(node.pid)
         finally:
             node.kill(signal.SIGTERM)
-    if args.keep or args.data_dir is not None:
-        print(f"kept {work_dir}")
-    if not args.keep:
-        shutil.rmtree(work_dir, ignore_errors=True)
+            if args.keep:
+                print(f"kept {work_dir}")
+            else:
+                shutil.rmtree(work_dir, ignore_errors=True)
 
     # -- report ---------------------------------------------------------------------------
     lost = sorted(set(stats.lost))
