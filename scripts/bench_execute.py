@@ -1,7 +1,8 @@
 """Benchmark EXECUTE's stateless re-execution against py-evm's stateful block import.
 
 In process, no servers. On ``genesis/l2.json`` (with the node's ten dev accounts funded, as
-``native-devnet --genesis genesis/l2.json`` does) an ``node.chain.Chain`` builds:
+``native-devnet --genesis genesis/l2.json --accounts 10`` does) an ``node.chain.Chain``
+builds:
 
 1. a setup block deploying a few ``Counter`` contracts;
 2. a block of ``--txs`` ETH transfers (default 200) from the ten dev keys;

@@ -1,6 +1,7 @@
 """In-process L2 blocks for EXECUTE tests: a ``node.chain.Chain`` on genesis/l2.json with
-the dev accounts funded (as ``rpc.cli.make_devnet`` does), transaction signing for the L2
-chain id, and block building that keeps each block's recorded execution witness.
+the dev accounts funded (as ``rpc.cli.make_devnet`` does when asked with ``--accounts``),
+transaction signing for the L2 chain id, and block building that keeps each block's
+recorded execution witness.
 
 No node process is started; blocks go through ``Chain.build_block`` (py-evm's full
 ``import_block`` pipeline), so the witness is the one ``debug_executionWitness`` serves.
