@@ -408,12 +408,12 @@ async def _start(server: RpcServer, host: str, port: int) -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    secret_path = jwt_secret_path(args)  # first: a bad secret file fails before any work
+    secret = load_or_create_secret(secret_path) if secret_path is not None else None
     devnet = make_devnet(args)
     public_controls = args.public_controls
     if public_controls is None:  # anvil parity on an L1; an L2's users must not mint ETH
         public_controls = devnet.genesis.role != "l2"
-    secret_path = jwt_secret_path(args)
-    secret = load_or_create_secret(secret_path) if secret_path is not None else None
     server = RpcServer(devnet, controls=public_controls)
     await _start(server, args.host, args.port)
     auth_server = None

@@ -208,3 +208,35 @@ def test_a_node_that_understates_its_alloc_or_cannot_tell_is_refused():
 
 def test_tokens_made_now_pass_now():
     assert token_error("Bearer " + make_token(SECRET), SECRET, time.time()) is None
+
+
+# -- the flags --------------------------------------------------------------------------------
+
+
+def test_the_auth_flags_go_together(tmp_path, capsys):
+    from rpc.cli import build_parser, jwt_secret_path, main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--jwt-secret", str(tmp_path / "jwt")])
+    assert exited.value.code == 2
+    assert "--jwt-secret needs --auth-port" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["--auth-port", "8551"])
+    assert exited.value.code == 2
+    assert "--auth-port needs --jwt-secret FILE" in capsys.readouterr().err
+    args = build_parser().parse_args(["--auth-port", "8551", "--data-dir", str(tmp_path)])
+    assert jwt_secret_path(args) == tmp_path / "jwtsecret"  # geth keeps it in its datadir
+    args = build_parser().parse_args(["--auth-port", "8551", "--jwt-secret", "/s"])
+    assert str(jwt_secret_path(args)) == "/s"
+    assert jwt_secret_path(build_parser().parse_args([])) is None
+
+
+def test_a_bad_secret_file_stops_the_node_before_it_touches_anything(tmp_path, capsys):
+    from rpc.cli import main
+
+    secret, data_dir = tmp_path / "jwt", tmp_path / "chain"
+    secret.write_text("0x1234")
+    args = ["--auth-port", "8551", "--jwt-secret", str(secret), "--data-dir", str(data_dir)]
+    assert main([*args, "--silent"]) == 2
+    assert "invalid JWT secret" in capsys.readouterr().err
+    assert not data_dir.exists()
