@@ -210,8 +210,12 @@ class Devnet:
     def _call_deadline(self) -> Deadline:
         return Deadline(self.limits.timeout)
 
-    def _trace_deadline(self) -> Deadline:
-        return Deadline.for_trace(self.limits.trace_timeout)
+    def _trace_deadline(self, options: tracing.TraceOptions) -> Deadline:
+        """The trace config's ``timeout`` (geth's), at most the node's trace timeout."""
+        seconds = self.limits.trace_timeout
+        if options.timeout is not None:
+            seconds = min(seconds, options.timeout)
+        return Deadline.for_trace(seconds)
 
     def _trace_budget(self) -> tracing.TraceBudget:
         return tracing.TraceBudget(max_steps=self.limits.trace_max_steps)
@@ -269,7 +273,7 @@ class Devnet:
         self, tx_hash: bytes, options: tracing.TraceOptions
     ) -> tracing.TraceResult:
         return await self._simulate(
-            self._trace_deadline(),
+            self._trace_deadline(options),
             tracing.trace_transaction,
             self.chain,
             tx_hash,
@@ -281,7 +285,7 @@ class Devnet:
         self, request: CallRequest, header: BlockHeaderAPI, options: tracing.TraceOptions
     ) -> tracing.TraceResult:
         return await self._simulate(
-            self._trace_deadline(),
+            self._trace_deadline(options),
             tracing.trace_call,
             self.chain,
             request,
@@ -295,7 +299,7 @@ class Devnet:
         self, header: BlockHeaderAPI, options: tracing.TraceOptions
     ) -> list[tuple[bytes, tracing.TraceResult]]:
         return await self._simulate(
-            self._trace_deadline(),
+            self._trace_deadline(options),
             tracing.trace_block,
             self.chain,
             header,

@@ -111,6 +111,7 @@ class TraceOptions:
     with_log: bool = False  # callTracer
     diff_mode: bool = False  # prestateTracer
     disable_code: bool = False  # prestateTracer
+    timeout: float | None = None  # seconds; None: the node's --trace-timeout (also the most)
 
     def __post_init__(self) -> None:
         if self.tracer is not None and self.tracer not in TRACERS:

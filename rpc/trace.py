@@ -10,6 +10,7 @@ geth write a trace differently, this writes geth's (memory words and storage wit
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +41,17 @@ STRUCT_FLAGS = {
     "enableReturnData": "enable_return_data",
 }
 CALL_TRACER_FLAGS = {"onlyTopCall": "only_top_call", "withLog": "with_log"}
+GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+GO_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 PRESTATE_FLAGS = {
     "diffMode": "diff_mode",
     "disableCode": "disable_code",
@@ -134,7 +146,8 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 def trace_options(value: Any, what: str = "options") -> TraceOptions:
     """geth's ``TraceConfig``: the struct logger's flags, or ``tracer`` and its
-    ``tracerConfig``. Like geth, keys it does not know (``timeout``, ``reexec``) are ignored."""
+    ``tracerConfig``, and ``timeout`` (a Go duration; the node's --trace-timeout is the
+    most). Like geth, keys it does not know (``reexec``) are ignored."""
     value = _object(value, what)
     name = value.get("tracer") or None
     if name is not None and not isinstance(name, str):
@@ -142,6 +155,8 @@ def trace_options(value: Any, what: str = "options") -> TraceOptions:
     if name is not None and name not in tracing.TRACERS:
         raise InvalidParams(str(tracing.UnknownTracer(name)))
     fields: dict[str, Any] = {"tracer": name}
+    if value.get("timeout") is not None:
+        fields["timeout"] = go_duration_seconds(value["timeout"], f"{what}.timeout")
     if name is None:
         source, flags, where = value, STRUCT_FLAGS, what
         if value.get("limit") is not None:
@@ -154,6 +169,15 @@ def trace_options(value: Any, what: str = "options") -> TraceOptions:
         if source.get(key) is not None:
             fields[attribute] = codec.boolean(source[key], f"{where}.{key}")
     return TraceOptions(**fields)
+
+
+def go_duration_seconds(value: Any, what: str) -> float:
+    """A Go ``time.Duration`` string (``"10s"``, ``"1m30s"``, ``"500ms"``) in seconds."""
+    text = value if isinstance(value, str) else ""
+    parts = GO_DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise InvalidParams(f'{what}: expected a duration such as "10s" or "500ms"')
+    return sum(float(number) * GO_DURATION_UNITS[unit] for number, unit in parts)
 
 
 # -- geth's JSON shapes ---------------------------------------------------------------------------

@@ -126,6 +126,16 @@ def test_endless_call_trace_times_out_with_geths_tracer_error(node_factory):
     options = {"tracer": "callTracer", "stateOverrides": at_loop(FOREVER)}
     response = rpc(node.url, "debug_traceCall", [tx, "latest", options], timeout=60)
     assert response["error"] == {"code": -32000, "message": "execution timeout"}
+    # The trace config's "timeout" (geth's) may shorten the node's, never lengthen it.
+    for asked in ("300ms", "1h"):
+        started = time.monotonic()
+        options["timeout"] = asked
+        response = rpc(node.url, "debug_traceCall", [tx, "latest", options], timeout=60)
+        assert response["error"] == {"code": -32000, "message": "execution timeout"}
+        assert time.monotonic() - started < 10
+    options["timeout"] = "soon"
+    response = rpc(node.url, "debug_traceCall", [tx, "latest", options], timeout=60)
+    assert response["error"]["code"] == -32602 and "options.timeout" in response["error"]["message"]
 
 
 def test_sigterm_during_a_long_simulation_exits_promptly(node_factory):

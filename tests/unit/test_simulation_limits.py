@@ -3,6 +3,7 @@ call recursion), aborting from another thread, the gas cap, and what a trace may
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -142,3 +143,26 @@ def test_traces_stop_at_their_deadline_with_geths_tracer_error(chain):
 )
 def test_durations_read_as_gos(seconds, text):
     assert go_duration(seconds) == text
+
+
+async def test_waiting_simulations_are_bounded_and_stop_ends_them_all(monkeypatch):
+    from node.devnet import SIMULATOR_THREADS, Devnet, SimulationLimits
+    from node.errors import SimulatorBusy
+
+    monkeypatch.setattr("node.devnet.MAX_WAITING_SIMULATIONS", 1)
+    account = derive_dev_accounts(DEFAULT_MNEMONIC, 1)[0]
+    genesis = load_genesis("genesis/l1.json").with_accounts([account.address], 10**21)
+    devnet = Devnet(genesis, limits=SimulationLimits(timeout=600))
+    await devnet.start()
+    endless = [
+        asyncio.ensure_future(devnet.call(request(FOREVER), devnet.head))
+        for _ in range(SIMULATOR_THREADS + 1)  # every thread busy, one waiting
+    ]
+    await asyncio.sleep(0)
+    with pytest.raises(SimulatorBusy, match="1 already wait for the 2 simulator threads"):
+        await devnet.call(request(RETURN_GAS), devnet.head)
+    started = time.monotonic()
+    await devnet.stop()
+    results = await asyncio.gather(*endless, return_exceptions=True)
+    assert time.monotonic() - started < 5
+    assert all(isinstance(r, SimulationAborted | asyncio.CancelledError) for r in results), results

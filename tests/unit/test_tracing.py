@@ -449,7 +449,7 @@ def test_trace_config_parsing():
     assert rpc_trace.trace_options({}) == TraceOptions()
     assert rpc_trace.trace_options(
         {"enableMemory": True, "disableStack": True, "limit": 5, "timeout": "10s"}
-    ) == TraceOptions(enable_memory=True, disable_stack=True, limit=5)
+    ) == TraceOptions(enable_memory=True, disable_stack=True, limit=5, timeout=10.0)
     assert rpc_trace.trace_options(
         {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": True, "withLog": True}}
     ) == call_tracer(only_top_call=True, with_log=True)
