@@ -37,12 +37,13 @@ from node.statefile import (  # noqa: E402
 from node.storage import open_database  # noqa: E402
 from node.tracing import TRACE_MAX_STEPS  # noqa: E402
 from rpc.auth import JwtSecretError, load_or_create_secret  # noqa: E402
-from rpc.server import RpcServer  # noqa: E402
+from rpc.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_SECONDS  # noqa: E402
+from rpc.http_policy import is_loopback, split_flag_values  # noqa: E402
+from rpc.server import DEFAULT_MAX_BODY_BYTES, EdgeSettings, RpcServer  # noqa: E402
 
 log = logging.getLogger("native_devnet")
 
 WEI_PER_ETH = 10**18
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 JWT_SECRET_FILE = "jwtsecret"  # in --data-dir when --jwt-secret is not given, as geth's datadir
 
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Prague semantics: header n carries its own root",
     )
     add_simulation_flags(p)
+    add_edge_flags(p)
     return p
 
 
@@ -252,6 +254,75 @@ def add_simulation_flags(p: argparse.ArgumentParser) -> None:
         default=TRACE_MAX_STEPS,
         metavar="N",
         help=f"most struct-log steps one trace request may hold (default {TRACE_MAX_STEPS:_})",
+    )
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def _size(text: str) -> int:
+    """An argparse type: a byte count, ``33554432``, ``32MiB`` or ``5MB``."""
+    digits = text.strip().rstrip("bBkKmMgGiI")
+    unit = text.strip()[len(digits) :].lower()
+    try:
+        value = int(digits) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a size such as 32MiB, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be above 0 (there is no unbounded setting)")
+    return value
+
+
+def add_edge_flags(p: argparse.ArgumentParser) -> None:
+    edge = p.add_argument_group("HTTP and WebSocket (limits, browsers)")
+    edge.add_argument(
+        "--max-body-size",
+        type=_size,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="SIZE",
+        help="largest HTTP request body and WebSocket message, e.g. 64MiB (default 32MiB; "
+        "anvil_loadState of a long chain may need more; geth's is 5 MiB)",
+    )
+    edge.add_argument(
+        "--max-connections",
+        type=_positive(int),
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections served at once; more are answered 503 "
+        f"(default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    edge.add_argument(
+        "--read-timeout",
+        type=_positive(float),
+        default=DEFAULT_READ_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="time a connection gets to send a request's head, and then its body; an idle "
+        f"keep-alive connection is closed after it too (default {DEFAULT_READ_TIMEOUT_SECONDS:g})",
+    )
+    edge.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="HOST[,HOST]",
+        help="Host header names served, * for any (default: localhost and IP addresses on a "
+        "loopback bind, any beyond; geth's --http.vhosts)",
+    )
+    edge.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN[,ORIGIN]",
+        help="browser origins that may call the node over HTTP (CORS) and WebSocket, * in a "
+        "pattern matches any run, '*' alone any origin as anvil (default: pages on "
+        "localhost/127.0.0.1/[::1] and browser extensions)",
+    )
+
+
+def edge_settings(args: argparse.Namespace) -> EdgeSettings:
+    return EdgeSettings(
+        max_body_bytes=args.max_body_size,
+        max_connections=args.max_connections,
+        read_timeout=args.read_timeout,
+        allow_hosts=split_flag_values(args.allow_host),
+        allow_origins=split_flag_values(args.allow_origin),
     )
 
 
@@ -414,11 +485,12 @@ async def serve(args: argparse.Namespace) -> int:
     public_controls = args.public_controls
     if public_controls is None:  # anvil parity on an L1; an L2's users must not mint ETH
         public_controls = devnet.genesis.role != "l2"
-    server = RpcServer(devnet, controls=public_controls)
+    edge = edge_settings(args)
+    server = RpcServer(devnet, controls=public_controls, edge=edge)
     await _start(server, args.host, args.port)
     auth_server = None
     if secret is not None:
-        auth_server = RpcServer(devnet, jwt_secret=secret)
+        auth_server = RpcServer(devnet, jwt_secret=secret, edge=edge)
         try:
             await _start(auth_server, args.auth_host, args.auth_port)
         except CannotListen:
@@ -434,17 +506,26 @@ async def serve(args: argparse.Namespace) -> int:
         )
     if not args.silent:
         print(banner(devnet, url, Access(public_controls, auth_url, secret_path)), flush=True)
-        if args.host not in LOOPBACK_HOSTS:
-            print(
-                f"WARNING: listening on {args.host}, beyond loopback; dev keys are public.",
-                flush=True,
-            )
-        if auth_server is not None and args.auth_host not in LOOPBACK_HOSTS:
-            print(
-                f"WARNING: authenticated endpoint on {args.auth_host}, beyond loopback; "
-                "whoever holds the JWT secret controls the chain.",
-                flush=True,
-            )
+        print(
+            f"Browsers:     {server.access.origins.describe()} (Host: "
+            f"{server.access.hosts.describe()})",
+            flush=True,
+        )
+    # On stderr, and never silenced: whoever binds beyond loopback must hear about it.
+    if not is_loopback(args.host):
+        print(
+            f"WARNING: listening on {args.host}, beyond loopback; dev keys are public.",
+            file=sys.stderr,
+            flush=True,
+        )
+    if auth_server is not None and not is_loopback(args.auth_host):
+        print(
+            f"WARNING: authenticated endpoint on {args.auth_host}, beyond loopback; "
+            "whoever holds the JWT secret controls the chain.",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not args.silent:
         print(f"Listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

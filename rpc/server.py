@@ -5,9 +5,18 @@ turned into an error object by ``rpc.errors.to_rpc_error``. Each response is wri
 send (with TCP_NODELAY) so keep-alive clients never wait on Nagle's algorithm.
 
 A WebSocket connection is one reader loop (a task per request, so a slow call never blocks
-the next) and one ``rpc.subscriptions.Session``: its methods (``eth_subscribe``,
-``eth_unsubscribe``) take precedence over the tables, and its single sender task writes both
-responses and notifications.
+the next, at most ``MAX_IN_FLIGHT_PER_CONNECTION`` at once: beyond that the loop stops
+reading, and TCP pushes back on the client) and one ``rpc.subscriptions.Session``: its
+methods (``eth_subscribe``, ``eth_unsubscribe``) take precedence over the tables, and its
+single sender task writes both responses and notifications.
+
+The edge, in the order a request meets it: the connection cap and read timeout
+(``rpc.connections``), the Host/Origin/content-type policy (``rpc.http_policy``), the body
+size (``--max-body-size``: a longer Content-Length is answered ``413`` before anything is
+read, and a WebSocket message over it closes the socket with 1009), strict decoding
+(``rpc.wire``), then batches of at most ``MAX_BATCH`` requests whose response stops growing
+at ``MAX_BATCH_RESPONSE_BYTES``: the requests after that one are answered geth's
+``-32003 response too large`` without being run.
 
 A node may run two of these: the public port (without the test-node controls on an L2, see
 ``rpc.exposure``) and the authenticated endpoint (every method, behind ``rpc.auth``'s JWT).
@@ -16,42 +25,50 @@ A node may run two of these: the public port (without the test-node controls on 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from node.devnet import Devnet
-from precompiles.nesting import json_depth_ok
 from rpc import (
     anvil,
     auth,
+    connections,
     debug,
     devnet_info,
     eth,
     execute,
     exposure,
     filters,
+    http_policy,
     net,
     sign,
     subscriptions,
     trace,
     txpool,
+    wire,
 )
 from rpc.errors import (
     INVALID_REQUEST,
-    PARSE_ERROR,
     MethodNotFound,
     RpcError,
     to_rpc_error,
 )
+from rpc.http_policy import AccessPolicy, HostPolicy, OriginPolicy
 
 log = logging.getLogger("native_devnet.rpc")
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-MAX_BATCH = 1000
-MAX_REQUEST_DEPTH = 64
+# 32 MiB, not geth's 5: anvil_loadState carries a whole chain (about 15 kB of hex per block
+# here), so 5 MiB would refuse the dump of a few hundred blocks.
+DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+MAX_BATCH = 1000  # requests in one batch (geth's)
+MAX_BATCH_RESPONSE_BYTES = 25_000_000  # geth's --rpc.batch-response-max-size
+MAX_IN_FLIGHT_PER_CONNECTION = 32  # WebSocket requests served at once on one connection
+RESPONSE_TOO_LARGE = -32003  # geth's code and message for the rest of such a batch
+WEBSOCKET_HEARTBEAT_SECONDS = 30.0
 
 METHODS: dict[str, Any] = {
     **eth.METHODS,
@@ -68,29 +85,64 @@ METHODS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class EdgeSettings:
+    """The limits and policy a user may change with flags (``rpc.cli``)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_connections: int = connections.DEFAULT_MAX_CONNECTIONS
+    read_timeout: float = connections.DEFAULT_READ_TIMEOUT_SECONDS
+    allow_hosts: list[str] | None = None  # None: the default for the bind address
+    allow_origins: list[str] | None = None  # None: loopback pages and browser extensions
+
+
 def _error(id_: Any, error: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "error": error.to_json()}
 
 
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
+def _plain(status: int, text: str) -> web.Response:
+    response = web.Response(status=status, text=text + "\n")
+    response.force_close()  # the rest of the body is never read: this connection is done
+    return response
 
 
 class RpcServer:
     def __init__(
-        self, devnet: Devnet, controls: bool = True, jwt_secret: bytes | None = None
+        self,
+        devnet: Devnet,
+        controls: bool = True,
+        jwt_secret: bytes | None = None,
+        edge: EdgeSettings | None = None,
     ) -> None:
         """``controls``: also serve the test-node controls (``rpc.exposure``);
-        ``jwt_secret``: the authenticated endpoint, every request needs a token (``rpc.auth``)."""
+        ``jwt_secret``: the authenticated endpoint, every request needs a token (``rpc.auth``);
+        ``edge``: limits and Host/Origin policy (defaults as ``EdgeSettings``)."""
         self.devnet = devnet
+        self.edge = edge or EdgeSettings()
         self.methods = dict(METHODS) if controls else exposure.public_methods(METHODS)
         self.subscriptions = subscriptions.SubscriptionHub(devnet)
-        middlewares = [auth.jwt_middleware(jwt_secret)] if jwt_secret is not None else []
-        self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+        self.access = self._access_for("127.0.0.1")  # until start() knows the bind address
+        middlewares = [http_policy.middleware(lambda: self.access)]
+        if jwt_secret is not None:
+            middlewares.append(auth.jwt_middleware(jwt_secret))
+        # Bodies are read by _handle_http against the limit; aiohttp's own cap is a backstop.
+        self.app = web.Application(
+            client_max_size=self.edge.max_body_bytes, middlewares=middlewares
+        )
         self.app.router.add_get("/", self._handle_get)
         self.app.router.add_post("/", self._handle_http)
         self.app.router.add_get("/health", self._health)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        # Big bodies are read and decoded a few at a time: memory stays bounded whatever
+        # the number of clients sending them.
+        self._big_bodies = asyncio.Semaphore(2)
+
+    def _access_for(self, bind_host: str) -> AccessPolicy:
+        return AccessPolicy(
+            HostPolicy.for_bind(bind_host, self.edge.allow_hosts),
+            OriginPolicy.from_flag(self.edge.allow_origins),
+        )
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -105,7 +157,7 @@ class RpcServer:
         method = request.get("method")
         if not isinstance(method, str) or request.get("jsonrpc", "2.0") != "2.0":
             return _error(id_, RpcError(INVALID_REQUEST, "invalid request"))
-        if id_ is not None and not isinstance(id_, str | int | float):
+        if id_ is not None and (isinstance(id_, bool) or not isinstance(id_, str | int | float)):
             return _error(None, RpcError(INVALID_REQUEST, "invalid request: bad id"))
         handler = session.methods.get(method) if session is not None else None
         handler = handler or self.methods.get(method)
@@ -127,31 +179,57 @@ class RpcServer:
         self, body: bytes | str, session: subscriptions.Session | None = None
     ) -> bytes | None:
         """A raw body (single or batch) → the raw response body (None: nothing to send)."""
-        raw = body.encode() if isinstance(body, str) else body
-        if not json_depth_ok(raw, MAX_REQUEST_DEPTH):  # deep nesting would overflow the C stack
-            return _dumps(_error(None, RpcError(PARSE_ERROR, "parse error: nested too deep")))
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _dumps(_error(None, RpcError(PARSE_ERROR, "parse error")))
+            payload = await wire.decode_off_loop(body)
+        except RpcError as exc:
+            return wire.encode(_error(None, exc))
         if isinstance(payload, list):
             if not payload:
-                return _dumps(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
+                return wire.encode(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
             if len(payload) > MAX_BATCH:
-                return _dumps(
+                return wire.encode(
                     _error(None, RpcError(INVALID_REQUEST, f"batch too large (max {MAX_BATCH})"))
                 )
-            responses = [await self.handle_one(item, session) for item in payload]
-            responses = [r for r in responses if r is not None]
-            return _dumps(responses) if responses else None
+            return await self._handle_batch(payload, session)
         response = await self.handle_one(payload, session)
-        return _dumps(response) if response is not None else None
+        return wire.encode(response) if response is not None else None
+
+    async def _handle_batch(
+        self, batch: list[Any], session: subscriptions.Session | None
+    ) -> bytes | None:
+        """Each request in order; once the encoded answers pass ``MAX_BATCH_RESPONSE_BYTES``
+        the remaining requests are not run, each answered ``response too large`` (geth)."""
+        parts: list[bytes] = []
+        size = 0
+        for item in batch:
+            if size > MAX_BATCH_RESPONSE_BYTES:
+                if isinstance(item, dict) and "id" in item:
+                    too_large = RpcError(RESPONSE_TOO_LARGE, "response too large")
+                    parts.append(wire.encode(_error(_echoable_id(item), too_large)))
+                continue
+            response = await self.handle_one(item, session)
+            if response is not None:
+                parts.append(wire.encode(response))
+                size += len(parts[-1])
+        return b"[" + b",".join(parts) + b"]" if parts else None
 
     # -- transports -----------------------------------------------------------------------
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        out = await self.handle_payload(body)
+        limit = self.edge.max_body_bytes
+        length = request.content_length
+        if length is not None and length > limit:  # geth's wording
+            return _plain(413, f"content length too large ({length}>{limit})")
+        big = length is None or length > wire.DECODE_IN_THREAD_BYTES
+        try:
+            async with self._big_bodies if big else contextlib.nullcontext():
+                async with asyncio.timeout(self.edge.read_timeout):
+                    body = await request.read()
+                out = await self.handle_payload(body)
+        except web.HTTPRequestEntityTooLarge:  # a chunked body that did not say its length
+            return _plain(413, f"content length too large (more than {limit} bytes)")
+        except TimeoutError:
+            return _plain(408, f"request body not received within {self.edge.read_timeout:g} s")
         if out is None:
             return web.Response(status=200)
         return web.Response(body=out, content_type="application/json")
@@ -163,9 +241,14 @@ class RpcServer:
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(text="native-devnet JSON-RPC: POST JSON or open a WebSocket\n")
-        ws = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES, heartbeat=30)
+        ws = web.WebSocketResponse(
+            max_msg_size=self.edge.max_body_bytes, heartbeat=WEBSOCKET_HEARTBEAT_SECONDS
+        )
         await ws.prepare(request)
-        session = subscriptions.Session(self.subscriptions, ws)
+        transport = request.transport
+        session = subscriptions.Session(
+            self.subscriptions, ws, abort=transport.abort if transport is not None else None
+        )
 
         async def answer(data: str | bytes) -> None:
             with session.request_scope():  # its new subscriptions notify after this response
@@ -174,12 +257,19 @@ class RpcServer:
                     await session.send(out.decode())
 
         pending: set[asyncio.Task] = set()
+        in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
+
+        def finished(task: asyncio.Task) -> None:
+            pending.discard(task)
+            in_flight.release()
+
         try:
             async for message in ws:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await in_flight.acquire()  # not reading meanwhile: backpressure
                     task = asyncio.create_task(answer(message.data))
                     pending.add(task)
-                    task.add_done_callback(pending.discard)
+                    task.add_done_callback(finished)
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
@@ -189,12 +279,32 @@ class RpcServer:
         return ws
 
     async def start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self.access = self._access_for(host)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.edge.read_timeout,  # idle and slow-header timeout
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await site.start()
+        server = self._runner.server
+        assert server is not None
+        factory = connections.capped_protocol_factory(server, self.edge.max_connections)
+        loop = asyncio.get_running_loop()
+        try:
+            self._listener = await loop.create_server(factory, host, port, reuse_address=True)
+        except OSError:
+            await self._runner.cleanup()
+            raise
 
     async def stop(self) -> None:
         self.subscriptions.close()
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def _echoable_id(request: dict[str, Any]) -> Any:
+    id_ = request.get("id")
+    return id_ if isinstance(id_, str | int | float) and not isinstance(id_, bool) else None

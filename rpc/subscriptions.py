@@ -8,11 +8,14 @@ and ``syncing`` (never fires: a devnet is always in sync).
 
 A ``Session`` is one WebSocket connection. Everything it sends — responses and notifications —
 goes through one bounded queue drained by one sender task, so messages never interleave and
-a slow client cannot make the node buffer without limit. Responses wait for room (the
-requests behind them wait too); a notification that finds the queue full
-(``MAX_QUEUED_MESSAGES``) closes the connection with code 1008 and a log line: dropping
-notifications silently would leave the client believing it saw every block, and a closed
-socket is what clients (web3.py, ethers, viem) notice and reconnect on.
+a slow client cannot make the node buffer without limit. The bound is in bytes
+(``MAX_UNSENT_BYTES`` of messages not yet handed to the socket, notifications held for a
+subscription counted too) and in messages (``MAX_QUEUED_MESSAGES``). Responses wait for room
+(the requests behind them wait too); a notification that finds no room closes the connection
+with code 1008 and a log line: dropping notifications silently would leave the client
+believing it saw every block, and a closed socket is what clients (web3.py, ethers, viem)
+notice and reconnect on. A client that does not even read the close frame within
+``CLOSE_TIMEOUT_SECONDS`` has its connection aborted, which frees what the socket still holds.
 
 A subscription's notifications are held until the response carrying its id has been queued,
 so a client never sees a notification for an id it does not know yet (geth does the same).
@@ -26,7 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +49,7 @@ from rpc.registry import Namespace
 log = logging.getLogger("native_devnet.rpc")
 
 MAX_QUEUED_MESSAGES = 10_000
+MAX_UNSENT_BYTES = 8 * 2**20  # per connection: about 8 000 headers, or 70 full 60 kB txs
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 1_000
 CLOSE_TIMEOUT_SECONDS = 5.0
 POLICY_VIOLATION = 1008  # WebSocket close code for a client that fell too far behind
@@ -97,7 +101,7 @@ class Subscription:
         message = _notification(self.id, result_json)
         if self.held is None:
             self.session.notify(message)
-        elif len(self.held) < self.session.max_queued:
+        elif len(self.held) < self.session.max_queued and self.session.reserve(len(message)):
             self.held.append(message)
         else:
             self.session.overflow()
@@ -105,7 +109,7 @@ class Subscription:
     def activate(self) -> None:
         held, self.held = self.held or [], None
         for message in held:
-            self.session.notify(message)
+            self.session.enqueue_reserved(message)
 
 
 # Subscriptions created while serving the current request (one context per request task).
@@ -165,11 +169,22 @@ class Session:
     """One WebSocket connection: its subscriptions and its single, bounded outbox."""
 
     def __init__(
-        self, hub: SubscriptionHub, ws: WebSocketLike, max_queued: int = MAX_QUEUED_MESSAGES
+        self,
+        hub: SubscriptionHub,
+        ws: WebSocketLike,
+        max_queued: int = MAX_QUEUED_MESSAGES,
+        max_unsent_bytes: int = MAX_UNSENT_BYTES,
+        abort: Callable[[], None] | None = None,
     ) -> None:
+        """``abort`` drops the connection at once (the transport's ``abort``), for a peer
+        that does not read even the close frame."""
         self.hub = hub
         self.ws = ws
         self.max_queued = max_queued
+        self.max_unsent_bytes = max_unsent_bytes
+        self.unsent_bytes = 0  # queued or being written, not yet taken by the socket
+        self._room = asyncio.Event()  # set whenever the sender has finished a message
+        self._abort = abort
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queued)
         self.subscriptions: dict[str, Subscription] = {}
         self.closed = False
@@ -183,18 +198,23 @@ class Session:
         try:
             while True:
                 message = await self.outbox.get()
-                await self.ws.send_str(message)
+                await self.ws.send_str(message)  # waits while the socket's buffer is full
+                self.unsent_bytes -= len(message)
+                self._room.set()
         except Exception as exc:  # the peer went away mid-send
             log.debug("WebSocket send failed: %s", exc)
             self.close()
 
-    async def send(self, message: str) -> None:
-        """Queue a response, waiting for room."""
-        if not self.closed:
-            await self.outbox.put(message)
+    def reserve(self, size: int) -> bool:
+        """Count ``size`` more unsent bytes; False if that passes the bound (a message on
+        an empty queue always fits, however big)."""
+        if self.unsent_bytes and self.unsent_bytes + size > self.max_unsent_bytes:
+            return False
+        self.unsent_bytes += size
+        return True
 
-    def notify(self, message: str) -> None:
-        """Queue a notification; a full queue closes the connection."""
+    def enqueue_reserved(self, message: str) -> None:
+        """Queue a notification whose bytes ``reserve`` already counted."""
         if self.closed:
             return
         try:
@@ -202,23 +222,47 @@ class Session:
         except asyncio.QueueFull:
             self.overflow()
 
+    async def send(self, message: str) -> None:
+        """Queue a response, waiting for room."""
+        while not self.closed and not self.reserve(len(message)):
+            self._room.clear()
+            await self._room.wait()
+        if not self.closed:
+            await self.outbox.put(message)
+
+    def notify(self, message: str) -> None:
+        """Queue a notification; no room closes the connection."""
+        if self.closed:
+            return
+        if self.reserve(len(message)):
+            self.enqueue_reserved(message)
+        else:
+            self.overflow()
+
     def overflow(self) -> None:
         if self.closed:
             return
         log.warning(
-            "closing a WebSocket connection: it fell %d messages behind on %d subscription(s)",
-            self.max_queued,
+            "closing a WebSocket connection: it fell behind by %d messages, %d bytes, "
+            "on %d subscription(s) (limits %d messages, %d bytes)",
+            self.outbox.qsize(),
+            self.unsent_bytes,
             len(self.subscriptions),
+            self.max_queued,
+            self.max_unsent_bytes,
         )
         self.close()
         self._closer = asyncio.create_task(self._close_socket(), name="ws-close")
 
     async def _close_socket(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(
                 self.ws.close(code=POLICY_VIOLATION, message=b"notification queue overflow"),
                 CLOSE_TIMEOUT_SECONDS,
             )
+        except Exception:  # the peer reads nothing, not even the close frame
+            if self._abort is not None:
+                self._abort()
 
     def close(self) -> None:
         """Forget every subscription and stop sending (the socket closed or overflowed)."""
@@ -229,6 +273,10 @@ class Session:
             self.hub.subscriptions.pop(subscription_id, None)
         self.subscriptions.clear()
         self._sender.cancel()
+        while not self.outbox.empty():  # what was never sent is garbage now
+            self.outbox.get_nowait()
+        self.unsent_bytes = 0
+        self._room.set()  # responses waiting for room give up
 
     @contextlib.contextmanager
     def request_scope(self) -> Iterator[None]:
