@@ -192,7 +192,7 @@ class RpcServer:
                 )
             return await self._handle_batch(payload, session)
         response = await self.handle_one(payload, session)
-        return wire.encode(response) if response is not None else None
+        return _encode(response) if response is not None else None
 
     async def _handle_batch(
         self, batch: list[Any], session: subscriptions.Session | None
@@ -209,7 +209,7 @@ class RpcServer:
                 continue
             response = await self.handle_one(item, session)
             if response is not None:
-                parts.append(wire.encode(response))
+                parts.append(_encode(response))
                 size += len(parts[-1])
         return b"[" + b",".join(parts) + b"]" if parts else None
 
@@ -303,6 +303,14 @@ class RpcServer:
             self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def _encode(response: dict[str, Any]) -> bytes:
+    """A response as strict JSON; one that cannot be (a handler's bug) becomes an error."""
+    try:
+        return wire.encode(response)
+    except (TypeError, ValueError) as exc:
+        return wire.encode(_error(response.get("id"), to_rpc_error(exc)))
 
 
 def _echoable_id(request: dict[str, Any]) -> Any:

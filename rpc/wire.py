@@ -2,7 +2,8 @@
 
 A body is UTF-8 JSON text (RFC 8259 §8.1) and nothing else: a byte-order mark, UTF-16 or
 UTF-32 (which Python's ``json.loads`` would otherwise guess and accept) and the non-JSON
-constants ``NaN``/``Infinity``/``-Infinity`` are parse errors (-32700), so every id the node
+constants ``NaN``/``Infinity``/``-Infinity`` and numbers beyond a double's range (``1e400``)
+are parse errors (-32700), so every id the node
 echoes, and every response it writes, is JSON a strict parser (Go, Rust, a browser) accepts.
 
 Before parsing, one C-speed pass counts the body's structural characters. It bounds what the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 from precompiles.nesting import json_depth_ok
@@ -46,6 +48,13 @@ def _refuse_constant(name: str) -> Any:
     raise ParseError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON, but no number a response can carry
+        raise ParseError(f"number out of range: {text[:40]}")
+    return value
+
+
 def decode(body: bytes | str) -> Any:
     """Strictly decode one request body (a single request or a batch); raises ``RpcError``."""
     raw = body.encode() if isinstance(body, str) else body
@@ -67,7 +76,7 @@ def decode(body: bytes | str) -> Any:
     if text.startswith(_UTF8_BOM):
         raise ParseError("byte order mark")
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except ValueError:  # JSONDecodeError, e.g. the NULs of UTF-16 read as UTF-8
         raise ParseError() from None
 

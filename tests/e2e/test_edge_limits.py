@@ -384,6 +384,7 @@ def test_private_network_preflight(node_factory):
         b'{"jsonrpc":"2.0","id":Infinity,"method":"eth_blockNumber","params":[]}',
         b'{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":[-Infinity,"latest"]}',
         b'[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"id":NaN}]',
+        b'{"jsonrpc":"2.0","id":1e400,"method":"eth_blockNumber","params":[]}',
     ],
     ids=[
         "bom",
@@ -394,6 +395,7 @@ def test_private_network_preflight(node_factory):
         "infinity-id",
         "minus-infinity",
         "nan-in-batch",
+        "overflowing-number",
     ],
 )
 def test_non_strict_bodies_are_parse_errors(shared_l1, body):
