@@ -30,11 +30,12 @@ from sequencer.client import (
     h2i,
     read_jwt_secret,
 )
-from sequencer.messages import decode_revert
+from sequencer.messages import MAX_MIN_GAS_LIMIT, decode_revert
 from sequencer.relayer import (
     Relayer,
     RelayError,
     claim_withdrawal,
+    l2_domain,
     prove_withdrawal,
     withdraw,
     withdrawal_from_receipt,
@@ -46,6 +47,7 @@ DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEFAULT_L1 = "http://127.0.0.1:8545"
 DEFAULT_L2 = "http://127.0.0.1:8546"
 DEFAULT_ROLLUP_FILE = Path("rollup.json")
+DEFAULT_MIN_GAS_LIMIT = 100_000  # enough for a plain transfer or a small call
 
 log = logging.getLogger("native_rollup")
 
@@ -80,6 +82,30 @@ def address(text: str) -> bytes:
     if len(raw) != 20:
         raise argparse.ArgumentTypeError(f"not a 0x-prefixed 20-byte address: {text!r}")
     return raw
+
+
+def min_gas_limit(text: str) -> int:
+    """A message's ``minGasLimit``: 0 ..= ``MAX_MIN_GAS_LIMIT``."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a gas amount: {text!r}") from None
+    if not 0 <= value <= MAX_MIN_GAS_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"min gas limit {value} out of range: at most {MAX_MIN_GAS_LIMIT} (MAX_MIN_GAS_LIMIT)"
+        )
+    return value
+
+
+def _min_gas(p: argparse.ArgumentParser, layer: str) -> None:
+    p.add_argument(
+        "--min-gas-limit",
+        type=min_gas_limit,
+        default=DEFAULT_MIN_GAS_LIMIT,
+        metavar="GAS",
+        help=f"gas the {layer} recipient's call is guaranteed (default {DEFAULT_MIN_GAS_LIMIT:,};"
+        f" at most {MAX_MIN_GAS_LIMIT:,}); a claim with less gas reverts",
+    )
 
 
 def hexdata(text: str) -> bytes:
@@ -219,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument(
         "--data", type=hexdata, default=b"", metavar="HEX", help="calldata for the L2 recipient"
     )
+    _min_gas(dep, "L2")
 
     s = sub.add_parser(
         "sequence",
@@ -283,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fee", type=ether, default=0, metavar="ETH", help="paid to whoever claims it on L1"
     )
     w.add_argument("--data", type=hexdata, default=b"", metavar="HEX")
+    _min_gas(w, "L1")
     w.add_argument(
         "--no-wait",
         action="store_true",
@@ -377,7 +405,7 @@ def cmd_deposit(args: argparse.Namespace) -> int:
     rollup = open_from_args(args, l1)
     signer = Signer.from_key(l1, args.key)
     message, receipt = rollup.deposit(
-        signer, args.to or signer.address, args.value, args.fee, args.data
+        signer, args.to or signer.address, args.value, args.fee, args.data, args.min_gas_limit
     )
     emit(
         {
@@ -471,14 +499,20 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     l2 = RpcClient(args.l2)
     signer = Signer.from_key(l2, args.key)
     tx_hash, receipt = withdraw(
-        signer, args.to or signer.address, args.value, args.fee, args.data, wait=not args.no_wait
+        signer,
+        args.to or signer.address,
+        args.value,
+        args.fee,
+        args.data,
+        wait=not args.no_wait,
+        min_gas_limit=args.min_gas_limit,
     )
     if receipt is None:
         emit({"l2Tx": tx_hash})
         return 0
     if h2i(receipt["status"]) != 1:
         raise TxFailed("sendMessage on L2", receipt)
-    message = withdrawal_from_receipt(receipt)
+    message = withdrawal_from_receipt(receipt, l2_domain(l2))
     emit({"message": message.to_json(), "l2Tx": tx_hash, "l2Block": h2i(receipt["blockNumber"])})
     return 0
 

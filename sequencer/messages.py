@@ -2,11 +2,14 @@
 revert decoding.
 
 A message (``RollupMessages.Message``) is committed to by
-``keccak256(abi.encodePacked(sender, to, value, fee, keccak256(data), index))``. L1 -> L2
-messages are leaves of an OpenZeppelin ``MerkleTree`` on L1 (depth 32, empty leaf zero,
-commutative keccak pairs); ``MessageTree`` rebuilds it so the relayer can prove a leaf to
-the L2 messenger (``MerkleProof.verify``). L2 -> L1 messages sit in the messenger's
-``sentMessages`` array (storage slot 0), which the L1 proves with ``eth_getProof`` data.
+``keccak256(abi.encode(direction, l1ChainId, l2ChainId, rollup, nonce, sender, to, value,
+fee, minGasLimit, keccak256(data)))``: the direction tag and the rollup's domain (both chain
+ids and the L1 rollup address) keep a message valid in one place only. L1 -> L2 messages are
+leaves of an OpenZeppelin ``MerkleTree`` on L1 (depth 32, empty leaf zero, commutative keccak
+pairs); ``MessageTree`` rebuilds it so the relayer can prove a leaf to the L2 messenger
+(``MerkleProof.verify``). L2 -> L1 messages are entries ``sent[messageHash] = true`` of the
+messenger's ERC-7201 namespace, which the L1 proves with ``eth_getProof`` data at the slot
+``keccak256(abi.encode(messageHash, SENT_MESSAGES_SLOT))``.
 """
 
 from __future__ import annotations
@@ -22,20 +25,30 @@ from eth_hash.auto import keccak
 
 ZERO32 = b"\x00" * 32
 MESSAGE_TREE_DEPTH = 32
-SENT_MESSAGES_SLOT = 0
-MESSAGE_TYPE = "(address,address,uint256,uint256,bytes,uint256)"
+# ERC-7201 namespace of the L2 messenger; its first member is the ``sent`` mapping.
+STORAGE_NAMESPACE = "native-rollup.L2Messenger"
+SENT_MESSAGES_SLOT = 0x69FDD5C6A0CDD3EC7E220012AD5384810D755D84EC4339C53DDE910CED467900
+L1_TO_L2 = keccak(b"NativeRollup.L1ToL2.v1")
+L2_TO_L1 = keccak(b"NativeRollup.L2ToL1.v1")
+MESSAGE_TYPE = "(uint256,address,address,uint256,uint256,uint256,bytes)"
+# RollupMessages limits (the contracts enforce them; kept here to check before sending)
+MAX_MIN_GAS_LIMIT = 4_000_000
+MAX_RETURN_DATA = 256
+REFUND_DELAY = 24 * 3600
 
 # NativeRollup
 ADVANCE = "advance(bytes32,bytes32,uint256,uint256,address,bytes32,bytes32,bytes,bytes)"
-L1_SEND = "sendMessage(address,uint256,bytes)"
+L1_SEND = "sendMessage(address,uint256,uint256,bytes)"
 L1_CLAIM = f"claimL2Message({MESSAGE_TYPE},uint256,bytes[],bytes[])"
 ROLLUP_CONSTRUCTOR = ["bytes32", "bytes32", "uint256", "uint256", "address", "address"]
 # L2Messenger
-L2_SEND = "sendMessage(address,uint256,bytes)"
-L2_CLAIM = f"claim({MESSAGE_TYPE},bytes32[],uint256)"
+L2_SEND = "sendMessage(address,uint256,uint256,bytes)"
+L2_CLAIM = f"claim(uint256,address,{MESSAGE_TYPE},bytes32[],uint256)"
+L2_REFUND = f"refund(uint256,address,{MESSAGE_TYPE},bytes32[],uint256)"
 
-MESSAGE_SENT_L1 = "MessageSent(uint256,address,address,uint256,uint256,bytes,bytes32)"
-MESSAGE_SENT_L2 = "MessageSent(uint256,address,address,uint256,uint256,bytes,bytes32)"
+MESSAGE_SENT = "MessageSent(uint256,address,address,uint256,uint256,uint256,bytes,bytes32)"
+MESSAGE_SENT_L1 = MESSAGE_SENT
+MESSAGE_SENT_L2 = MESSAGE_SENT
 BLOCK_SETTLED = "BlockSettled(uint256,bytes32,bytes32,uint256,uint256,uint256)"
 
 # Errors that appear in revert data but not in the contracts' ABIs.
@@ -103,8 +116,20 @@ def contract_address(sender: bytes, nonce: int) -> bytes:
 
 
 @dataclass(frozen=True)
+class Domain:
+    """The rollup a message belongs to (``RollupMessages.Domain``)."""
+
+    l1_chain_id: int
+    l2_chain_id: int
+    rollup: bytes
+
+
+@dataclass(frozen=True)
 class Message:
-    """A cross-layer message (``RollupMessages.Message``)."""
+    """A cross-layer message (``RollupMessages.Message``) of one rollup and direction.
+
+    ``index`` is the contracts' ``nonce``: the message's position in its direction's sequence
+    (the L1 tree's leaf index for L1 -> L2, the messenger's send count for L2 -> L1)."""
 
     sender: bytes
     to: bytes
@@ -112,57 +137,97 @@ class Message:
     fee: int
     data: bytes
     index: int
+    domain: Domain
+    direction: bytes = L1_TO_L2
+    min_gas_limit: int = 0
 
     @property
     def hash(self) -> bytes:
+        d = self.domain
         return keccak(
-            self.sender
-            + self.to
-            + self.value.to_bytes(32, "big")
-            + self.fee.to_bytes(32, "big")
-            + keccak(self.data)
-            + self.index.to_bytes(32, "big")
+            encode(
+                ["bytes32", "uint256", "uint256", "address", "uint256", "address", "address"]
+                + ["uint256", "uint256", "uint256", "bytes32"],
+                [
+                    self.direction,
+                    d.l1_chain_id,
+                    d.l2_chain_id,
+                    d.rollup,
+                    self.index,
+                    self.sender,
+                    self.to,
+                    self.value,
+                    self.fee,
+                    self.min_gas_limit,
+                    keccak(self.data),
+                ],
+            )
         )
 
     def abi(self) -> tuple:
-        return (self.sender, self.to, self.value, self.fee, self.data, self.index)
+        return (
+            self.index,
+            self.sender,
+            self.to,
+            self.value,
+            self.fee,
+            self.min_gas_limit,
+            self.data,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "direction": "L1->L2" if self.direction == L1_TO_L2 else "L2->L1",
+            "l1ChainId": self.domain.l1_chain_id,
+            "l2ChainId": self.domain.l2_chain_id,
+            "rollup": "0x" + self.domain.rollup.hex(),
+            "nonce": self.index,
             "sender": "0x" + self.sender.hex(),
             "to": "0x" + self.to.hex(),
             "value": str(self.value),
             "fee": str(self.fee),
+            "minGasLimit": self.min_gas_limit,
             "data": "0x" + self.data.hex(),
-            "index": self.index,
+            "hash": "0x" + self.hash.hex(),
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Message:
         return cls(
-            bytes.fromhex(doc["sender"][2:]),
-            bytes.fromhex(doc["to"][2:]),
-            int(doc["value"]),
-            int(doc["fee"]),
-            bytes.fromhex(doc["data"][2:]),
-            int(doc["index"]),
+            sender=bytes.fromhex(doc["sender"][2:]),
+            to=bytes.fromhex(doc["to"][2:]),
+            value=int(doc["value"]),
+            fee=int(doc["fee"]),
+            data=bytes.fromhex(doc["data"][2:]),
+            index=int(doc["nonce"]),
+            domain=Domain(
+                int(doc["l1ChainId"]), int(doc["l2ChainId"]), bytes.fromhex(doc["rollup"][2:])
+            ),
+            direction=L1_TO_L2 if doc["direction"] == "L1->L2" else L2_TO_L1,
+            min_gas_limit=int(doc["minGasLimit"]),
         )
 
     @classmethod
-    def from_log(cls, log: dict) -> Message:
+    def from_log(cls, log: dict, domain: Domain, direction: bytes) -> Message:
         """A ``MessageSent`` log of either layer (same indexed fields and data layout)."""
         topics = log["topics"]
-        value, fee, data, _ = decode(
-            ["uint256", "uint256", "bytes", "bytes32"], bytes.fromhex(log["data"][2:])
+        value, fee, min_gas_limit, data, message_hash = decode(
+            ["uint256", "uint256", "uint256", "bytes", "bytes32"], bytes.fromhex(log["data"][2:])
         )
-        return cls(
+        message = cls(
             sender=bytes.fromhex(topics[2][-40:]),
             to=bytes.fromhex(topics[3][-40:]),
             value=value,
             fee=fee,
             data=data,
             index=int(topics[1], 16),
+            domain=domain,
+            direction=direction,
+            min_gas_limit=min_gas_limit,
         )
+        if message.hash != message_hash:
+            raise ValueError(f"message {message.index}: logged hash is not the hash of its fields")
+        return message
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:
@@ -223,10 +288,16 @@ def verify_proof(proof: Sequence[bytes], root: bytes, leaf: bytes) -> bool:
     return node == root
 
 
-def sent_message_slot(index: int) -> int:
-    """Storage slot of the L2 messenger's ``sentMessages[index]``."""
-    base = int.from_bytes(keccak(SENT_MESSAGES_SLOT.to_bytes(32, "big")), "big")
-    return base + index
+def sent_message_slot(message_hash: bytes) -> int:
+    """Storage slot of the L2 messenger's ``sent[message_hash]``."""
+    slot = keccak(message_hash + SENT_MESSAGES_SLOT.to_bytes(32, "big"))
+    return int.from_bytes(slot, "big")
+
+
+def namespace_slot(namespace: str) -> int:
+    """ERC-7201: ``keccak256(abi.encode(uint256(keccak256(id)) - 1)) & ~0xff``."""
+    inner = int.from_bytes(keccak(namespace.encode()), "big") - 1
+    return int.from_bytes(keccak(inner.to_bytes(32, "big")), "big") & ~0xFF
 
 
 # -- revert data -----------------------------------------------------------------------------

@@ -5,12 +5,14 @@ logs. ``Relayer`` claims every pending message on L2 against the root the sequen
 anchors in the block it is about to mine: the claim's ``anchorTimestamp`` is that block's
 timestamp (EXECUTE writes the anchor into the EIP-4788 contract before the transactions).
 Each claim is simulated first with the anchor put into the beacon-roots contract by a state
-override, so a message whose call would revert (or whose fee is below ``min_fee``) costs the
+override, at the gas the relayer will send it with, so a message whose call would fail
+(``claim`` answers false and records the failure) or whose fee is below ``min_fee`` costs the
 relayer nothing; it is retried after ``retry_blocks`` blocks. The message's ``fee`` pays the
-relayer for the L2 gas.
+relayer for the L2 gas. The claim forwards at least the message's ``minGasLimit`` to the
+recipient (the messenger reverts otherwise), so the gas estimate already covers it.
 
 L2 -> L1: ``find_withdrawal`` locates a message in the messenger's logs, ``withdrawal_proof``
-proves ``sentMessages[index]`` with ``eth_getProof`` at a settled L2 block, and
+proves ``sent[messageHash]`` with ``eth_getProof`` at a settled L2 block, and
 ``claim_withdrawal`` sends ``claimL2Message`` on L1.
 """
 
@@ -23,7 +25,9 @@ from sequencer.client import RpcClient, RpcError, Signer, b2h, h2b, h2i
 from sequencer.messages import (
     L2_CLAIM,
     L2_SEND,
-    MESSAGE_SENT_L2,
+    L2_TO_L1,
+    MESSAGE_SENT,
+    Domain,
     Message,
     MessageTree,
     calldata,
@@ -50,8 +54,9 @@ def messenger_view(l2: RpcClient, signature: str, *args, tag: int | str = "lates
     return decode(["uint256"], out)[0]
 
 
-def is_claimed_on_l2(l2: RpcClient, index: int, tag: int | str = "latest") -> bool:
-    return bool(messenger_view(l2, "isClaimed(uint256)", index, tag=tag))
+def is_claimed_on_l2(l2: RpcClient, message: Message, tag: int | str = "latest") -> bool:
+    """Whether L1 -> L2 ``message`` was delivered (or refunded) on L2."""
+    return bool(messenger_view(l2, "isDone(bytes32)", message.hash, tag=tag))
 
 
 def beacon_root_override(timestamp: int, root: bytes) -> dict:
@@ -132,7 +137,7 @@ class Relayer:
             message = self.book.messages[index]
             if message.fee < self.min_fee:
                 continue
-            if is_claimed_on_l2(self.l2, index):
+            if is_claimed_on_l2(self.l2, message):
                 self.done.add(index)
                 continue
             out.append(message)
@@ -141,7 +146,7 @@ class Relayer:
     def claim_data(
         self, message: Message, tree: MessageTree, timestamp: int, levels: list | None = None
     ) -> bytes:
-        return calldata(L2_CLAIM, message.abi(), tree.proof(message.index, levels), timestamp)
+        return claim_calldata(message, tree.proof(message.index, levels), timestamp)
 
     def submit_claims(
         self, tree: MessageTree, timestamp: int, l2_number: int
@@ -154,26 +159,22 @@ class Relayer:
         attempts = []
         for message in self.pending(len(tree.leaves), l2_number):
             data = self.claim_data(message, tree, timestamp, levels)
+            request = {"from": self.signer.account.address, "to": b2h(MESSENGER), "data": b2h(data)}
             try:
-                gas = h2i(
-                    self.l2.call(
-                        "eth_estimateGas",
-                        {
-                            "from": self.signer.account.address,
-                            "to": b2h(MESSENGER),
-                            "data": b2h(data),
-                        },
-                        "latest",
-                        override,
-                    )
-                )
+                gas = h2i(self.l2.call("eth_estimateGas", request, "latest", override))
+                gas += gas // 4 + CLAIM_GAS_MARGIN
+                # the estimate only avoids a revert: the recipient's call must also succeed
+                out = self.l2.call("eth_call", {**request, "gas": hex(gas)}, "latest", override)
+                delivered = h2b(out)[-1:] == b"\x01"
+                why = "the recipient's call fails"
             except RpcError as exc:
-                why = str(decode_revert(exc.revert_data) or exc.message)
+                delivered, why = False, str(decode_revert(exc.revert_data) or exc.message)
+            if not delivered:
                 log.warning("message %d would fail on L2 (%s); retry later", message.index, why)
                 self.backoff[message.index] = (l2_number + self.retry_blocks, why)
                 self.failed.append((message, why))
                 continue
-            tx_hash = self.signer.submit(MESSENGER, data, gas=gas + gas // 4 + CLAIM_GAS_MARGIN)
+            tx_hash = self.signer.submit(MESSENGER, data, gas=gas)
             attempt = ClaimAttempt(message, tx_hash, timestamp)
             self.in_flight[message.index] = attempt
             attempts.append(attempt)
@@ -190,52 +191,78 @@ class Relayer:
                     self.signer.resync()
                 continue  # still in the pool (e.g. deferred by the block gas limit)
             del self.in_flight[index]
-            if h2i(receipt["status"]) == 1:
+            if h2i(receipt["status"]) == 1 and is_claimed_on_l2(self.l2, attempt.message):
                 self.claimed.append(attempt.message)
                 self.done.add(index)
                 self.backoff.pop(index, None)
             else:
-                self.backoff[index] = (l2_number + self.retry_blocks, "claim reverted")
-                self.failed.append((attempt.message, "claim reverted"))
+                why = "claim reverted" if h2i(receipt["status"]) != 1 else "delivery failed"
+                self.backoff[index] = (l2_number + self.retry_blocks, why)
+                self.failed.append((attempt.message, why))
+
+
+def claim_calldata(message: Message, proof: list[bytes], anchor_timestamp: int) -> bytes:
+    """``L2Messenger.claim`` calldata for L1 -> L2 ``message``."""
+    d = message.domain
+    return calldata(L2_CLAIM, d.l1_chain_id, d.rollup, message.abi(), list(proof), anchor_timestamp)
 
 
 # -- L2 -> L1 ----------------------------------------------------------------------------------
 
 
 def withdraw(
-    signer: Signer, to: bytes, value: int, fee: int = 0, data: bytes = b"", wait: bool = True
+    signer: Signer,
+    to: bytes,
+    value: int,
+    fee: int = 0,
+    data: bytes = b"",
+    wait: bool = True,
+    min_gas_limit: int = 0,
 ) -> tuple[str, dict | None]:
     """``sendMessage`` on the L2 messenger; returns the tx hash and (if ``wait``) its receipt.
 
     On a ``--no-mining`` L2 the receipt arrives once the sequencer mines the block."""
-    tx_hash = signer.submit(MESSENGER, calldata(L2_SEND, to, fee, data), value + fee)
+    tx_hash = signer.submit(MESSENGER, calldata(L2_SEND, to, min_gas_limit, fee, data), value + fee)
     return tx_hash, (signer.rpc.wait_receipt(tx_hash) if wait else None)
 
 
-def withdrawal_from_receipt(receipt: dict) -> Message:
-    (message,) = messages_in(receipt, MESSENGER)
+def l2_domain(l2: RpcClient, tag: int | str = "latest") -> Domain:
+    """The domain the L2 messenger is bound to (by the first delivered L1 message)."""
+    from eth_abi import decode
+
+    out = l2.eth_call(MESSENGER, calldata("boundRollup()"), tag=tag)
+    l1_chain_id, rollup = decode(["uint256", "address"], out)
+    if l1_chain_id == 0:
+        raise RelayError("the L2 messenger is not bound to a rollup yet (no L1 message delivered)")
+    return Domain(l1_chain_id, l2.chain_id(), h2b(rollup))
+
+
+def withdrawal_from_receipt(receipt: dict, domain: Domain) -> Message:
+    (message,) = messages_in(receipt, MESSENGER, domain, L2_TO_L1)
     return message
 
 
-def find_withdrawal(l2: RpcClient, index: int) -> tuple[Message, int]:
+def find_withdrawal(l2: RpcClient, index: int, domain: Domain) -> tuple[Message, int]:
     """L2 -> L1 message ``index`` and the L2 block that sent it."""
     logs = l2.call(
         "eth_getLogs",
         {
             "address": b2h(MESSENGER),
-            "topics": [topic(MESSAGE_SENT_L2), b2h(index.to_bytes(32, "big"))],
+            "topics": [topic(MESSAGE_SENT), b2h(index.to_bytes(32, "big"))],
             "fromBlock": "0x0",
             "toBlock": "latest",
         },
     )
     if not logs:
         raise RelayError(f"no L2 -> L1 message {index} on L2")
-    return Message.from_log(logs[0]), h2i(logs[0]["blockNumber"])
+    return Message.from_log(logs[0], domain, L2_TO_L1), h2i(logs[0]["blockNumber"])
 
 
-def withdrawal_proof(l2: RpcClient, index: int, l2_block: int) -> tuple[list[bytes], list[bytes]]:
-    """``eth_getProof`` of the messenger's ``sentMessages[index]`` at L2 block ``l2_block``."""
-    slot = sent_message_slot(index).to_bytes(32, "big")
+def withdrawal_proof(
+    l2: RpcClient, message: Message, l2_block: int
+) -> tuple[list[bytes], list[bytes]]:
+    """``eth_getProof`` of the messenger's ``sent[message.hash]`` at L2 block ``l2_block``."""
+    slot = sent_message_slot(message.hash).to_bytes(32, "big")
     proof = l2.call("eth_getProof", b2h(MESSENGER), [b2h(slot)], hex(l2_block))
     return [h2b(n) for n in proof["accountProof"]], [
         h2b(n) for n in proof["storageProof"][0]["proof"]
@@ -270,7 +297,7 @@ def prove_withdrawal(
 ) -> WithdrawalProof:
     """Proof of withdrawal ``index`` against a settled L2 block (default: the settled head,
     which must be at or after the block that sent it)."""
-    message, sent_in = find_withdrawal(l2, index)
+    message, sent_in = find_withdrawal(l2, index, rollup.domain)
     settled = rollup.last_block_number()
     if l2_block is None:
         l2_block = settled
@@ -278,7 +305,7 @@ def prove_withdrawal(
         raise RelayError(
             f"message {index} was sent in L2 block {sent_in}; the L1 has settled up to {settled}"
         )
-    account_proof, storage_proof = withdrawal_proof(l2, index, l2_block)
+    account_proof, storage_proof = withdrawal_proof(l2, message, l2_block)
     return WithdrawalProof(message, sent_in, l2_block, account_proof, storage_proof)
 
 

@@ -26,8 +26,10 @@ from sequencer.client import ETHER, RpcClient, RpcError, Signer, b2h, h2b, h2i
 from sequencer.messages import (
     L1_CLAIM,
     L1_SEND,
-    MESSAGE_SENT_L1,
+    L1_TO_L2,
+    MESSAGE_SENT,
     ROLLUP_CONSTRUCTOR,
+    Domain,
     Message,
     calldata,
     topic,
@@ -78,6 +80,14 @@ class Rollup:
         self.l1 = l1
         self.address = address
         self.deploy_block = deploy_block
+        self._domain: Domain | None = None
+
+    @property
+    def domain(self) -> Domain:
+        """The rollup's message domain (L1 chain id, L2 chain id, this contract)."""
+        if self._domain is None:
+            self._domain = Domain(self.l1.chain_id(), self.l2_chain_id(), self.address)
+        return self._domain
 
     # -- views ------------------------------------------------------------------------------
 
@@ -112,8 +122,8 @@ class Rollup:
     def settled_state_root(self, number: int) -> bytes:
         return self.view("settledStateRoot(uint256)", ["bytes32"], number)
 
-    def is_l2_message_claimed(self, index: int, tag: int | str = "latest") -> bool:
-        return self.view("isL2MessageClaimed(uint256)", ["bool"], index, tag=tag)
+    def is_l2_message_claimed(self, message_hash: bytes, tag: int | str = "latest") -> bool:
+        return self.view("isL2MessageClaimed(bytes32)", ["bool"], message_hash, tag=tag)
 
     def sequencer(self) -> bytes:
         return h2b(self.view("sequencer()", ["address"]))
@@ -137,21 +147,30 @@ class Rollup:
             "eth_getLogs",
             {
                 "address": b2h(self.address),
-                "topics": [topic(MESSAGE_SENT_L1)],
+                "topics": [topic(MESSAGE_SENT)],
                 "fromBlock": hex(from_block),
                 "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
             },
         )
-        return [Message.from_log(log) for log in logs]
+        return [Message.from_log(log, self.domain, L1_TO_L2) for log in logs]
 
     def deposit(
-        self, signer: Signer, to: bytes, value: int, fee: int = 0, data: bytes = b""
+        self,
+        signer: Signer,
+        to: bytes,
+        value: int,
+        fee: int = 0,
+        data: bytes = b"",
+        min_gas_limit: int = 0,
     ) -> tuple[Message, dict]:
-        """``sendMessage(to, fee, data)`` with ``msg.value = value + fee``."""
+        """``sendMessage(to, minGasLimit, fee, data)`` with ``msg.value = value + fee``."""
         receipt = signer.send(
-            self.address, calldata(L1_SEND, to, fee, data), value + fee, what="sendMessage"
+            self.address,
+            calldata(L1_SEND, to, min_gas_limit, fee, data),
+            value + fee,
+            what="sendMessage",
         )
-        (message,) = messages_in(receipt, self.address)
+        (message,) = messages_in(receipt, self.address, self.domain, L1_TO_L2)
         return message, receipt
 
     # -- L2 -> L1 -----------------------------------------------------------------------------
@@ -166,11 +185,11 @@ class Rollup:
         return calldata(L1_CLAIM, message.abi(), l2_block, list(account_proof), list(storage_proof))
 
 
-def messages_in(receipt: dict, emitter: bytes) -> list[Message]:
+def messages_in(receipt: dict, emitter: bytes, domain: Domain, direction: bytes) -> list[Message]:
     """The ``MessageSent`` messages ``emitter`` logged in a receipt (either layer)."""
-    wanted = topic(MESSAGE_SENT_L1)
+    wanted = topic(MESSAGE_SENT)
     return [
-        Message.from_log(log)
+        Message.from_log(log, domain, direction)
         for log in receipt["logs"]
         if h2b(log["address"]) == emitter and log["topics"] and log["topics"][0] == wanted
     ]

@@ -35,12 +35,22 @@ from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import BuiltBlock, CallRequest, CallResult, Chain, ReceiptInfo  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
 from sequencer.messages import (  # noqa: E402, F401  (the package's copy, re-exported for tests)
+    L1_CLAIM,
+    L1_SEND,
+    L1_TO_L2,
+    L2_CLAIM,
+    L2_REFUND,
+    L2_SEND,
+    L2_TO_L1,
+    MESSAGE_TYPE,
+    Domain,
     Message,
     MessageTree,
     calldata,
     contract_address,
     hash_pair,
     selector,
+    sent_message_slot,
     split_types,
     verify_proof,
 )
@@ -49,7 +59,6 @@ from tests.contracts import load  # noqa: E402
 ETHER = 10**18
 GWEI = 10**9
 MESSENGER = bytes.fromhex("4200000000000000000000000000000000000007")
-SENT_MESSAGES_SLOT = 0
 MESSAGE_TREE_DEPTH = 32
 EMPTY_LEAF = ZERO_HASH32
 L1_FUNDING = 10_000 * ETHER
@@ -63,11 +72,7 @@ ADVANCE_GAS = 15_000_000
 # Dev-key roles.
 SEQUENCER, ALICE, RELAYER, BOB = 0, 1, 2, 3
 
-MESSAGE_TYPE = "(address,address,uint256,uint256,bytes,uint256)"
 ADVANCE = "advance(bytes32,bytes32,uint256,uint256,address,bytes32,bytes32,bytes,bytes)"
-L1_SEND = "sendMessage(address,uint256,bytes)"
-L2_CLAIM = f"claim({MESSAGE_TYPE},bytes32[],uint256)"
-L1_CLAIM = f"claimL2Message({MESSAGE_TYPE},uint256,bytes[],bytes[])"
 
 
 def error_data(signature: str, *args) -> bytes:
@@ -160,11 +165,16 @@ class Layer:
         return receipt.contract_address
 
     def call(
-        self, to: bytes, data: bytes, sender: bytes = ZERO_ADDRESS, value: int = 0
+        self,
+        to: bytes,
+        data: bytes,
+        sender: bytes = ZERO_ADDRESS,
+        value: int = 0,
+        gas: int = 25_000_000,
     ) -> CallResult:
         """``eth_call`` on the latest block."""
         return self.chain.call(
-            CallRequest(sender=sender, to=to, data=data, value=value, gas=25_000_000),
+            CallRequest(sender=sender, to=to, data=data, value=value, gas=gas),
             self.chain.head,
         )
 
@@ -208,7 +218,9 @@ class RollupEnv:
     tree: MessageTree = field(default_factory=MessageTree)
 
     @classmethod
-    def create(cls) -> RollupEnv:
+    def create(cls, initial_escrow: int = RELAYER_SEED) -> RollupEnv:
+        """Fresh chains and a rollup escrowing ``initial_escrow`` (default: exactly the L2
+        genesis funding outside the messenger)."""
         clock, keys_ = Clock(), dev_keys()
         l1_genesis = load_genesis(DEFAULT_L1_GENESIS).with_accounts(
             [k.public_key.to_canonical_address() for k in keys_], L1_FUNDING
@@ -230,16 +242,38 @@ class RollupEnv:
                 l1.address(SEQUENCER),
                 MESSENGER,
             ],
-            value=RELAYER_SEED,
+            value=initial_escrow,
         )
         return cls(l1, l2, rollup)
 
+    @property
+    def domain(self) -> Domain:
+        return Domain(self.l1.chain.chain_id, self.l2.chain.chain_id, self.rollup)
+
     # L1 -> L2
 
-    def deposit(self, key: int, to: bytes, value: int, fee: int = 0, data: bytes = b"") -> Message:
+    def deposit(
+        self,
+        key: int,
+        to: bytes,
+        value: int,
+        fee: int = 0,
+        data: bytes = b"",
+        min_gas_limit: int = 0,
+    ) -> Message:
         """``sendMessage`` on L1; returns the message (and mirrors the tree)."""
-        message = Message(self.l1.address(key), to, value, fee, data, len(self.tree.leaves))
-        self.l1.send(key, self.rollup, calldata(L1_SEND, to, fee, data), value + fee)
+        message = Message(
+            self.l1.address(key),
+            to,
+            value,
+            fee,
+            data,
+            len(self.tree.leaves),
+            self.domain,
+            L1_TO_L2,
+            min_gas_limit,
+        )
+        self.l1.send(key, self.rollup, calldata(L1_SEND, to, min_gas_limit, fee, data), value + fee)
         self.tree.leaves.append(message.hash)
         return message
 
@@ -257,9 +291,27 @@ class RollupEnv:
         self, message: Message, anchor_timestamp: int, proof: Sequence[bytes] | None = None
     ) -> bytes:
         """``L2Messenger.claim`` calldata (proof from the mirrored tree unless given)."""
+        return self._l2_call(L2_CLAIM, message, anchor_timestamp, proof)
+
+    def refund_data(
+        self, message: Message, anchor_timestamp: int, proof: Sequence[bytes] | None = None
+    ) -> bytes:
+        """``L2Messenger.refund`` calldata (proof from the mirrored tree unless given)."""
+        return self._l2_call(L2_REFUND, message, anchor_timestamp, proof)
+
+    def _l2_call(
+        self,
+        signature: str,
+        message: Message,
+        anchor_timestamp: int,
+        proof: Sequence[bytes] | None,
+    ) -> bytes:
         if proof is None:
             proof = self.tree.proof(message.index)
-        return calldata(L2_CLAIM, message.abi(), list(proof), anchor_timestamp)
+        d = message.domain
+        return calldata(
+            signature, d.l1_chain_id, d.rollup, message.abi(), list(proof), anchor_timestamp
+        )
 
     def next_l2_timestamp(self) -> int:
         return self.l2.clock.now + BLOCK_TIME
@@ -312,22 +364,39 @@ class RollupEnv:
         fee: int = 0,
         data: bytes = b"",
         index: int | None = None,
+        min_gas_limit: int = 0,
     ) -> tuple[SignedTransactionAPI, Message]:
         """``sendMessage`` on the L2 messenger; ``index`` defaults to the next one at the
         head (pass it when one block holds several)."""
         if index is None:
             index = self.l2.view(MESSENGER, "sentMessageCount()", ["uint256"])
-        message = Message(self.l2.address(key), to, value, fee, data, index)
-        tx = self.l2.tx(key, MESSENGER, calldata(L1_SEND, to, fee, data), value + fee)
+        message = Message(
+            self.l2.address(key),
+            to,
+            value,
+            fee,
+            data,
+            index,
+            self.domain,
+            L2_TO_L1,
+            min_gas_limit,
+        )
+        send = calldata(L2_SEND, to, min_gas_limit, fee, data)
+        tx = self.l2.tx(key, MESSENGER, send, value + fee)
         return tx, message
 
     def l1_claim_data(
-        self, message: Message, l2_number: int, proof_number: int | None = None
+        self,
+        message: Message,
+        l2_number: int,
+        proof_number: int | None = None,
+        proof_of: Message | None = None,
     ) -> bytes:
         """``claimL2Message`` calldata with proofs taken at L2 block ``proof_number``
-        (default: the block named in the claim)."""
+        (default: the block named in the claim) of ``proof_of``'s slot (default: the
+        message's own)."""
         header = self.l2.chain.header_by_number(l2_number if proof_number is None else proof_number)
-        slot = sent_message_slot(message.index)
+        slot = sent_message_slot((proof_of or message).hash)
         proof = self.l2.chain.proof(MESSENGER, [slot], header)
         return calldata(
             L1_CLAIM, message.abi(), l2_number, proof.account_proof, proof.storage[0].proof
@@ -337,9 +406,3 @@ class RollupEnv:
 
     def rollup_view(self, signature: str, out_type: str, *args):
         return self.l1.view(self.rollup, signature, [out_type], *args)
-
-
-def sent_message_slot(index: int) -> int:
-    """Storage slot of the messenger's ``sentMessages[index]``."""
-    base = int.from_bytes(keccak(SENT_MESSAGES_SLOT.to_bytes(32, "big")), "big")
-    return base + index

@@ -139,7 +139,7 @@ def test_the_scenario(nodes, capsys):
     # 7. claims that must fail
     expected = {
         "L2": [
-            "AlreadyClaimed",
+            "AlreadyDone",
             "InvalidMessageProof",
             "InvalidMessageProof",
             "InvalidMessageProof",
@@ -281,8 +281,8 @@ def test_cli_and_forge_script_against_urls(nodes, tmp_path):
         out = json.loads(
             native_rollup("deposit", *urls, *files, *key, "--value", "2", "--fee", "0.001").stdout
         )
-        index = out["message"]["index"]
-        wait_for(lambda: is_claimed_on_l2(l2_rpc, index), "the relayer to claim the deposit")
+        deposit = Message.from_json(out["message"])
+        wait_for(lambda: is_claimed_on_l2(l2_rpc, deposit), "the relayer to claim the deposit")
         assert l2_rpc.balance(user) == 2 * ETHER
 
         # withdraw 0.5 ETH (the CLI waits for the sequencer to include it), then claim on L1

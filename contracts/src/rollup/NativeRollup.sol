@@ -4,7 +4,6 @@ pragma solidity ^0.8.28;
 import {RLP} from "@openzeppelin/contracts/utils/RLP.sol";
 import {Memory} from "@openzeppelin/contracts/utils/Memory.sol";
 import {TrieProof} from "@openzeppelin/contracts/utils/cryptography/TrieProof.sol";
-import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {MerkleTree} from "@openzeppelin/contracts/utils/structs/MerkleTree.sol";
 
 import {RollupMessages} from "./RollupMessages.sol";
@@ -23,7 +22,10 @@ import {RollupMessages} from "./RollupMessages.sol";
 /// (`burnedFees` in EXECUTE's output) destroys L2 ETH that this contract still escrows, so
 /// {advance} pays it from the escrow to the sequencer, which keeps the escrow equal to the
 /// L2 ETH in circulation. ETH sent to the constructor backs any L2 genesis balances outside
-/// the messenger (e.g. gas money for the first relayer).
+/// the messenger (e.g. gas money for the first relayer). If the escrow cannot pay the burned
+/// fees (only an under-backed L2 genesis can cause that) {advance} reverts with
+/// {BurnedFeesExceedEscrow} rather than paying less: the shortfall is never hidden, and
+/// anyone can restore the backing with {addEscrow}.
 ///
 /// L1 -> L2: {sendMessage} appends the message hash (see {RollupMessages}) to an append-only
 /// OpenZeppelin `MerkleTree` (depth 32, empty leaf `bytes32(0)`, commutative keccak pairs,
@@ -32,11 +34,18 @@ import {RollupMessages} from "./RollupMessages.sol";
 /// messages"), never older than the last anchored one.
 ///
 /// L2 -> L1: {claimL2Message} proves, with OpenZeppelin `TrieProof`, the L2 messenger's
-/// account and its `sentMessages[index]` slot against a settled L2 state root, then releases
-/// the escrow. If the call to `to` or the fee payment fails the claim reverts and the message
-/// stays claimable (retry later, with more gas or once the recipient accepts it).
+/// account and its `sent[messageHash]` entry against a settled L2 state root, then releases
+/// the escrow. The proven slot is `keccak256(abi.encode(messageHash, SENT_MESSAGES_SLOT))`
+/// and must hold `true`: it is derived from the message itself, so no field of the message
+/// can point the proof at other messenger state. Claims are recorded by message hash. If the
+/// call to `to` or the fee payment fails the claim reverts and the message stays claimable
+/// (retry later, with more gas or once the recipient accepts it); a claim with too little gas
+/// for the message's `minGasLimit` reverts too.
+///
+/// Messages carry the rollup's domain (see {RollupMessages}): L1 chain id, L2 chain id, this
+/// contract's address and the direction. `to` may not be the L2 messenger or a system
+/// address (L1 -> L2), nor this contract or an L1 system address (L2 -> L1).
 contract NativeRollup {
-    using BitMaps for BitMaps.BitMap;
     using MerkleTree for MerkleTree.Bytes32PushTree;
     using RLP for bytes;
     using RLP for Memory.Slice;
@@ -47,8 +56,9 @@ contract NativeRollup {
     uint256 public constant STATE_ROOT_HISTORY = 8191;
     /// @notice Depth of the L1 -> L2 message tree (2**32 messages).
     uint8 public constant MESSAGE_TREE_DEPTH = 32;
-    /// @notice Storage slot of `sentMessages` in the L2 messenger.
-    uint256 public constant SENT_MESSAGES_SLOT = 0;
+    /// @notice Base slot of the L2 messenger's `sent` mapping: its ERC-7201 namespace
+    ///         (`L2Messenger.STORAGE_LOCATION`, the mapping is the namespace's first member).
+    bytes32 public constant SENT_MESSAGES_SLOT = 0x69fdd5c6a0cdd3ec7e220012ad5384810d755d84ec4339c53dde910ced467900;
 
     /// @notice EXECUTE's `ExecuteHead` (12 static words).
     struct ExecuteHead {
@@ -113,7 +123,8 @@ contract NativeRollup {
     /// @notice Messages `[0, anchoredMessageCount)` are claimable on L2 (the last anchor).
     uint256 public anchoredMessageCount;
 
-    BitMaps.BitMap private _claimedL2Messages;
+    /// @notice L2 -> L1 messages claimed here, by message hash.
+    mapping(bytes32 messageHash => bool) public isL2MessageClaimed;
     /// @notice L1 ETH held against L2 ETH in circulation.
     uint256 public escrowed;
 
@@ -127,16 +138,21 @@ contract NativeRollup {
         uint256 burnedFees,
         uint256 executeFee
     );
+    /// @notice L1 -> L2 message `nonce` was appended to the message tree.
     event MessageSent(
-        uint256 indexed index,
+        uint256 indexed nonce,
         address indexed sender,
         address indexed to,
         uint256 value,
         uint256 fee,
+        uint256 minGasLimit,
         bytes data,
-        bytes32 newRoot
+        bytes32 messageHash
     );
-    event L2MessageClaimed(uint256 indexed index, bytes32 indexed messageHash, address indexed claimer);
+    /// @notice L2 -> L1 message `messageHash` was delivered; `claimer` got its fee.
+    event L2MessageClaimed(bytes32 indexed messageHash, uint256 indexed nonce, address indexed claimer);
+    /// @notice `from` added `amount` wei of backing to the escrow.
+    event EscrowAdded(address indexed from, uint256 amount);
 
     error NotSequencer(address caller);
     error TimestampInFuture(uint256 timestamp, uint256 now_);
@@ -144,12 +160,12 @@ contract NativeRollup {
     error StaleAnchor(bytes32 anchor, uint256 messageCount, uint256 anchoredMessageCount);
     error ExecuteHalted();
     error UnexpectedExecuteOutput();
-    error FeeExceedsValue(uint256 fee, uint256 paid);
     error L2BlockNotSettled(uint256 number);
-    error AlreadyClaimed(uint256 index);
-    error MessageNotSent(uint256 index);
+    error AlreadyClaimed(bytes32 messageHash);
+    error MessageNotSent(bytes32 messageHash);
     error InsufficientEscrow(uint256 wanted, uint256 escrowed);
-    error MessageCallFailed(uint256 index, bytes returnData);
+    error BurnedFeesExceedEscrow(uint256 burnedFees, uint256 escrowed);
+    error MessageCallFailed(bytes32 messageHash, bytes returnData);
     error PaymentFailed(address to);
     error NotInMessage();
 
@@ -259,12 +275,20 @@ contract NativeRollup {
     }
 
     /// @dev L2 base fees are L2 ETH destroyed while its L1 backing stays here: release it to
-    ///      the sequencer. Capped by the escrow, which only an under-backed L2 genesis could hit.
+    ///      the sequencer. An escrow smaller than the fees means the L2 holds ETH the L1 never
+    ///      backed; paying less would hide that, so the block is refused until {addEscrow}.
     function _payBurnedFees(uint256 burnedFees) private {
-        uint256 amount = burnedFees < escrowed ? burnedFees : escrowed;
-        if (amount == 0) return;
-        escrowed -= amount;
-        _pay(msg.sender, amount);
+        if (burnedFees == 0) return;
+        if (burnedFees > escrowed) revert BurnedFeesExceedEscrow(burnedFees, escrowed);
+        escrowed -= burnedFees;
+        _pay(msg.sender, burnedFees);
+    }
+
+    /// @notice Add `msg.value` to the escrow without minting anything on L2 (restores the
+    ///         backing of an under-backed L2 genesis).
+    function addEscrow() external payable {
+        escrowed += msg.value;
+        emit EscrowAdded(msg.sender, msg.value);
     }
 
     /// @notice The state root of settled L2 block `number`, while the ring buffer holds it.
@@ -278,21 +302,34 @@ contract NativeRollup {
 
     // -- L1 -> L2 ---------------------------------------------------------------------------
 
-    /// @notice Send a message to L2: `msg.value - fee` goes to `to` (called with `data`),
-    ///         `fee` to whoever delivers it on L2. All of `msg.value` is escrowed here.
-    function sendMessage(address to, uint256 fee, bytes calldata data) external payable returns (uint256 index) {
-        if (fee > msg.value) revert FeeExceedsValue(fee, msg.value);
-        uint256 value = msg.value - fee;
-        index = messageLeaves.length;
-        bytes32 leaf = RollupMessages.hash(msg.sender, to, value, fee, keccak256(data), index);
+    /// @notice Send a message to L2: `msg.value - fee` goes to `to` (called with `data` and
+    ///         at least `minGasLimit` gas), `fee` to whoever delivers it on L2. All of
+    ///         `msg.value` is escrowed here. `to` may not be the L2 messenger or a system address.
+    /// @return nonce the message's leaf index in the message tree
+    function sendMessage(address to, uint256 minGasLimit, uint256 fee, bytes calldata data)
+        external
+        payable
+        returns (uint256 nonce)
+    {
+        uint256 value = RollupMessages.checkSend(to, l2Messenger, minGasLimit, fee, msg.value);
+        nonce = messageLeaves.length;
+        bytes32 leaf = RollupMessages.hash(
+            RollupMessages.L1_TO_L2, domain(), nonce, msg.sender, to, value, fee, minGasLimit, keccak256(data)
+        );
         (, bytes32 newRoot) = _messageTree.push(leaf);
         messageLeaves.push(leaf);
         messageRoot = newRoot;
-        _messageRoots[newRoot] = index + 2; // count (index + 1) plus one
+        _messageRoots[newRoot] = nonce + 2; // count (nonce + 1) plus one
         escrowed += msg.value;
-        emit MessageSent(index, msg.sender, to, value, fee, data, newRoot);
+        emit MessageSent(nonce, msg.sender, to, value, fee, minGasLimit, data, leaf);
     }
 
+    /// @notice This rollup's message domain: L1 chain id, L2 chain id, this contract.
+    function domain() public view returns (RollupMessages.Domain memory) {
+        return RollupMessages.Domain(block.chainid, l2ChainId, address(this));
+    }
+
+    /// @notice How many L1 -> L2 messages were sent (the next nonce).
     function messageCount() external view returns (uint256) {
         return messageLeaves.length;
     }
@@ -306,19 +343,23 @@ contract NativeRollup {
 
     /// @notice Deliver L2 -> L1 message `m`, sent in or before settled L2 block
     ///         `l2BlockNumber`: `accountProof` proves the messenger account against that
-    ///         block's state root, `storageProof` its `sentMessages[m.index]` slot
-    ///         (`eth_getProof` on the L2 node gives both).
+    ///         block's state root, `storageProof` its `sent[messageHash]` slot
+    ///         (`eth_getProof` on the L2 node gives both). Pays `m.value` to `m.to` (called with
+    ///         `m.data`, at least `m.minGasLimit` gas, the L2 sender readable through
+    ///         {xDomainMessageSender}) and `m.fee` to the caller. Reverts, changing nothing, if
+    ///         the call or the fee payment fails.
     function claimL2Message(
         RollupMessages.Message calldata m,
         uint256 l2BlockNumber,
         bytes[] calldata accountProof,
         bytes[] calldata storageProof
     ) external {
-        if (_claimedL2Messages.get(m.index)) revert AlreadyClaimed(m.index);
-        bytes32 messageHash = RollupMessages.hash(m);
-        bytes32 stored = _sentMessageAt(settledStateRoot(l2BlockNumber), m.index, accountProof, storageProof);
-        if (stored != messageHash) revert MessageNotSent(m.index);
-        _claimedL2Messages.set(m.index);
+        bytes32 messageHash = RollupMessages.hash(RollupMessages.L2_TO_L1, domain(), m);
+        if (isL2MessageClaimed[messageHash]) revert AlreadyClaimed(messageHash);
+        if (!_isSent(settledStateRoot(l2BlockNumber), messageHash, accountProof, storageProof)) {
+            revert MessageNotSent(messageHash);
+        }
+        isL2MessageClaimed[messageHash] = true; // before the call: a re-entering claim fails
 
         uint256 total = m.value + m.fee;
         if (total > escrowed) revert InsufficientEscrow(total, escrowed);
@@ -326,34 +367,46 @@ contract NativeRollup {
 
         address outer = _xDomainMessageSender;
         _xDomainMessageSender = m.sender;
-        (bool ok, bytes memory returnData) = m.to.call{value: m.value}(m.data);
+        (bool ok, bytes memory returnData) = RollupMessages.relay(m);
         _xDomainMessageSender = outer;
-        if (!ok) revert MessageCallFailed(m.index, returnData);
+        if (!ok) revert MessageCallFailed(messageHash, returnData);
         if (m.fee != 0) _pay(msg.sender, m.fee);
-        emit L2MessageClaimed(m.index, messageHash, msg.sender);
+        emit L2MessageClaimed(messageHash, m.nonce, msg.sender);
     }
 
-    /// @dev `sentMessages[index]` of the L2 messenger in the state with root `stateRoot`.
-    function _sentMessageAt(
+    /// @dev Whether the L2 messenger's `sent[messageHash]` is `true` in the state with root
+    ///      `stateRoot`. A bad account proof reverts (`TrieProofTraversalError`); a storage
+    ///      proof that does not show the entry as `true` answers false.
+    function _isSent(
         bytes32 stateRoot,
-        uint256 index,
+        bytes32 messageHash,
         bytes[] calldata accountProof,
         bytes[] calldata storageProof
-    ) private view returns (bytes32) {
+    ) private view returns (bool) {
         bytes memory account = TrieProof.traverse(
             stateRoot, abi.encodePacked(keccak256(abi.encodePacked(l2Messenger))), accountProof
         );
         // account = rlp([nonce, balance, storageRoot, codeHash])
         bytes32 storageRoot = account.decodeList()[2].readBytes32();
-        uint256 slot = uint256(keccak256(abi.encode(SENT_MESSAGES_SLOT))) + index;
-        bytes memory value = TrieProof.traverse(
-            storageRoot, abi.encodePacked(keccak256(abi.encode(slot))), storageProof
-        );
-        return value.decodeBytes32();
+        bytes32 slot = keccak256(abi.encode(messageHash, SENT_MESSAGES_SLOT));
+        try this.provenStorageValue(storageRoot, slot, storageProof) returns (bytes memory value) {
+            return value.length == 1 && value[0] == 0x01;
+        } catch {
+            return false;
+        }
     }
 
-    function isL2MessageClaimed(uint256 index) external view returns (bool) {
-        return _claimedL2Messages.get(index);
+    /// @notice The RLP-encoded value of storage `slot` under `storageRoot` as `proof` shows it
+    ///         (`eth_getProof`'s storage proof). Reverts if the proof does not show a value,
+    ///         including OpenZeppelin's RLP errors on a path that ends in an empty branch.
+    /// @dev External so that {claimL2Message} can catch every way a storage proof fails and
+    ///      answer {MessageNotSent}.
+    function provenStorageValue(bytes32 storageRoot, bytes32 slot, bytes[] calldata proof)
+        external
+        pure
+        returns (bytes memory)
+    {
+        return TrieProof.traverse(storageRoot, abi.encodePacked(keccak256(abi.encode(slot))), proof);
     }
 
     /// @notice The L2 sender of the message being delivered; reverts outside a delivery.
