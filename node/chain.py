@@ -8,7 +8,9 @@ thread runs it.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -56,6 +58,9 @@ WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 TRANSFER_GAS = 21_000
 ACCESS_LIST_ROUNDS = 8
+# Blocks whose receipts (with per-transaction gas, sender and log offsets) stay decoded in
+# memory, most recently used first; older ones are decoded again from the database.
+MAX_CACHED_RECEIPT_BLOCKS = 128
 # The most gas one simulation (eth_call, eth_estimateGas, eth_createAccessList, a traced
 # call) gets, as geth's --rpc.gascap: a request asking for more is capped without a word.
 RPC_GAS_CAP = 50_000_000
@@ -189,7 +194,7 @@ class Chain:
                 self.db[CHAIN_ID_KEY] = rlp.encode(genesis.chain_id)
         self.chaindb = self._chain.chaindb
         self.transaction_builder = self.vm_class.get_transaction_builder()
-        self._receipts_cache: dict[bytes, list[ReceiptInfo]] = {}
+        self._receipts_cache = RecentlyUsed(MAX_CACHED_RECEIPT_BLOCKS)
         self.witnesses = WitnessStore(self.db)
 
     def _check_same_genesis(self, chain_class, params) -> None:
@@ -310,7 +315,7 @@ class Chain:
                     self.db[SENDER_PREFIX + tx.hash] = tx.sender
             self.chaindb.persist_block(block)  # moves the head: last
         receipts = self._make_receipt_infos(block, vm.receipts)  # no re-read of the trie
-        self._receipts_cache[block.hash] = receipts
+        self._receipts_cache.put(block.hash, receipts)
         return BuiltBlock(
             block=block,
             receipts=receipts,
@@ -404,7 +409,7 @@ class Chain:
         if cached is None:
             block = self.block_by_header(header)
             cached = self._make_receipt_infos(block, block.get_receipts(self.chaindb))
-            self._receipts_cache[header.hash] = cached
+            self._receipts_cache.put(header.hash, cached)
         return cached
 
     def _make_receipt_infos(
@@ -716,6 +721,33 @@ class Chain:
             else:
                 lo = mid
         return hi
+
+
+class RecentlyUsed:
+    """A mapping that keeps its ``size`` most recently used entries (thread-safe: the
+    chain writer fills it while the event loop reads it)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key):
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
 class AccessRecorder:

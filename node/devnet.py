@@ -26,6 +26,7 @@ from node.accounts import DevAccount
 from node.chain import RPC_GAS_CAP, BuiltBlock, CallRequest, CallResult, Chain
 from node.errors import (
     InvalidInput,
+    InvalidTimestamp,
     InvalidTransaction,
     SimulationAborted,
     SimulatorBusy,
@@ -36,14 +37,15 @@ from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.impersonation import impersonate
 from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
-from node.pool import TxPool
-from node.statefile import checked_entries, dump_state
+from node.pool import PoolLimits, TxPool
+from node.statefile import MAX_STATE_SIZE, checked_entries, dump_state
 from node.storage import PoolJournal
 
 log = logging.getLogger("native_devnet")
 
 DEFAULT_PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests, as anvil
 MAX_DROPPED_REMEMBERED = 10_000
+MAX_TIMESTAMP = 2**64 - 1  # header timestamps are uint64
 # Simulations run on a few threads: with the GIL they share one core, but a short eth_call
 # is answered while a long trace runs instead of waiting up to its whole deadline.
 SIMULATOR_THREADS = 2
@@ -112,11 +114,14 @@ class Devnet:
         mining: MiningConfig | None = None,
         chain: Chain | None = None,
         limits: SimulationLimits | None = None,
+        pool_limits: PoolLimits | None = None,
+        max_state_size: int = MAX_STATE_SIZE,
     ) -> None:
         self.genesis = genesis
         self.limits = limits or SimulationLimits()
         self.chain = chain or Chain(genesis)
-        self.pool = TxPool()
+        self.pool = TxPool(limits=pool_limits or PoolLimits())
+        self.max_state_size = max_state_size  # decompressed bytes anvil_loadState takes
         self.dev_accounts = {a.address: a for a in dev_accounts}
         self.mining = mining or MiningConfig()
         self.head: BlockHeaderAPI = self.chain.head
@@ -317,16 +322,19 @@ class Devnet:
         )
 
     async def send_raw_transaction(self, raw: bytes) -> bytes:
+        self.pool.check_size(len(raw))  # before any decoding work
         tx = self.chain.decode_transaction(raw)
         return await self.submit(tx)
 
     async def submit(self, tx: SignedTransactionAPI) -> bytes:
         if tx.hash in self.pool:
             raise InvalidTransaction(TxRejection.ALREADY_KNOWN)
+        encoded = tx.encode()
+        self.pool.check_size(len(encoded))
         self.validate_for_pool(tx)
         sender = tx.sender
-        replaced = self.pool.add(tx, sender)
-        self.journal.added(tx.hash, tx.encode())
+        replaced = self.pool.add(tx, sender, self.state_nonce(sender))
+        self.journal.added(tx.hash, encoded)
         if replaced is not None:
             self._settle(replaced.hash, None)
         log.info("tx 0x%s from 0x%s nonce %d accepted", tx.hash.hex(), sender.hex(), tx.nonce)
@@ -352,6 +360,8 @@ class Devnet:
                 f"no key for sender 0x{request.sender.hex()}: not a dev account and not "
                 "impersonated (anvil_impersonateAccount)"
             )
+        # The signed transaction is bigger than its data: refuse before estimating gas.
+        self.pool.check_size(len(request.data))
         tx = await self.fill_and_sign(request, account)
         return await self.submit(tx)
 
@@ -412,7 +422,21 @@ class Devnet:
 
     # -- block production ---------------------------------------------------------------------
 
+    def check_block_timestamp(self, timestamp: int) -> None:
+        """A timestamp the next block may have: after the head's and a uint64."""
+        if timestamp > MAX_TIMESTAMP:
+            raise InvalidTimestamp(
+                f"The timestamp is too big: {timestamp} is above the largest uint64 {MAX_TIMESTAMP}"
+            )
+        if timestamp <= self.head.timestamp:
+            raise InvalidTimestamp(
+                f"Timestamp error: {timestamp} is lower than or equal to previous block's "
+                f"timestamp {self.head.timestamp}"
+            )
+
     def set_next_timestamp(self, timestamp: int) -> None:
+        """``evm_setNextBlockTimestamp``."""
+        self.check_block_timestamp(timestamp)
         self._next_timestamp = timestamp
 
     def set_next_block_fields(
@@ -432,6 +456,8 @@ class Devnet:
 
     async def mine(self, timestamp: int | None = None) -> BuiltBlock:
         """Mine one block now with whatever the pool can execute."""
+        if timestamp is not None:
+            self.check_block_timestamp(timestamp)
         built = await self._on_writer(self._build_next_block, timestamp)
         self._after_block(built)
         return built
@@ -445,6 +471,12 @@ class Devnet:
             self._next_timestamp = None
         if timestamp is None:
             timestamp = int(time.time()) + self.time_offset
+        timestamp = max(timestamp, head.timestamp + 1)
+        if timestamp > MAX_TIMESTAMP:  # the clock ran out: no block can follow
+            raise InvalidTimestamp(
+                f"The timestamp is too big: block {head.block_number + 1} would need "
+                f"{timestamp}, above the largest uint64 {MAX_TIMESTAMP}"
+            )
         fields, self._next_fields = self._next_fields, {}
         fields.setdefault("parent_beacon_block_root", ZERO_HASH32)
         built = self.chain.build_block(
@@ -541,12 +573,21 @@ class Devnet:
         longer valid."""
         saved = self.journal.saved()
         restored = dropped = 0
+        decoded = []
         for raw in saved:
             try:
-                tx = self.chain.decode_transaction(raw)
+                decoded.append(self.chain.decode_transaction(raw))
+            except InvalidTransaction as exc:
+                dropped += 1
+                log.info("pending tx from the previous run dropped: %s", exc)
+        # In nonce order, so that executable transactions are never counted as queued.
+        for tx in sorted(decoded, key=lambda tx: tx.nonce):
+            try:
                 self.journal.removed(tx.hash)
+                raw = tx.encode()
+                self.pool.check_size(len(raw))
                 self.validate_for_pool(tx)
-                self.pool.add(tx, tx.sender)
+                self.pool.add(tx, tx.sender, self.state_nonce(tx.sender))
                 self.journal.added(tx.hash, raw)
                 restored += 1
             except InvalidTransaction as exc:
@@ -589,8 +630,12 @@ class Devnet:
             self.chain.rewind_to(snap.head)
             self.chain.edit_head_state(lambda db: None, post_state_root=snap.post_state_root)
             self.pool.clear()
-            for tx, sender in snap.pool:
-                self.pool.add(tx, sender)
+            for tx, sender in sorted(snap.pool, key=lambda pooled: pooled[0].nonce):
+                try:
+                    self.pool.add(tx, sender, self.chain.nonce(sender, snap.head))
+                except InvalidTransaction as exc:  # the limits may have changed since
+                    log.info("pooled tx 0x%s dropped on revert: %s", tx.hash.hex(), exc)
+                    continue
                 self.journal.added(tx.hash, tx.encode())
 
         await self._on_writer(rewind)
@@ -601,6 +646,15 @@ class Devnet:
         return True
 
     def increase_time(self, seconds: int) -> int:
+        """``evm_increaseTime``: move the clock forward (never back, as anvil)."""
+        if seconds < 0:
+            raise InvalidTimestamp(f"cannot increase time by a negative {seconds} seconds")
+        clock = int(time.time()) + self.time_offset + seconds
+        if clock > MAX_TIMESTAMP:
+            raise InvalidTimestamp(
+                f"The timestamp is too big: the clock would read {clock}, above the largest "
+                f"uint64 {MAX_TIMESTAMP}"
+            )
         self.time_offset += seconds
         return self.time_offset
 

@@ -33,6 +33,9 @@ class TxRejection(Enum):
     MALFORMED = "rlp: malformed transaction"
     ALREADY_KNOWN = "already known"
     UNDERPRICED_REPLACEMENT = "replacement transaction underpriced"
+    POOL_FULL = "txpool is full"
+    ACCOUNT_LIMIT = "account limit exceeded"
+    OVERSIZED = "oversized data"
     SET_CODE_WITHOUT_TO = "set code transaction must have a destination"
     EMPTY_AUTH_LIST = "EIP-7702 transaction with empty auth list"
     BLOB_INVALID = "invalid blob transaction"
@@ -95,6 +98,10 @@ class ExecutionHalted(Exception):
 
 class InvalidInput(ValueError):
     """A request the chain cannot act on (bad parameters, unknown account to sign for, ...)."""
+
+
+class InvalidTimestamp(InvalidInput):
+    """A block timestamp that is not after its parent's or does not fit a uint64."""
 
 
 class SimulationTimeout(Exception):

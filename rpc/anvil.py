@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
+from node.devnet import DEFAULT_PRIORITY_FEE, MAX_TIMESTAMP, Devnet, MiningMode
 from node.genesis import GenesisError
 from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
 from rpc import codec
@@ -65,8 +65,10 @@ def _next_block_fields(options: dict[str, Any]) -> dict[str, bytes]:
 @anvil.method("evm_mine")
 async def evm_mine(devnet: Devnet, params: Any) -> str:
     (options,) = parse_params(params, [(_mine_options, {}, "options")])
-    devnet.set_next_block_fields(**_next_block_fields(options))
     timestamp = options.get("timestamp")
+    if timestamp is not None:
+        devnet.check_block_timestamp(timestamp)  # before anything is set for the block
+    devnet.set_next_block_fields(**_next_block_fields(options))
     for _ in range(max(1, options.get("blocks", 1))):
         await devnet.mine(timestamp)
         timestamp = None
@@ -80,6 +82,11 @@ async def anvil_mine(devnet: Devnet, params: Any) -> None:
     )
     if blocks > 10_000:
         raise InvalidParams("blocks: at most 10000 per call")
+    if interval is not None and devnet.head.timestamp + blocks * interval > MAX_TIMESTAMP:
+        raise InvalidParams(
+            f"The timestamp is too big: {blocks} blocks {interval} seconds apart would pass "
+            f"the largest uint64 timestamp {MAX_TIMESTAMP}"
+        )
     timestamp = None
     for _ in range(blocks):
         if interval is not None:
@@ -135,11 +142,7 @@ async def increase_time(devnet: Devnet, params: Any) -> str:
 @anvil.method("evm_setNextBlockTimestamp")
 async def set_next_block_timestamp(devnet: Devnet, params: Any) -> None:
     (timestamp,) = parse_params(params, [(_seconds, codec.REQUIRED, "timestamp")])
-    if timestamp <= devnet.head.timestamp:
-        raise InvalidParams(
-            f"timestamp {timestamp} must be after the head block's {devnet.head.timestamp}"
-        )
-    devnet.set_next_timestamp(timestamp)
+    devnet.set_next_timestamp(timestamp)  # after the head's and a uint64, or invalid params
     return None
 
 
@@ -223,7 +226,7 @@ async def dump_state(devnet: Devnet, params: Any) -> str:
 async def load_state(devnet: Devnet, params: Any) -> bool:
     (raw,) = parse_params(params, [(codec.data, codec.REQUIRED, "state")])
     try:
-        entries = parse_state(decode_state_bytes(raw))
+        entries = parse_state(decode_state_bytes(raw, devnet.max_state_size))
         await devnet.load_state(entries)
     except (StateFileError, GenesisError) as exc:
         raise InvalidParams(f"cannot load state: {exc}") from None

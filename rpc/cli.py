@@ -28,7 +28,15 @@ from node.chain import GENESIS_HASH_KEY, RPC_GAS_CAP, Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode, SimulationLimits  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
 from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT  # noqa: E402
+from node.pool import (  # noqa: E402
+    MAX_PENDING_SLOTS,
+    MAX_QUEUED,
+    MAX_QUEUED_PER_SENDER,
+    MAX_TX_SIZE,
+    PoolLimits,
+)
 from node.statefile import (  # noqa: E402
+    MAX_STATE_SIZE,
     StateFileError,
     checked_entries,
     read_state_file,
@@ -205,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_simulation_flags(p)
     add_edge_flags(p)
+    add_limit_flags(p)
     return p
 
 
@@ -326,6 +335,58 @@ def edge_settings(args: argparse.Namespace) -> EdgeSettings:
     )
 
 
+def add_limit_flags(p: argparse.ArgumentParser) -> None:
+    limits = p.add_argument_group("transaction pool and state files")
+    limits.add_argument(
+        "--txpool-max-pending",
+        type=_positive(int),
+        default=MAX_PENDING_SLOTS,
+        metavar="SLOTS",
+        help="executable transactions the pool holds, in 32 KiB slots (a usual transaction "
+        f"takes one; default {MAX_PENDING_SLOTS}, geth's txpool.globalslots)",
+    )
+    limits.add_argument(
+        "--txpool-max-queued",
+        type=_positive(int),
+        default=MAX_QUEUED,
+        metavar="N",
+        help="transactions waiting for a nonce gap to fill, all senders "
+        f"(default {MAX_QUEUED}, geth's txpool.globalqueue)",
+    )
+    limits.add_argument(
+        "--txpool-max-queued-per-sender",
+        type=_positive(int),
+        default=MAX_QUEUED_PER_SENDER,
+        metavar="N",
+        help="transactions waiting for a nonce gap to fill, per sender "
+        f"(default {MAX_QUEUED_PER_SENDER}, geth's txpool.accountqueue)",
+    )
+    limits.add_argument(
+        "--txpool-max-tx-size",
+        type=_size,
+        default=MAX_TX_SIZE,
+        metavar="SIZE",
+        help="largest encoded transaction the node accepts (default 128KiB, as geth)",
+    )
+    limits.add_argument(
+        "--max-state-size",
+        type=_size,
+        default=MAX_STATE_SIZE,
+        metavar="SIZE",
+        help="largest state document --load-state and anvil_loadState take once "
+        "decompressed, e.g. 1GiB (default 256MiB)",
+    )
+
+
+def pool_limits(args: argparse.Namespace) -> PoolLimits:
+    return PoolLimits(
+        max_pending_slots=args.txpool_max_pending,
+        max_queued=args.txpool_max_queued,
+        max_queued_per_sender=args.txpool_max_queued_per_sender,
+        max_tx_size=args.txpool_max_tx_size,
+    )
+
+
 def simulation_limits(args: argparse.Namespace) -> SimulationLimits:
     return SimulationLimits(
         gas_cap=args.rpc_gas_cap,
@@ -378,7 +439,7 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
     if args.load_state is not None:
         if GENESIS_HASH_KEY in db:
             raise GenesisError("--load-state needs an empty data directory")
-        entries = read_state_file(args.load_state)
+        entries = read_state_file(args.load_state, args.max_state_size)
         checked_entries(lambda candidate: Chain(genesis, candidate), entries)  # before writing
         with db.block_transaction():
             for key, value in entries:
@@ -386,7 +447,15 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
     chain = Chain(genesis, db)
     if chain.reopened:
         log.info("resuming the chain in %s at block %d", args.data_dir, chain.head.block_number)
-    return Devnet(genesis, dev_accounts, mining, chain=chain, limits=simulation_limits(args))
+    return Devnet(
+        genesis,
+        dev_accounts,
+        mining,
+        chain=chain,
+        limits=simulation_limits(args),
+        pool_limits=pool_limits(args),
+        max_state_size=args.max_state_size,
+    )
 
 
 def args_storage(devnet: Devnet) -> str:

@@ -9,6 +9,7 @@ from node.errors import (
     ExecutionHalted,
     ExecutionReverted,
     InvalidInput,
+    InvalidTimestamp,
     InvalidTransaction,
     SimulationAborted,
     SimulationTimeout,
@@ -79,6 +80,8 @@ def to_rpc_error(exc: BaseException) -> RpcError:
         return RpcError(LIMIT_EXCEEDED, str(exc))
     if isinstance(exc, UnknownBlock):
         return RpcError(SERVER_ERROR, "header not found")
+    if isinstance(exc, InvalidTimestamp):  # anvil answers these as invalid params
+        return RpcError(INVALID_PARAMS, str(exc))
     if isinstance(exc, InvalidInput):
         return RpcError(SERVER_ERROR, str(exc))
     log.exception("internal error while serving a request", exc_info=exc)
