@@ -511,16 +511,24 @@ def test_a_body_of_too_many_json_values_is_refused_unparsed(shared_l1):
     assert "too many JSON values" in response["error"]["message"]
 
 
-@pytest.mark.parametrize("megabytes", [30])
-def test_other_clients_are_answered_while_a_big_body_is_parsed(shared_l1, megabytes):
-    body = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "eth_chainId",
-            "params": ["0x" + "ab" * (megabytes * 2**19)],
-        }
+def big_string_body() -> bytes:
+    """30 MB in one string, the shape of anvil_loadState or a large raw transaction."""
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": ["0x" + "ab" * (15 * 2**20)]}
     ).encode()
+
+
+def many_values_body() -> bytes:
+    """480 000 values and keys in 2 MB: what makes a parse slow, just under the value cap."""
+    params = [{"a": i, "b": [i]} for i in range(80_000)]
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": params}
+    ).encode()
+
+
+@pytest.mark.parametrize("make_body", [big_string_body, many_values_body])
+def test_other_clients_are_answered_while_a_big_body_is_parsed(shared_l1, make_body):
+    body = make_body()
     poller = Poller(shared_l1)
     poller.start()
     while not poller.latencies:
@@ -531,15 +539,15 @@ def test_other_clients_are_answered_while_a_big_body_is_parsed(shared_l1, megaby
     poller.stop.set()
     poller.join()
     assert status == 200
-    strict_json(raw)
+    assert "result" in strict_json(raw)
     during = [seconds for sent, seconds in poller.latencies if start <= sent <= end]
     worst = max(seconds for _, seconds in poller.latencies)
     print(
-        f"\n{megabytes} MB body answered in {(end - start) * 1000:.0f} ms; "
+        f"\n{len(body) / 2**20:.1f} MiB body answered in {(end - start) * 1000:.0f} ms; "
         f"{len(during)} pings meanwhile, worst ping {worst * 1000:.0f} ms"
     )
     assert during, "no other client was answered while the body was read and parsed"
-    assert worst < 2.0, f"a second client waited {worst:.2f} s"
+    assert worst < 1.0, f"a second client waited {worst:.2f} s"
 
 
 # --------------------------------------------------------------------------- connections
