@@ -19,11 +19,13 @@ proves ``sent[messageHash]`` with ``eth_getProof`` at a settled L2 block, and
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sequencer.client import RpcClient, RpcError, Signer, b2h, h2b, h2i
 from sequencer.messages import (
     L2_CLAIM,
+    L2_REFUND,
     L2_SEND,
     L2_TO_L1,
     MESSAGE_SENT,
@@ -201,10 +203,22 @@ class Relayer:
                 self.failed.append((attempt.message, why))
 
 
-def claim_calldata(message: Message, proof: list[bytes], anchor_timestamp: int) -> bytes:
-    """``L2Messenger.claim`` calldata for L1 -> L2 ``message``."""
+def claim_calldata(
+    message: Message, proof: Sequence[bytes], anchor_timestamp: int, signature: str = L2_CLAIM
+) -> bytes:
+    """``L2Messenger.claim`` (or, with ``L2_REFUND``, ``refund``) calldata for L1 -> L2
+    ``message``, proven with ``proof`` against the anchor of the L2 block at
+    ``anchor_timestamp`` (any anchor at or after the message: the tree only grows)."""
     d = message.domain
-    return calldata(L2_CLAIM, d.l1_chain_id, d.rollup, message.abi(), list(proof), anchor_timestamp)
+    return calldata(
+        signature, d.l1_chain_id, d.rollup, message.abi(), list(proof), anchor_timestamp
+    )
+
+
+def refund_calldata(message: Message, proof: Sequence[bytes], anchor_timestamp: int) -> bytes:
+    """``L2Messenger.refund`` calldata: for a message whose delivery failed at least
+    ``REFUND_DELAY`` seconds ago; the refund is an L2 -> L1 message to its L1 sender."""
+    return claim_calldata(message, proof, anchor_timestamp, L2_REFUND)
 
 
 # -- L2 -> L1 ----------------------------------------------------------------------------------

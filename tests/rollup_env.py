@@ -54,6 +54,7 @@ from sequencer.messages import (  # noqa: E402, F401  (the package's copy, re-ex
     split_types,
     verify_proof,
 )
+from sequencer.relayer import claim_calldata  # noqa: E402
 from tests.contracts import load  # noqa: E402
 
 ETHER = 10**18
@@ -308,10 +309,7 @@ class RollupEnv:
     ) -> bytes:
         if proof is None:
             proof = self.tree.proof(message.index)
-        d = message.domain
-        return calldata(
-            signature, d.l1_chain_id, d.rollup, message.abi(), list(proof), anchor_timestamp
-        )
+        return claim_calldata(message, proof, anchor_timestamp, signature)
 
     def next_l2_timestamp(self) -> int:
         return self.l2.clock.now + BLOCK_TIME
