@@ -675,3 +675,36 @@ def test_silent_still_warns_about_binding_beyond_loopback(node_factory):
         time.sleep(0.05)
     assert "WARNING: listening on 0.0.0.0, beyond loopback" in node.log()
     assert "Available accounts" not in node.log()
+
+
+def test_websocket_requests_in_flight_are_bounded(node_factory):
+    """A client that pipelines 300 000 requests (27 MB) and reads nothing: the node stops
+    reading its socket once its requests in flight and its unsent answers reach their
+    limits, instead of starting a task for every request it has buffered."""
+    node = node_factory()
+    sock, status = ws_handshake(node, rcvbuf=4096)
+    assert status == 101
+    frame = ws_frame(
+        '{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest",false]}'
+    )
+    chunk = frame * 1000
+    baseline = rss_mib(node.pid)
+    peak = baseline
+    sent = 0
+    with sock:
+        sock.settimeout(2.0)
+        deadline = time.monotonic() + WAIT
+        while sent < 300_000 and time.monotonic() < deadline:
+            try:
+                sock.sendall(chunk)
+            except TimeoutError:
+                break  # the node stopped reading: backpressure reached the client
+            sent += 1000
+            peak = max(peak, rss_mib(node.pid))
+        for _ in range(20):  # let the node take in what it will
+            time.sleep(0.1)
+            peak = max(peak, rss_mib(node.pid))
+    growth = peak - baseline
+    print(f"\n{sent} requests pipelined; RSS {baseline:.0f} -> peak {peak:.0f} MiB")
+    assert growth < 60, f"RSS grew {growth:.0f} MiB"
+    assert rpc(node.url, "eth_blockNumber")["result"]
