@@ -44,6 +44,10 @@ EXECUTE_INVALID_SELECTOR = keccak(b"ExecuteInvalid(uint256)")[:4]
 GAS_LIMIT_BOUND_DIVISOR = 1024
 MIN_GAS_LIMIT = 5000
 RESULT_CACHE_SIZE = 256
+# A block body's transaction list holds typed transactions as byte strings and legacy ones
+# as flat lists, so it nests two lists deep; anything deeper cannot decode (reason 1) and
+# is refused before the decoder builds it.
+MAX_TRANSACTION_LIST_DEPTH = 2
 
 
 class Reason(IntEnum):
@@ -96,7 +100,7 @@ def execute_gas_cost(input_length: int) -> int:
 def decode_transactions(raw: bytes, vm_class: type) -> list:
     """The RLP list of a block body's transactions (legacy as lists, typed as bytes)."""
     builder = vm_class.get_transaction_builder()
-    if not rlp_depth_ok(raw):
+    if not rlp_depth_ok(raw, MAX_TRANSACTION_LIST_DEPTH):
         raise _Invalid(Reason.TX_ENCODING, "transactions nest too deep")
     try:
         items = rlp.decode(raw)
@@ -199,10 +203,17 @@ def _reexecute(
     )
 
 
-def verify(inp: ExecuteInput, vm_class: type) -> Verdict:
-    """Re-execute the block ``inp`` describes under ``vm_class``'s rules. Never raises."""
+def verify(
+    inp: ExecuteInput, vm_class: type, transactions: list | _Invalid | None = None
+) -> Verdict:
+    """Re-execute the block ``inp`` describes under ``vm_class``'s rules. Never raises.
+    ``transactions`` is what ``decoded_transactions`` already made of ``inp.transactions``
+    (the precompile decodes them once for the market and once is enough)."""
+    if isinstance(transactions, _Invalid):
+        return Verdict(reason=transactions.reason, detail=transactions.detail)
     try:
-        transactions = decode_transactions(inp.transactions, vm_class)
+        if transactions is None:
+            transactions = decode_transactions(inp.transactions, vm_class)
         header_class = dict(vm_class.get_block_class()._meta.fields)["header"]
         try:
             witness = parse_witness(inp.witness, header_class)
@@ -228,14 +239,20 @@ class VerdictCache:
         self._entries: OrderedDict[bytes, Verdict] = OrderedDict()
         self.hits = 0
 
-    def get_or_verify(self, data: bytes, inp: ExecuteInput, vm_class: type) -> Verdict:
+    def get_or_verify(
+        self,
+        data: bytes,
+        inp: ExecuteInput,
+        vm_class: type,
+        transactions: list | _Invalid | None = None,
+    ) -> Verdict:
         key = keccak(data)
         verdict = self._entries.get(key)
         if verdict is not None:
             self.hits += 1
             self._entries.move_to_end(key)
             return verdict
-        verdict = verify(inp, vm_class)
+        verdict = verify(inp, vm_class, transactions)
         self._entries[key] = verdict
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
@@ -295,12 +312,19 @@ def encode_invalid(reason: Reason) -> bytes:
 NO_MARKET = ExecuteMarket()
 
 
-def total_transaction_gas(raw: bytes, vm_class: type) -> int | None:
-    """Sum of the gas limits of the block's transactions; None if they do not decode."""
+def decoded_transactions(raw: bytes, vm_class: type) -> list | _Invalid:
+    """``decode_transactions``, with the failure as a value."""
     try:
-        return sum(tx.gas for tx in decode_transactions(raw, vm_class))
-    except _Invalid:
+        return decode_transactions(raw, vm_class)
+    except _Invalid as invalid:
+        return invalid
+
+
+def total_transaction_gas(transactions: list | _Invalid) -> int | None:
+    """Sum of the gas limits of the block's transactions; None if they do not decode."""
+    if isinstance(transactions, _Invalid):
         return None
+    return sum(tx.gas for tx in transactions)
 
 
 def make_execute_precompile(
@@ -320,10 +344,9 @@ def make_execute_precompile(
         except MalformedInput as exc:
             raise ExecuteHalt(f"EXECUTE: malformed input: {exc}") from None
         market = market_for(computation)
-        reservation = market.reserve(
-            computation, inp, total_transaction_gas(inp.transactions, l2_vm_class)
-        )
-        verdict = verdicts.get_or_verify(data, inp, l2_vm_class)
+        transactions = decoded_transactions(inp.transactions, l2_vm_class)
+        reservation = market.reserve(computation, inp, total_transaction_gas(transactions))
+        verdict = verdicts.get_or_verify(data, inp, l2_vm_class, transactions)
         charge = market.settle(computation, reservation, verdict)
         if not verdict.valid:
             computation.output = encode_invalid(verdict.reason)
