@@ -46,6 +46,7 @@ from node.storage import open_database  # noqa: E402
 from node.tracing import TRACE_MAX_STEPS  # noqa: E402
 from rpc.auth import JwtSecretError, load_or_create_secret  # noqa: E402
 from rpc.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_SECONDS  # noqa: E402
+from rpc.eth import MAX_LOG_BLOCK_RANGE, MAX_LOG_RESULTS, LogLimits, set_log_limits  # noqa: E402
 from rpc.http_policy import is_loopback, split_flag_values  # noqa: E402
 from rpc.server import DEFAULT_MAX_BODY_BYTES, EdgeSettings, RpcServer  # noqa: E402
 
@@ -283,6 +284,21 @@ def _size(text: str) -> int:
 
 
 def add_edge_flags(p: argparse.ArgumentParser) -> None:
+    logs = p.add_argument_group("log queries (eth_getLogs, eth_getFilterLogs/Changes)")
+    logs.add_argument(
+        "--rpc-logs-max-range",
+        type=_positive(int),
+        default=MAX_LOG_BLOCK_RANGE,
+        metavar="BLOCKS",
+        help=f"most blocks one log query scans (default {MAX_LOG_BLOCK_RANGE:_})",
+    )
+    logs.add_argument(
+        "--rpc-logs-max-results",
+        type=_positive(int),
+        default=MAX_LOG_RESULTS,
+        metavar="LOGS",
+        help=f"most logs one log query returns (default {MAX_LOG_RESULTS:_})",
+    )
     edge = p.add_argument_group("HTTP and WebSocket (limits, browsers)")
     edge.add_argument(
         "--max-body-size",
@@ -551,6 +567,7 @@ async def serve(args: argparse.Namespace) -> int:
     secret_path = jwt_secret_path(args)  # first: a bad secret file fails before any work
     secret = load_or_create_secret(secret_path) if secret_path is not None else None
     devnet = make_devnet(args)
+    set_log_limits(devnet, LogLimits(args.rpc_logs_max_range, args.rpc_logs_max_results))
     public_controls = args.public_controls
     if public_controls is None:  # anvil parity on an L1; an L2's users must not mint ETH
         public_controls = devnet.genesis.role != "l2"

@@ -1,12 +1,17 @@
 """Hex on the wire, Python values inside: parsing of JSON-RPC parameters and formatting of
 blocks, transactions, receipts and logs in geth's shapes (anvil's where geth is silent).
 
-Inputs are accepted loosely, as geth and anvil accept them: checksummed or lower-case
-addresses, ``"0x0"`` storage slots, ``input`` or ``data``, ``"to": null``.
+Inputs are accepted as geth and anvil both accept them (checksummed or lower-case
+addresses, ``"0x0"`` storage slots, ``input`` or ``data``, ``"to": null``) and nothing
+looser: hex is ``0x`` and hex digits only, quantities are bounded by their field's width
+(uint64 for block numbers, nonces and gas, uint256 for values and fees), addresses and
+hashes have their exact length, data has an even number of digits. Every refusal is an
+``InvalidParams`` (-32602) in geth's words, so no input reaches py-evm out of range.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +20,6 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm.forks.cancun.transactions import BLOB_TX_TYPE
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
-from eth_utils import is_hex_address
 
 from node.chain import (
     AccountOverride,
@@ -32,56 +36,83 @@ REQUIRED = object()
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
 
 
+UINT8_BITS, UINT64_BITS, UINT256_BITS = 8, 64, 256
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+_SHOWN = 42  # characters of a bad value quoted back in an error
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
 def hex_str(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
-        raise InvalidParams(f"{what}: expected a 0x-prefixed hex string, got {value!r}")
-    return value[2:]
+    """The hex digits of a ``0x``-prefixed string (geth's wording for what is wrong)."""
+    if not isinstance(value, str):
+        raise InvalidParams(f"{what}: expected a 0x-prefixed hex string, got {_shown(value)}")
+    if not value.startswith(("0x", "0X")):
+        raise InvalidParams(f"{what}: hex string without 0x prefix")
+    digits = value[2:]
+    if not _HEX_DIGITS.fullmatch(digits):  # no sign, space or underscore, as int() allows
+        raise InvalidParams(f"{what}: invalid hex string")
+    return digits
 
 
-def quantity(value: Any, what: str = "quantity") -> int:
+def quantity(value: Any, what: str = "quantity", bits: int = UINT256_BITS) -> int:
+    """A hex quantity of at most ``bits`` bits. Leading zeros are accepted (anvil does;
+    geth refuses them) and so are JSON integers (anvil again)."""
     if isinstance(value, bool):
         raise InvalidParams(f"{what}: expected a hex quantity, got {value!r}")
     if isinstance(value, int):
         if value < 0:
             raise InvalidParams(f"{what}: negative value {value}")
+        if value.bit_length() > bits:
+            raise InvalidParams(f"{what}: number > {bits} bits")
         return value
     digits = hex_str(value, what)
     if not digits:
-        raise InvalidParams(f"{what}: empty hex quantity")
-    try:
-        return int(digits, 16)
-    except ValueError:
-        raise InvalidParams(f"{what}: invalid hex quantity {value!r}") from None
+        raise InvalidParams(f"{what}: empty hex string")
+    if len(digits.lstrip("0")) * 4 > bits:
+        raise InvalidParams(f"{what}: hex number > {bits} bits")
+    return int(digits, 16)
+
+
+def uint64(value: Any, what: str = "quantity") -> int:
+    """Block numbers, nonces, gas, timestamps, indexes."""
+    return quantity(value, what, UINT64_BITS)
 
 
 def data(value: Any, what: str = "data") -> bytes:
     digits = hex_str(value, what)
     if len(digits) % 2:
-        digits = "0" + digits
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
-        raise InvalidParams(f"{what}: invalid hex data") from None
+        raise InvalidParams(f"{what}: hex string of odd length")
+    return bytes.fromhex(digits)
+
+
+def _fixed(value: Any, what: str, size: int, type_name: str) -> bytes:
+    digits = hex_str(value, what)
+    if len(digits) != 2 * size:
+        raise InvalidParams(
+            f"{what}: hex string has length {len(digits)}, want {2 * size} for {type_name}"
+        )
+    return bytes.fromhex(digits)
 
 
 def address(value: Any, what: str = "address") -> bytes:
-    if not isinstance(value, str) or not is_hex_address(value):
-        raise InvalidParams(f"{what}: expected a 20-byte hex address, got {value!r}")
-    return bytes.fromhex(value[2:])
+    """Exactly ``0x`` and 40 hex digits; the case (an EIP-55 checksum) is not checked, as
+    neither geth nor anvil checks it."""
+    return _fixed(value, what, 20, "common.Address")
 
 
 def hash32(value: Any, what: str = "hash") -> bytes:
-    raw = data(value, what)
-    if len(raw) != 32:
-        raise InvalidParams(f"{what}: expected 32 bytes, got {len(raw)}")
-    return raw
+    return _fixed(value, what, 32, "common.Hash")
 
 
 def storage_slot(value: Any, what: str = "slot") -> int:
-    slot = quantity(value, what)
-    if slot >= 2**256:
-        raise InvalidParams(f"{what}: slot exceeds 32 bytes")
-    return slot
+    """A storage slot: any hex quantity of at most 32 bytes (``0x0`` included)."""
+    if isinstance(value, str) and len(hex_str(value, what)) > 64:
+        raise InvalidParams(f"{what}: hex string too long, want at most 32 bytes")
+    return quantity(value, what)
 
 
 def boolean(value: Any, what: str = "flag") -> bool:
@@ -103,8 +134,10 @@ def block_id(value: Any, what: str = "block") -> str | int | bytes:
     if isinstance(value, str) and len(value) == 66:
         return hash32(value, what)
     if not isinstance(value, str):
-        raise InvalidParams(f"{what}: expected a block tag, hex number or hash, got {value!r}")
-    return quantity(value, what)
+        raise InvalidParams(
+            f"{what}: expected a block tag, hex number or hash, got {_shown(value)}"
+        )
+    return uint64(value, what)
 
 
 def parse_params(params: Any, spec: Sequence[tuple[Callable[[Any, str], Any], Any, str]]) -> list:
@@ -154,8 +187,8 @@ def authorization_list(value: Any, what: str = "authorizationList") -> tuple:
             Authorization(
                 chain_id=quantity(item.get("chainId"), f"{what}[{i}].chainId"),
                 address=address(item.get("address"), f"{what}[{i}].address"),
-                nonce=quantity(item.get("nonce"), f"{what}[{i}].nonce"),
-                y_parity=quantity(y_parity, f"{what}[{i}].yParity"),
+                nonce=uint64(item.get("nonce"), f"{what}[{i}].nonce"),
+                y_parity=quantity(y_parity, f"{what}[{i}].yParity", UINT8_BITS),
                 r=quantity(item.get("r"), f"{what}[{i}].r"),
                 s=quantity(item.get("s"), f"{what}[{i}].s"),
             )
@@ -184,16 +217,16 @@ def call_object(value: Any, what: str = "transaction") -> dict[str, Any]:
             )
     if payload is not None:
         out["data"] = data(payload, f"{what}.input")
-    for key, name in (
-        ("gas", "gas"),
-        ("gasPrice", "gas_price"),
-        ("maxFeePerGas", "max_fee_per_gas"),
-        ("maxPriorityFeePerGas", "max_priority_fee_per_gas"),
-        ("value", "value"),
-        ("nonce", "nonce"),
+    for key, name, bits in (
+        ("gas", "gas", UINT64_BITS),
+        ("gasPrice", "gas_price", UINT256_BITS),
+        ("maxFeePerGas", "max_fee_per_gas", UINT256_BITS),
+        ("maxPriorityFeePerGas", "max_priority_fee_per_gas", UINT256_BITS),
+        ("value", "value", UINT256_BITS),
+        ("nonce", "nonce", UINT64_BITS),
     ):
         if value.get(key) is not None:
-            out[name] = quantity(value[key], f"{what}.{key}")
+            out[name] = quantity(value[key], f"{what}.{key}", bits)
     if value.get("accessList") is not None:
         out["access_list"] = access_list(value["accessList"], f"{what}.accessList")
     if value.get("authorizationList") is not None:
@@ -222,7 +255,7 @@ def state_overrides(value: Any, what: str = "stateOverrides") -> tuple:
                     balance=quantity(fields["balance"], f"{where}.balance")
                     if fields.get("balance") is not None
                     else None,
-                    nonce=quantity(fields["nonce"], f"{where}.nonce")
+                    nonce=uint64(fields["nonce"], f"{where}.nonce")
                     if fields.get("nonce") is not None
                     else None,
                     code=data(fields["code"], f"{where}.code")
@@ -255,9 +288,9 @@ def block_override(value: Any, what: str = "blockOverrides") -> BlockOverride:
         return parser(value[key], f"{what}.{key}") if value.get(key) is not None else None
 
     return BlockOverride(
-        number=get("number", quantity),
-        timestamp=get("time", quantity),
-        gas_limit=get("gasLimit", quantity),
+        number=get("number", uint64),
+        timestamp=get("time", uint64),
+        gas_limit=get("gasLimit", uint64),
         coinbase=get("feeRecipient", address) or get("coinbase", address),
         base_fee_per_gas=get("baseFee", quantity)
         if value.get("baseFee") is not None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+import weakref
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
@@ -12,7 +14,7 @@ from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, SendRequest
 from node.errors import UnknownBlock
 from rpc import codec
 from rpc.codec import REQUIRED, hexb, parse_params, qty
-from rpc.errors import InvalidParams
+from rpc.errors import LIMIT_EXCEEDED, InvalidParams, RpcError
 from rpc.registry import Namespace
 
 eth = Namespace()
@@ -21,7 +23,32 @@ METHODS = eth.methods
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 ADDRESS_AT_BLOCK = [(codec.address, REQUIRED, "address"), (codec.block_id, "latest", "block")]
+# Log queries: blocks one eth_getLogs may scan, logs it may return (Infura's and Alchemy's
+# 10 000, with their wording), and addresses or topics per position (geth's
+# --rpc.logquerylimit and its wording). Flags --rpc-logs-max-range, --rpc-logs-max-results.
 MAX_LOG_BLOCK_RANGE = 100_000
+MAX_LOG_RESULTS = 10_000
+MAX_LOG_ALTERNATIVES = 1_000
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """Bounds on one log query (``eth_getLogs``, ``eth_getFilterLogs``/``Changes``)."""
+
+    max_block_range: int = MAX_LOG_BLOCK_RANGE
+    max_results: int = MAX_LOG_RESULTS
+
+
+_LOG_LIMITS: weakref.WeakKeyDictionary[Devnet, LogLimits] = weakref.WeakKeyDictionary()
+
+
+def set_log_limits(devnet: Devnet, limits: LogLimits) -> None:
+    """The node's log query bounds (the CLI's flags; the defaults otherwise)."""
+    _LOG_LIMITS[devnet] = limits
+
+
+def log_limits_of(devnet: Devnet) -> LogLimits:
+    return _LOG_LIMITS.get(devnet) or LogLimits()
 
 
 # -- helpers shared by namespaces ---------------------------------------------------------
@@ -110,7 +137,7 @@ async def fee_history(devnet: Devnet, params: Any) -> dict[str, Any]:
     count, newest, percentiles = parse_params(
         params,
         [
-            (codec.quantity, REQUIRED, "blockCount"),
+            (codec.uint64, REQUIRED, "blockCount"),
             (codec.block_id, REQUIRED, "newestBlock"),
             (_percentiles, None, "rewardPercentiles"),
         ],
@@ -410,7 +437,7 @@ def _tx_at(devnet: Devnet, header: BlockHeaderAPI | None, index: int) -> dict[st
 @method("eth_getTransactionByBlockNumberAndIndex")
 async def tx_by_number_and_index(devnet: Devnet, params: Any) -> dict[str, Any] | None:
     block, index = parse_params(
-        params, [(codec.block_id, REQUIRED, "block"), (codec.quantity, REQUIRED, "index")]
+        params, [(codec.block_id, REQUIRED, "block"), (codec.uint64, REQUIRED, "index")]
     )
     return _tx_at(devnet, maybe_header(devnet, block), index)
 
@@ -418,7 +445,7 @@ async def tx_by_number_and_index(devnet: Devnet, params: Any) -> dict[str, Any] 
 @method("eth_getTransactionByBlockHashAndIndex")
 async def tx_by_hash_and_index(devnet: Devnet, params: Any) -> dict[str, Any] | None:
     block_hash, index = parse_params(
-        params, [(codec.hash32, REQUIRED, "blockHash"), (codec.quantity, REQUIRED, "index")]
+        params, [(codec.hash32, REQUIRED, "blockHash"), (codec.uint64, REQUIRED, "index")]
     )
     return _tx_at(devnet, maybe_header(devnet, block_hash), index)
 
@@ -438,7 +465,14 @@ async def get_transaction_receipt(devnet: Devnet, params: Any) -> dict[str, Any]
 @method("eth_getLogs")
 async def get_logs(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     (criteria,) = parse_params(params, [(log_filter, REQUIRED, "filter")])
-    return logs_matching(devnet, criteria)
+    return await query_logs(devnet, criteria)
+
+
+async def query_logs(devnet: Devnet, criteria: dict[str, Any]) -> list[dict[str, Any]]:
+    """``logs_matching`` within the node's log limits, on a worker thread: a query over a
+    long chain reads many blocks and must not hold up other requests (nor the chain
+    writer, which keeps building blocks meanwhile)."""
+    return await asyncio.to_thread(logs_matching, devnet, criteria, log_limits_of(devnet))
 
 
 def log_filter(value: Any, what: str) -> dict[str, Any]:
@@ -455,6 +489,7 @@ def log_filter(value: Any, what: str) -> dict[str, Any]:
     if raw_address is None:
         out["addresses"] = None
     elif isinstance(raw_address, list):
+        _check_alternatives(raw_address)
         out["addresses"] = {codec.address(a, f"{what}.address") for a in raw_address} or None
     else:
         out["addresses"] = {codec.address(raw_address, f"{what}.address")}
@@ -466,6 +501,7 @@ def log_filter(value: Any, what: str) -> dict[str, Any]:
         if position is None:
             parsed_topics.append(None)
         elif isinstance(position, list):
+            _check_alternatives(position)
             parsed_topics.append({codec.hash32(t, f"{what}.topics[{i}]") for t in position} or None)
         else:
             parsed_topics.append({codec.hash32(position, f"{what}.topics[{i}]")})
@@ -473,19 +509,34 @@ def log_filter(value: Any, what: str) -> dict[str, Any]:
     return out
 
 
+def _check_alternatives(options: list) -> None:
+    if len(options) > MAX_LOG_ALTERNATIVES:
+        raise InvalidParams(
+            f"exceed max addresses or topics per search position ({MAX_LOG_ALTERNATIVES})"
+        )
+
+
 def _block_number_of(devnet: Devnet, block: str | int | bytes) -> int:
     return resolve_header(devnet, block).block_number
 
 
-def logs_matching(devnet: Devnet, criteria: dict[str, Any]) -> list[dict[str, Any]]:
+def logs_matching(
+    devnet: Devnet, criteria: dict[str, Any], limits: LogLimits | None = None
+) -> list[dict[str, Any]]:
+    """Logs matching ``criteria``, in chain order; ``limits`` bounds the blocks scanned and
+    the logs returned (None: unbounded, for one block's subscription)."""
     if "block_hash" in criteria:
         headers = [resolve_header(devnet, criteria["block_hash"])]
     else:
         start = _block_number_of(devnet, criteria["from"])
         end = _block_number_of(devnet, criteria["to"])
-        if end - start > MAX_LOG_BLOCK_RANGE:
-            raise InvalidParams(f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
+        if limits is not None and end - start >= limits.max_block_range:
+            raise RpcError(
+                LIMIT_EXCEEDED,
+                f"query exceeds max block range {limits.max_block_range} (blocks {start} to {end})",
+            )
         headers = (devnet.header_at(n) for n in range(start, end + 1))
+    max_results = limits.max_results if limits is not None else None
     addresses = criteria["addresses"]
     topics = criteria["topics"]
     found = []
@@ -498,6 +549,10 @@ def logs_matching(devnet: Devnet, criteria: dict[str, Any]) -> list[dict[str, An
                     continue
                 if not _topics_match(log.topics, topics):
                     continue
+                if max_results is not None and len(found) == max_results:
+                    raise RpcError(
+                        LIMIT_EXCEEDED, f"query returned more than {max_results} results"
+                    )
                 found.append(codec.log_json(info, offset, log))
     return found
 

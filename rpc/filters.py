@@ -19,6 +19,7 @@ uninstalled. Ids are geth's: 16 random bytes as a hex quantity.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -36,8 +37,8 @@ from node.errors import UnknownBlock
 from rpc import codec
 from rpc.codec import REQUIRED, hexb, parse_params
 from rpc.errors import SERVER_ERROR, InvalidParams, RpcError
+from rpc.eth import LogLimits, log_limits_of, logs_matching, query_logs
 from rpc.eth import log_filter as log_criteria
-from rpc.eth import logs_matching
 from rpc.registry import Namespace
 
 log = logging.getLogger("native_devnet.rpc")
@@ -203,12 +204,14 @@ def new_block_hashes(devnet: Devnet, since: int) -> list[str]:
     return [hexb(devnet.header_at(n).hash) for n in range(since + 1, head + 1)]
 
 
-def new_logs(devnet: Devnet, criteria: dict[str, Any], since: int) -> list[dict[str, Any]]:
+def new_logs(
+    devnet: Devnet, criteria: dict[str, Any], since: int, limits: LogLimits | None = None
+) -> list[dict[str, Any]]:
     """Logs matching ``criteria`` in the blocks after ``since`` up to the head."""
     head = devnet.head.block_number
     if "block_hash" in criteria:
         number = devnet.header_by_hash(criteria["block_hash"]).block_number
-        return logs_matching(devnet, criteria) if since < number <= head else []
+        return logs_matching(devnet, criteria, limits) if since < number <= head else []
     low, high = since + 1, head
     lower = _block_bound(devnet, criteria["from"])
     upper = _block_bound(devnet, criteria["to"])
@@ -218,7 +221,7 @@ def new_logs(devnet: Devnet, criteria: dict[str, Any], since: int) -> list[dict[
         high = min(high, upper)
     if low > high:
         return []
-    return logs_matching(devnet, {**criteria, "from": low, "to": high})
+    return logs_matching(devnet, {**criteria, "from": low, "to": high}, limits)
 
 
 # -- methods ------------------------------------------------------------------------------
@@ -276,7 +279,8 @@ async def get_filter_changes(devnet: Devnet, params: Any) -> list[Any]:
     found.last_block, found.last_hash = devnet.head.block_number, devnet.head.hash
     if found.kind is FilterKind.BLOCKS:
         return new_block_hashes(devnet, since)
-    return new_logs(devnet, found.criteria, since)
+    # off the event loop, as eth_getLogs: the filter may not have been polled for long
+    return await asyncio.to_thread(new_logs, devnet, found.criteria, since, log_limits_of(devnet))
 
 
 @method("eth_getFilterLogs")
@@ -286,7 +290,7 @@ async def get_filter_logs(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     found = store_of(devnet).use(filter_id)
     if found.kind is not FilterKind.LOGS:
         raise FilterNotFound()
-    return logs_matching(devnet, found.criteria)
+    return await query_logs(devnet, found.criteria)
 
 
 @method("eth_uninstallFilter")
