@@ -48,6 +48,7 @@ RESULT_CACHE_SIZE = 256
 # as flat lists, so it nests two lists deep; anything deeper cannot decode (reason 1) and
 # is refused before the decoder builds it.
 MAX_TRANSACTION_LIST_DEPTH = 2
+UINT256_MAX = 2**256 - 1
 
 
 class Reason(IntEnum):
@@ -131,6 +132,10 @@ def _check_header_rules(inp: ExecuteInput, parent) -> None:
         raise _Invalid(Reason.HEADER_RULE, f"number {inp.number} is not parent + 1")
     if inp.timestamp <= parent.timestamp:
         raise _Invalid(Reason.HEADER_RULE, "timestamp not after the parent's")
+    if parent.blob_gas_used or parent.excess_blob_gas:
+        # L2 headers carry no blob gas (EXECUTE.md). A forged parent's would become the block's
+        # excess blob gas, and from 2**63 every BLOBBASEFEE would cost seconds.
+        raise _Invalid(Reason.HEADER_RULE, "parent has blob gas; the L2 has no blobs")
     bound = parent.gas_limit // GAS_LIMIT_BOUND_DIVISOR
     if abs(inp.gas_limit - parent.gas_limit) >= bound or inp.gas_limit < MIN_GAS_LIMIT:
         raise _Invalid(Reason.HEADER_RULE, "gas limit outside the 1/1024 bound of the parent's")
@@ -168,6 +173,8 @@ def _reexecute(
         parent_beacon_block_root=inp.l1_anchor,
         extra_data=b"",
     )
+    if header.base_fee_per_gas > UINT256_MAX:
+        raise _Invalid(Reason.HEADER_RULE, "base fee per gas exceeds uint256")
     vm = _with_linked_ancestors(vm_class, chain)(
         header=header,
         chaindb=chaindb,
@@ -185,6 +192,8 @@ def _reexecute(
             raise _Invalid(Reason.WITNESS_INCOMPLETE, str(missing)) from exc
         raise _Invalid(Reason.INVALID_TRANSACTION, str(exc)) from exc
     built = result.header
+    if built.base_fee_per_gas * built.gas_used > UINT256_MAX:  # an output word
+        raise _Invalid(Reason.HEADER_RULE, "burned fees (base fee * gas used) exceed uint256")
     if built.requests_hash != EMPTY_SHA256:
         raise _Invalid(Reason.EXECUTION_REQUESTS, "the block produced execution requests")
     if built.gas_used != inp.gas_used:

@@ -21,6 +21,18 @@ from eth_hash.auto import keccak
 from precompiles.nesting import json_depth_ok, rlp_depth_ok
 
 MAX_LINKED_HEADERS = 256
+# Header integers have the widths Ethereum gives them (geth decodes the first group as
+# uint64); a wider one is not a header (reason 2). Unbounded, a forged parent's megabyte-wide
+# gas used and base fee would make the next base fee superlinear to compute.
+UINT64_HEADER_FIELDS = (
+    "block_number",
+    "gas_limit",
+    "gas_used",
+    "timestamp",
+    "blob_gas_used",
+    "excess_blob_gas",
+)
+UINT256_HEADER_FIELDS = ("difficulty", "base_fee_per_gas")
 
 
 class WitnessEncodingError(ValueError):
@@ -51,10 +63,17 @@ class Witness:
 def _decode_header(item: object, header_class: type) -> BlockHeaderAPI:
     try:
         if isinstance(item, bytes):
-            return rlp.decode(item, sedes=header_class)
-        return header_class.deserialize(item)
+            header = rlp.decode(item, sedes=header_class)
+        else:
+            header = header_class.deserialize(item)
     except Exception as exc:  # untrusted bytes: any failure is an encoding error
         raise WitnessEncodingError(f"header entry does not decode: {exc}") from exc
+    for fields, bits in ((UINT64_HEADER_FIELDS, 64), (UINT256_HEADER_FIELDS, 256)):
+        for name in fields:
+            value = getattr(header, name, 0)
+            if value.bit_length() > bits:
+                raise WitnessEncodingError(f"header entry: {name} does not fit uint{bits}")
+    return header
 
 
 def _blobs(items: object, what: str) -> list[bytes]:
