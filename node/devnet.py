@@ -30,6 +30,7 @@ from node.errors import (
     InvalidTransaction,
     SimulationAborted,
     SimulatorBusy,
+    TooManySnapshots,
     TxRejection,
     UnknownBlock,
 )
@@ -51,6 +52,9 @@ MAX_TIMESTAMP = 2**64 - 1  # header timestamps are uint64
 SIMULATOR_THREADS = 2
 MAX_WAITING_SIMULATIONS = 64  # beyond the running ones; more is refused, not queued
 STOP_GRACE = 2.0  # seconds stop() gives aborted simulations to leave their threads
+# Live evm_snapshot ids: each holds the pool's transactions, so an endless loop of snapshots
+# would grow without bound. Reverting uses up a snapshot and every newer one.
+MAX_SNAPSHOTS = 1_000
 
 
 class MiningMode(Enum):
@@ -606,6 +610,10 @@ class Devnet:
 
     async def snapshot(self) -> int:
         """``evm_snapshot``: remember head, head state, pool and clock."""
+        if len(self._snapshots) >= MAX_SNAPSHOTS:
+            raise TooManySnapshots(
+                f"too many snapshots: {MAX_SNAPSHOTS} are live; evm_revert one to free them"
+            )
         snapshot_id = self._next_snapshot_id
         self._next_snapshot_id += 1
         head = self.head

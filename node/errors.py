@@ -113,8 +113,16 @@ class SimulationAborted(Exception):
     """A simulation stopped because the node is shutting down."""
 
 
-class SimulatorBusy(Exception):
+class LimitExceeded(Exception):
+    """A request would pass one of the node's named bounds (EIP-1474's "limit exceeded")."""
+
+
+class SimulatorBusy(LimitExceeded):
     """Too many simulations are already running or waiting; try again later."""
+
+
+class TooManySnapshots(LimitExceeded):
+    """``evm_snapshot`` beyond the node's bound on live snapshots."""
 
 
 class TraceLimitExceeded(Exception):

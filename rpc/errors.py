@@ -11,9 +11,9 @@ from node.errors import (
     InvalidInput,
     InvalidTimestamp,
     InvalidTransaction,
+    LimitExceeded,
     SimulationAborted,
     SimulationTimeout,
-    SimulatorBusy,
     TraceLimitExceeded,
     TxRejection,
     UnknownBlock,
@@ -76,7 +76,7 @@ def to_rpc_error(exc: BaseException) -> RpcError:
         exc, ExecutionHalted | SimulationTimeout | SimulationAborted | TraceLimitExceeded
     ):
         return RpcError(SERVER_ERROR, str(exc))  # geth's timeout errors are plain errors
-    if isinstance(exc, SimulatorBusy):
+    if isinstance(exc, LimitExceeded):
         return RpcError(LIMIT_EXCEEDED, str(exc))
     if isinstance(exc, UnknownBlock):
         return RpcError(SERVER_ERROR, "header not found")

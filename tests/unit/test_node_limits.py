@@ -376,3 +376,14 @@ async def test_receipts_cache_is_bounded(genesis, dev_accounts, monkeypatch):
         assert len(chain._receipts_cache) <= 8
     finally:
         await node.stop()
+
+
+async def test_live_snapshots_are_bounded_and_reverting_frees_them(server, devnet, monkeypatch):
+    monkeypatch.setattr("node.devnet.MAX_SNAPSHOTS", 5)
+    ids = [await call(server, "evm_snapshot") for _ in range(5)]
+    error = await error_of(server, "evm_snapshot")
+    assert error["code"] == -32005 and "too many snapshots" in error["message"]
+    assert await call(server, "evm_revert", ids[2]) is True  # uses up ids[2:] (3 of them)
+    for _ in range(3):
+        await call(server, "evm_snapshot")
+    assert (await error_of(server, "evm_snapshot"))["code"] == -32005
