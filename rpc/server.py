@@ -53,6 +53,7 @@ from rpc import (
 )
 from rpc.errors import (
     INVALID_REQUEST,
+    InvalidParams,
     MethodNotFound,
     RpcError,
     to_rpc_error,
@@ -164,7 +165,10 @@ class RpcServer:
         try:
             if handler is None:
                 raise MethodNotFound(method)
-            result = await handler(self.devnet, request.get("params"))
+            params = request.get("params")
+            if params is not None and not isinstance(params, list):
+                raise InvalidParams("non-array args")  # geth's words: no by-name params
+            result = await handler(self.devnet, params)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes an error object, never a crash

@@ -185,3 +185,11 @@ def test_body_of_one_unterminated_string_is_a_prompt_parse_error(node):
     status, raw = post_raw(node.url, body, timeout=30.0)
     assert b"-32700" in raw, (status, raw[:200])
     assert_alive(node)
+
+
+@pytest.mark.parametrize("params", ["x", {"a": 1}, 7], ids=["string", "object", "number"])
+def test_params_must_be_an_array(node, params):
+    """A method without parameters ignored whatever ``params`` held (geth: non-array args)."""
+    response = send_json(node, request("eth_blockNumber", params))
+    accepted = (-32602, -32600) if under_test() == "anvil" else (-32602,)  # anvil: invalid request
+    assert error_of(response)["code"] in accepted, response
