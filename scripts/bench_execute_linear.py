@@ -16,7 +16,8 @@ Shapes (each one aims at a step that was, or could be, superlinear):
 - ``json_deep_allowed``: JSON witness arrays nested to the allowed depth, many times over.
 - ``rlp_tx_tiny_items``: a transaction list of one-byte items (pyrlp's list decoding
   appended each item's encoding to a growing bytes: quadratic).
-- ``rlp_tx_deep_allowed``: a transaction list of items nested to the allowed RLP depth.
+- ``rlp_tx_deep_allowed``: one typed transaction whose payload is many lists nested to the
+  allowed RLP depth (the transaction list itself may only nest two deep).
 - ``rlp_txs_fail_late``: many well-formed signed transactions, the last one undecodable.
 - ``rlp_tx_huge_access_list``: one transaction whose access list holds every storage key
   the size allows (decoded inside py-evm).
@@ -143,10 +144,10 @@ class Shapes:
 
     def rlp_tx_deep_allowed(self, size: int) -> bytes:
         item: list = []
-        for _ in range(MAX_RLP_DEPTH - 2):  # the list of transactions is one more level
+        for _ in range(MAX_RLP_DEPTH - 2):  # inside the typed transaction's payload list
             item = [item]
-        count = size // len(rlp.encode(item))
-        return self._with(transactions=rlp.encode([item] * count))
+        payload = rlp.encode([item] * (size // len(rlp.encode(item))))
+        return self._with(transactions=rlp.encode([b"\x02" + payload]))
 
     def rlp_txs_fail_late(self, size: int) -> bytes:
         count = size // (len(self.signed_tx) + 3)
