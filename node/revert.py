@@ -1,4 +1,8 @@
-"""Human-readable revert reasons from revert data: ``Error(string)`` and ``Panic(uint256)``."""
+"""Revert reasons from revert data: the one decoder of ``Error(string)`` and ``Panic(uint256)``.
+
+``unpack_revert`` reads the data; ``decode_revert_reason`` words it for an ``eth_call``
+error, ``node.tracing.wording.geth_revert_reason`` as geth's tracers do.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +26,22 @@ PANIC_REASONS = {
 }
 
 
-def decode_revert_reason(output: bytes) -> str | None:
-    """The reason string a user should see, or None for empty or custom-error data."""
+def unpack_revert(output: bytes) -> str | int | None:
+    """The ``Error(string)`` text, the ``Panic(uint256)`` code, or None for empty,
+    custom-error or malformed data."""
     try:
         if output[:4] == ERROR_SELECTOR:
             return decode(["string"], output[4:])[0]
         if output[:4] == PANIC_SELECTOR:
-            code = decode(["uint256"], output[4:])[0]
-            return f"panic: {PANIC_REASONS.get(code, 'unknown panic code')} ({code:#x})"
+            return decode(["uint256"], output[4:])[0]
     except (DecodingError, OverflowError, UnicodeDecodeError, ValueError):
         return None
     return None
+
+
+def decode_revert_reason(output: bytes) -> str | None:
+    """The reason string a user should see, or None for empty or custom-error data."""
+    reason = unpack_revert(output)
+    if isinstance(reason, int):
+        return f"panic: {PANIC_REASONS.get(reason, 'unknown panic code')} ({reason:#x})"
+    return reason

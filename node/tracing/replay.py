@@ -1,0 +1,152 @@
+"""Running traces: a mined transaction or a whole block replayed, or a call simulated.
+
+A mined transaction is replayed the way its block was built: a VM of the chain's fork on the
+block's header with the *parent's post-state* (``Chain.state_root_after(parent)``; with the
+delayed state root the header carries that root, otherwise its own), the block's
+pre-processing (EIP-4788 beacon root, EIP-2935 history, the L1's execute market), the
+transactions before it, then the traced one. ``trace_call`` traces ``Chain.call`` itself.
+
+A trace is bounded like any simulation (``node.interrupt``: a deadline checked inside the
+interpreter) and by its ``TraceBudget``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eth.abc import BlockHeaderAPI, StateAPI
+from eth.consensus.context import ConsensusContext
+from eth.vm.chain_context import ChainContext
+
+from node.chain import RPC_GAS_CAP, CallRequest, Chain
+from node.errors import InvalidInput
+from node.interrupt import Deadline, interruptions_as_errors
+from node.tracing.engine import Outcome, Session, TraceBudget
+from node.tracing.registry import TraceOptions, TraceResult, make_tracer
+
+
+class NotTraceable(InvalidInput):
+    """A transaction or block that cannot be traced (unknown, or the genesis block)."""
+
+
+def trace_transaction(
+    chain: Chain,
+    tx_hash: bytes,
+    options: TraceOptions,
+    *,
+    deadline: Deadline | None = None,
+    budget: TraceBudget | None = None,
+) -> TraceResult:
+    """Replay a mined transaction on its block's pre-state and trace it."""
+    info = chain.find_transaction(tx_hash)
+    if info is None:
+        raise NotTraceable("transaction not found")
+    header = chain.header_by_hash(info.block_hash)
+    with interruptions_as_errors():
+        ((_, result),) = _replay_block(
+            chain, header, options, info.index, deadline, budget or TraceBudget()
+        )
+    return result
+
+
+def trace_block(
+    chain: Chain,
+    header: BlockHeaderAPI,
+    options: TraceOptions,
+    *,
+    deadline: Deadline | None = None,
+    budget: TraceBudget | None = None,
+) -> list[tuple[bytes, TraceResult]]:
+    """Trace every transaction of a block, in one replay: ``[(tx hash, result)]``. The
+    deadline and the budget are the whole block's."""
+    with interruptions_as_errors():
+        return _replay_block(chain, header, options, None, deadline, budget or TraceBudget())
+
+
+def trace_call(
+    chain: Chain,
+    request: CallRequest,
+    header: BlockHeaderAPI,
+    options: TraceOptions,
+    *,
+    gas_cap: int = RPC_GAS_CAP,
+    deadline: Deadline | None = None,
+    budget: TraceBudget | None = None,
+) -> TraceResult:
+    """Trace ``Chain.call(request, header)``: the same simulation (overrides, gas cap and
+    all), run on a traced state."""
+    budget = budget or TraceBudget()
+    session = Session(make_tracer(options, budget), budget)
+    states: list[StateAPI] = []
+
+    def prepare(state: StateAPI) -> None:
+        states.append(state)
+        session.install(state)
+
+    simulation = _TracedSimulation(chain, prepare)
+    with interruptions_as_errors():
+        result = Chain.call(simulation, request, header, gas_cap=gas_cap, deadline=deadline)  # type: ignore[arg-type]
+    outcome = Outcome(result.gas_used, result.output, result.error)
+    return session.finish(states[-1], outcome)
+
+
+class _TracedSimulation:
+    """The chain as ``Chain.call`` sees it, except that the simulation state it is handed
+    runs traced: so a traced call is exactly an ``eth_call``."""
+
+    def __init__(self, chain: Chain, prepare: Callable[[StateAPI], None]) -> None:
+        self._chain = chain
+        self._prepare = prepare
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chain, name)
+
+    def simulation_state(self, *args: Any, **kwargs: Any):
+        state = self._chain.simulation_state(*args, **kwargs)
+        self._prepare(state)
+        return state
+
+
+def _replay_block(
+    chain: Chain,
+    header: BlockHeaderAPI,
+    options: TraceOptions,
+    only: int | None,
+    deadline: Deadline | None,
+    budget: TraceBudget,
+) -> list[tuple[bytes, TraceResult]]:
+    if header.block_number == 0:
+        raise NotTraceable("genesis is not traceable")
+    parent = chain.header_by_hash(header.parent_hash)
+    block = chain.block_by_header(header)
+    receipts = chain.receipts_of(header)
+    vm = chain.vm_class(
+        header=header.copy(state_root=chain.state_root_after(parent)),
+        chaindb=chain.chaindb,
+        chain_context=ChainContext(chain.chain_id),
+        consensus_context=ConsensusContext(chain.db),
+    )
+    vm.block_preprocessing(block)
+    state = vm.state
+    if deadline is not None:
+        deadline.install(state)  # the transactions before the traced one count too
+    results = []
+    for index, info in enumerate(receipts):
+        if only is not None and index > only:
+            break
+        tx = info.transaction
+        state.lock_changes()
+        if only is not None and index != only:
+            state.apply_transaction(tx)
+            continue
+        session = Session(make_tracer(options, budget), budget)
+        session.install(state)
+        try:
+            computation = state.apply_transaction(tx)
+        finally:
+            session.uninstall(state)
+        error = computation.error if computation.is_error else None
+        outcome = Outcome(info.gas_used, bytes(computation.output), error)
+        results.append((info.transaction_hash, session.finish(state, outcome)))
+    return results
