@@ -12,6 +12,10 @@ from rpc.codec import hexb, parse_params, qty
 from rpc.errors import InvalidParams
 from rpc.registry import Namespace
 
+# Blocks one evm_mine / anvil_mine call may mine: each is built on the one chain-writer thread,
+# so a huge count would hold block production for as long as it takes.
+MAX_MINE_BLOCKS = 10_000
+
 anvil = Namespace()
 METHODS = anvil.methods
 
@@ -66,10 +70,13 @@ def _next_block_fields(options: dict[str, Any]) -> dict[str, bytes]:
 async def evm_mine(devnet: Devnet, params: Any) -> str:
     (options,) = parse_params(params, [(_mine_options, {}, "options")])
     timestamp = options.get("timestamp")
+    blocks = max(1, options.get("blocks", 1))
+    if blocks > MAX_MINE_BLOCKS:
+        raise InvalidParams(f"blocks: at most {MAX_MINE_BLOCKS} per call")
     if timestamp is not None:
         devnet.check_block_timestamp(timestamp)  # before anything is set for the block
     devnet.set_next_block_fields(**_next_block_fields(options))
-    for _ in range(max(1, options.get("blocks", 1))):
+    for _ in range(blocks):
         await devnet.mine(timestamp)
         timestamp = None
     return "0x0"
@@ -80,8 +87,8 @@ async def anvil_mine(devnet: Devnet, params: Any) -> None:
     blocks, interval = parse_params(
         params, [(codec.quantity, 1, "blocks"), (codec.quantity, None, "interval")]
     )
-    if blocks > 10_000:
-        raise InvalidParams("blocks: at most 10000 per call")
+    if blocks > MAX_MINE_BLOCKS:
+        raise InvalidParams(f"blocks: at most {MAX_MINE_BLOCKS} per call")
     if interval is not None and devnet.head.timestamp + blocks * interval > MAX_TIMESTAMP:
         raise InvalidParams(
             f"The timestamp is too big: {blocks} blocks {interval} seconds apart would pass "

@@ -18,7 +18,7 @@ import zlib
 import pytest
 from eth.constants import CREATE_CONTRACT_ADDRESS
 
-from node import chain as chain_module
+from node import receipts as receipts_module
 from node import statefile
 from node.devnet import Devnet, MiningConfig, MiningMode, SendRequest
 from node.errors import InvalidTransaction, TxRejection
@@ -362,7 +362,7 @@ def test_stale_temporary_state_files_are_removed(tmp_path):
 
 
 async def test_receipts_cache_is_bounded(genesis, dev_accounts, monkeypatch):
-    monkeypatch.setattr(chain_module, "MAX_CACHED_RECEIPT_BLOCKS", 8)
+    monkeypatch.setattr(receipts_module, "MAX_CACHED_RECEIPT_BLOCKS", 8)
     node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
     try:
         sender = dev_accounts[0].address
@@ -373,7 +373,7 @@ async def test_receipts_cache_is_bounded(genesis, dev_accounts, monkeypatch):
         for number in range(node.head.block_number + 1):  # reads of old blocks too
             receipts = chain.receipts_of(chain.header_by_number(number))
             assert len(receipts) == (1 if number else 0)
-        assert len(chain._receipts_cache) <= 8
+        assert len(chain.receipts.cache) <= 8
     finally:
         await node.stop()
 
@@ -387,3 +387,14 @@ async def test_live_snapshots_are_bounded_and_reverting_frees_them(server, devne
     for _ in range(3):
         await call(server, "evm_snapshot")
     assert (await error_of(server, "evm_snapshot"))["code"] == -32005
+
+
+@pytest.mark.parametrize(
+    "method, params",
+    [("evm_mine", [{"blocks": hex(10_001)}]), ("anvil_mine", [hex(10_001)])],
+)
+async def test_one_mine_call_mines_at_most_ten_thousand_blocks(server, devnet, method, params):
+    before = devnet.head.block_number
+    error = await error_of(server, method, *params)
+    assert error["code"] == INVALID_PARAMS and "at most 10000" in error["message"], error
+    assert devnet.head.block_number == before
