@@ -57,6 +57,11 @@ PRESTATE_FLAGS = {
     "disableCode": "disable_code",
     "disableStorage": "disable_storage",
 }
+# tracerConfig keys by tracer; a tracer without an entry takes none.
+TRACER_CONFIG_FLAGS = {
+    tracing.CALL_TRACER: CALL_TRACER_FLAGS,
+    tracing.PRESTATE_TRACER: PRESTATE_FLAGS,
+}
 
 
 # -- methods ------------------------------------------------------------------------------------
@@ -163,7 +168,7 @@ def trace_options(value: Any, what: str = "options") -> TraceOptions:
             fields["limit"] = codec.quantity(value["limit"], f"{what}.limit")
     else:
         source = _object(value.get("tracerConfig") or {}, f"{what}.tracerConfig")
-        flags = CALL_TRACER_FLAGS if name == tracing.CALL_TRACER else PRESTATE_FLAGS
+        flags = TRACER_CONFIG_FLAGS.get(name, {})
         where = f"{what}.tracerConfig"
     for key, attribute in flags.items():
         if source.get(key) is not None:
@@ -184,13 +189,15 @@ def go_duration_seconds(value: Any, what: str) -> float:
 
 
 def trace_json(result: TraceResult) -> Any:
+    """geth's JSON of a trace; a tracer whose result is none of geth's shapes here returns
+    JSON-ready values (as geth's native tracers hand back raw JSON), written as they are."""
     if isinstance(result, StructTrace):
         return struct_trace_json(result)
     if isinstance(result, CallFrame):
         return call_frame_json(result)
     if isinstance(result, PrestateTrace):
         return prestate_json(result)
-    raise TypeError(f"no JSON shape for {type(result).__name__}")
+    return result
 
 
 def struct_trace_json(result: StructTrace) -> dict[str, Any]:
