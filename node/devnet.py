@@ -23,7 +23,7 @@ from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_HASH32
 
 from node import tracing
 from node.accounts import DevAccount
-from node.chain import RPC_GAS_CAP, BuiltBlock, CallRequest, CallResult, Chain
+from node.chain import BuiltBlock, Chain
 from node.errors import (
     InvalidInput,
     InvalidTimestamp,
@@ -39,6 +39,7 @@ from node.genesis import Genesis
 from node.impersonation import impersonate
 from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
 from node.pool import PoolLimits, TxPool
+from node.simulation import RPC_GAS_CAP, CallRequest, CallResult
 from node.statefile import MAX_STATE_SIZE, checked_entries, dump_state
 from node.storage import PoolJournal
 

@@ -21,13 +21,8 @@ from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm.forks.cancun.transactions import BLOB_TX_TYPE
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 
-from node.chain import (
-    AccountOverride,
-    BlockOverride,
-    CallRequest,
-    ReceiptInfo,
-    effective_gas_price,
-)
+from node.receipts import ReceiptInfo, effective_gas_price
+from node.simulation import AccountOverride, BlockOverride, CallRequest
 from rpc.errors import InvalidParams
 
 # -- parsing ------------------------------------------------------------------------------

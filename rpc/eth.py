@@ -9,9 +9,9 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI
 
-from node.chain import CallRequest, return_result_error
 from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, SendRequest
 from node.errors import UnknownBlock
+from node.simulation import CallRequest, return_result_error
 from rpc import codec
 from rpc.codec import REQUIRED, hexb, parse_params, qty
 from rpc.errors import LIMIT_EXCEEDED, InvalidParams, RpcError

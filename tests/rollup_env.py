@@ -32,8 +32,10 @@ from eth_hash.auto import keccak  # noqa: E402
 from eth_keys import keys  # noqa: E402
 
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
-from node.chain import BuiltBlock, CallRequest, CallResult, Chain, ReceiptInfo  # noqa: E402
+from node.chain import BuiltBlock, Chain  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
+from node.receipts import ReceiptInfo  # noqa: E402
+from node.simulation import CallRequest, CallResult  # noqa: E402
 from sequencer.messages import (  # noqa: E402, F401  (the package's copy, re-exported for tests)
     L1_CLAIM,
     L1_SEND,

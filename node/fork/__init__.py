@@ -21,6 +21,7 @@ from eth.abc import (
     ComputationAPI,
     ReceiptAPI,
     SignedTransactionAPI,
+    StateAPI,
     WithdrawalAPI,
 )
 from eth.vm.forks.prague import PragueVM
@@ -71,6 +72,11 @@ class DevnetPragueVM(PragueVM):
         # delayed state root of the L1 fork).
         self.post_state_root = result.block.header.state_root
         return result
+
+    @classmethod
+    def prepare_simulation_state(cls, state: StateAPI, head: BlockHeaderAPI) -> None:
+        """Ready a throw-away state (``eth_call`` and friends) to run a call in the block
+        after ``head``. The devnet's Prague needs nothing more; forks extend it."""
 
     @classmethod
     def finalize_gas_used(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from eth.constants import ZERO_ADDRESS
 
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from node.chain import AccountOverride, BlockOverride, CallRequest, Chain
+from node.chain import Chain
 from node.genesis import load_genesis
+from node.simulation import AccountOverride, BlockOverride, CallRequest
 
 TARGET = b"\x55" * 20
 OTHER = b"\x44" * 20

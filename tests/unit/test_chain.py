@@ -30,8 +30,9 @@ from eth_abi import decode, encode
 from eth_hash.auto import keccak
 from trie import HexaryTrie
 
-from node.chain import CallRequest, Chain
+from node.chain import Chain
 from node.errors import TxRejection
+from node.simulation import CallRequest
 from tests.unit.conftest import CHAIN_ID
 
 COUNTER_ARTIFACT = Path(__file__).resolve().parents[2] / "contracts" / "out" / "Counter.json"

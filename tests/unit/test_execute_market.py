@@ -32,9 +32,10 @@ from eth_keys import keys
 from eth_utils import ValidationError
 
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from node.chain import BuiltBlock, CallRequest, Chain
+from node.chain import BuiltBlock, Chain
 from node.errors import TxRejection
 from node.genesis import DEFAULT_L1_GENESIS, Genesis, GenesisAccount, load_genesis
+from node.simulation import CallRequest
 from precompiles.execute import EXECUTE_INVALID_SELECTOR, Reason, execute_gas_cost
 from precompiles.execute_market import MarketParams, next_execute_base_fee
 from tests.contracts import load

@@ -5,7 +5,7 @@ infinity, which py-evm pairs quickly, so the test measures the rule, not the cry
 from __future__ import annotations
 
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from node.chain import CallRequest, Chain
+from node.chain import Chain
 from node.fork.pairings import (
     BLS12_PAIRING_ADDRESS,
     BN254_PAIRING_ADDRESS,
@@ -13,6 +13,7 @@ from node.fork.pairings import (
     PairingBudgetExhausted,
 )
 from node.genesis import load_genesis
+from node.simulation import CallRequest
 
 TRUE = (1).to_bytes(32, "big")
 

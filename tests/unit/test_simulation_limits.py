@@ -11,10 +11,11 @@ import pytest
 
 from node import tracing
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from node.chain import AccountOverride, CallRequest, Chain
+from node.chain import Chain
 from node.errors import ExecutionHalted, SimulationAborted, SimulationTimeout, TraceLimitExceeded
 from node.genesis import load_genesis
 from node.interrupt import Deadline, go_duration
+from node.simulation import AccountOverride, CallRequest
 
 TARGET = b"\x55" * 20
 FOREVER = bytes.fromhex("5b600056")  # JUMPDEST PUSH1 0 JUMP

@@ -17,7 +17,8 @@ from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS
 from eth_abi import decode, encode
 from eth_hash.auto import keccak
 
-from node.chain import AccountOverride, CallRequest, Chain
+from node.chain import Chain
+from node.simulation import AccountOverride, CallRequest
 from node.tracing import (
     CallFrame,
     NotTraceable,

@@ -1,0 +1,352 @@
+"""Simulated calls: ``eth_call``, ``eth_estimateGas`` and ``eth_createAccessList`` on a
+throw-away state of the chain, with geth's state and block overrides and gas cap.
+
+Nothing here commits: each run builds a fresh simulation state (``Chain.simulation_state``,
+which the fork class prepares), applies the overrides, and executes one spoofed transaction.
+``prepare``, if given, sees that state before the call runs (a tracer installs itself there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from eth.abc import BlockHeaderAPI, StateAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS, UINT_64_MAX, ZERO_ADDRESS
+from eth.exceptions import OutOfGas, Revert
+from eth.vm.spoof import SpoofTransaction
+
+from node.errors import ExecutionHalted, ExecutionReverted, InvalidTransaction, TxRejection
+from node.interrupt import Deadline
+from node.receipts import contract_address, effective_gas_price
+from node.revert import decode_revert_reason
+
+if TYPE_CHECKING:
+    from node.chain import Chain
+
+TRANSFER_GAS = 21_000
+ACCESS_LIST_ROUNDS = 8
+# The most gas one simulation (eth_call, eth_estimateGas, eth_createAccessList, a traced
+# call) gets, as geth's --rpc.gascap: a request asking for more is capped without a word.
+RPC_GAS_CAP = 50_000_000
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """One account's replacement fields for a simulated call (geth's state override)."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: tuple[tuple[int, int], ...] | None = None  # replaces the whole storage
+    state_diff: tuple[tuple[int, int], ...] | None = None  # changes some slots
+
+
+@dataclass(frozen=True)
+class BlockOverride:
+    """Block-context fields for a simulated call (geth's block override)."""
+
+    number: int | None = None
+    timestamp: int | None = None
+    gas_limit: int | None = None
+    coinbase: bytes | None = None
+    base_fee_per_gas: int | None = None
+    prev_randao: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """An ``eth_call``/``eth_estimateGas`` request in Python values."""
+
+    sender: bytes = ZERO_ADDRESS
+    to: bytes = CREATE_CONTRACT_ADDRESS
+    gas: int | None = None
+    value: int = 0
+    data: bytes = b""
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    nonce: int | None = None
+    access_list: tuple = ()
+    authorization_list: tuple = ()
+    state_overrides: tuple[tuple[bytes, AccountOverride], ...] = ()
+    block_override: BlockOverride | None = None
+
+
+@dataclass(frozen=True)
+class CallResult:
+    output: bytes
+    gas_used: int
+    error: Exception | None  # None, or the computation's error (Revert, OutOfGas, ...)
+
+    @property
+    def is_revert(self) -> bool:
+        return isinstance(self.error, Revert)
+
+
+class AccessRecorder:
+    """Collects the addresses and storage slots a simulated execution warms."""
+
+    def __init__(self) -> None:
+        self.addresses: set[bytes] = set()
+        self.slots: dict[bytes, set[int]] = {}
+
+    def attach(self, state: StateAPI) -> None:
+        mark_address, mark_storage = state.mark_address_warm, state.mark_storage_warm
+
+        def address_warm(address: bytes) -> None:
+            self.addresses.add(address)
+            mark_address(address)
+
+        def storage_warm(address: bytes, slot: int) -> None:
+            self.addresses.add(address)
+            self.slots.setdefault(address, set()).add(slot)
+            mark_storage(address, slot)
+
+        state.mark_address_warm = address_warm  # this throw-away state only
+        state.mark_storage_warm = storage_warm
+
+    def access_list(self, excluded: set[bytes]) -> tuple:
+        return tuple(
+            (address, tuple(sorted(self.slots.get(address, ()))))
+            for address in sorted(self.addresses - excluded)
+        )
+
+
+def call(
+    chain: Chain,
+    request: CallRequest,
+    header: BlockHeaderAPI,
+    accessed: AccessRecorder | None = None,
+    *,
+    gas_cap: int = RPC_GAS_CAP,
+    deadline: Deadline | None = None,
+    prepare: Callable[[StateAPI], None] | None = None,
+) -> CallResult:
+    """Run a message call (or creation) after ``header``'s block without committing
+    anything. ``accessed``, if given, collects the accounts and slots the execution touched;
+    ``prepare``, if given, is handed the simulation state before anything runs on it. The
+    call gets at most ``gas_cap`` gas; with a ``deadline`` it stops once that passes
+    (``Deadline.run`` turns the interruption into its error)."""
+    costless = request.max_fee_per_gas is None
+    state_root = chain.state_root_after(header)
+    header = _override_header(header, request.block_override)
+    state = chain.simulation_state(header, costless, state_root)
+    if prepare is not None:
+        prepare(state)
+    if deadline is not None:
+        deadline.install(state)
+    for address, override in request.state_overrides:
+        _override_account(state, address, override)
+    if accessed is not None:
+        accessed.attach(state)
+    gas = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
+    max_fee = request.max_fee_per_gas or 0
+    tip = request.max_priority_fee_per_gas
+    if tip is None:
+        tip = max_fee if request.max_fee_per_gas is not None else 0
+    nonce = request.nonce if request.nonce is not None else state.get_nonce(request.sender)
+    builder = chain.transaction_builder
+    if request.authorization_list:
+        unsigned = builder.new_unsigned_set_code_transaction(
+            chain.chain_id,
+            nonce,
+            tip,
+            max_fee,
+            gas,
+            request.to,
+            request.value,
+            request.data,
+            list(request.access_list),
+            list(request.authorization_list),
+        )
+    else:
+        unsigned = builder.new_unsigned_dynamic_fee_transaction(
+            chain.chain_id,
+            nonce,
+            tip,
+            max_fee,
+            gas,
+            request.to,
+            request.value,
+            request.data,
+            list(request.access_list),
+        )
+    tx = SpoofTransaction(unsigned, sender=request.sender, type_id=unsigned._type_id)
+    if tx.gas < unsigned.intrinsic_gas:
+        raise InvalidTransaction(
+            TxRejection.INTRINSIC_GAS, f"have {tx.gas}, want {unsigned.intrinsic_gas}"
+        )
+    _check_simulated_sender(state, request, unsigned, header, costless, gas)
+    executor = state.get_transaction_executor()
+    message = executor.build_evm_message(tx)
+    computation = executor.build_computation(message, tx)
+    computation = executor.finalize_computation(tx, computation)
+    gas_used = chain.vm_class.finalize_gas_used(tx, computation)
+    if computation.is_error:
+        return CallResult(computation.output, gas_used, computation.error)
+    return CallResult(computation.output, gas_used, None)
+
+
+def create_access_list(
+    chain: Chain,
+    request: CallRequest,
+    header: BlockHeaderAPI,
+    *,
+    gas_cap: int = RPC_GAS_CAP,
+    deadline: Deadline | None = None,
+) -> tuple[tuple, CallResult]:
+    """geth's ``eth_createAccessList``: run, collect what was touched (not the sender,
+    recipient, coinbase or precompiles), run again with that list until it is stable.
+    Every run shares ``deadline``."""
+    sender = request.sender
+    created = contract_address(
+        sender, request.nonce if request.nonce is not None else chain.nonce(sender, header)
+    )
+    precompiles = chain.vm_class.get_state_class().computation_class._precompiles
+    excluded = {sender, request.to, created, header.coinbase, *precompiles}
+    access_list = tuple(request.access_list)
+    for _ in range(ACCESS_LIST_ROUNDS):
+        recorder = AccessRecorder()
+        result = call(
+            chain,
+            replace(request, access_list=access_list),
+            header,
+            recorder,
+            gas_cap=gas_cap,
+            deadline=deadline,
+        )
+        found = recorder.access_list(excluded)
+        if found == access_list:
+            break
+        access_list = found
+    return access_list, result
+
+
+def estimate_gas(
+    chain: Chain,
+    request: CallRequest,
+    header: BlockHeaderAPI,
+    *,
+    gas_cap: int = RPC_GAS_CAP,
+    deadline: Deadline | None = None,
+) -> int:
+    """The least gas limit with which the call succeeds (geth's binary search, 1.5 %).
+    The search looks no higher than ``gas_cap``; all its runs share one ``deadline``."""
+    cap = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
+
+    def run(gas: int) -> CallResult:
+        return call(chain, replace(request, gas=gas), header, gas_cap=cap, deadline=deadline)
+
+    # A plain transfer to an account without code costs exactly the base charge.
+    if (
+        not request.data
+        and not request.state_overrides
+        and request.to != CREATE_CONTRACT_ADDRESS
+        and not request.authorization_list
+        and not chain.code(request.to, header)
+    ):
+        try:
+            if run(TRANSFER_GAS).error is None:
+                return TRANSFER_GAS
+        except InvalidTransaction:
+            pass
+    first = run(cap)
+    if first.error is not None:
+        if _is_out_of_gas(first.error):
+            raise ExecutionHalted(f"gas required exceeds allowance ({cap})")  # geth's words
+        return_result_error(first)
+    lo = max(first.gas_used - 1, 0)
+    hi = cap
+    # Most calls succeed with what they used plus the 1/64 rule's reserve.
+    optimistic = min((first.gas_used + 2300) * 64 // 63, hi)
+    if optimistic < hi and run(optimistic).error is None:
+        hi = optimistic
+    while hi - lo > 1 and (hi - lo) * 1000 > hi * 15:
+        mid = (lo + hi) // 2
+        try:
+            ok = run(mid).error is None
+        except InvalidTransaction:
+            ok = False
+        if ok:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def return_result_error(result: CallResult) -> None:
+    """Raise the user-facing error for a failed call result."""
+    if result.is_revert:
+        raise ExecutionReverted(result.output, decode_revert_reason(result.output))
+    raise ExecutionHalted(str(result.error) or type(result.error).__name__)
+
+
+def _check_simulated_sender(
+    state, request: CallRequest, unsigned, header: BlockHeaderAPI, costless: bool, gas: int
+) -> None:
+    """The checks geth makes before it simulates a call, in its words: the sender's nonce can
+    still grow, its fee cap covers the base fee, and it can pay the value (and, when the call
+    names a gas price, the gas); anything else would surface as py-evm's internal errors."""
+    sender = "0x" + request.sender.hex()
+    nonce = unsigned.nonce
+    if nonce >= UINT_64_MAX:
+        raise InvalidTransaction(TxRejection.NONCE_MAX, f"address {sender}, nonce: {nonce}")
+    if not costless:
+        if unsigned.max_priority_fee_per_gas > unsigned.max_fee_per_gas:
+            raise InvalidTransaction(
+                TxRejection.TIP_ABOVE_FEE_CAP,
+                f"address {sender}, maxPriorityFeePerGas: {unsigned.max_priority_fee_per_gas}, "
+                f"maxFeePerGas: {unsigned.max_fee_per_gas}",
+            )
+        if unsigned.max_fee_per_gas < header.base_fee_per_gas:
+            raise InvalidTransaction(
+                TxRejection.FEE_CAP_TOO_LOW,
+                f"address {sender}, maxFeePerGas: {unsigned.max_fee_per_gas}, "
+                f"baseFee: {header.base_fee_per_gas}",
+            )
+    cost = request.value
+    if not costless:
+        cost += gas * effective_gas_price(unsigned, header.base_fee_per_gas)
+    balance = state.get_balance(request.sender)
+    if balance < cost:
+        raise InvalidTransaction(
+            TxRejection.INSUFFICIENT_FUNDS, f"address {sender} have {balance} want {cost}"
+        )
+
+
+def _override_header(header: BlockHeaderAPI, override: BlockOverride | None) -> BlockHeaderAPI:
+    if override is None:
+        return header
+    changes = {
+        "block_number": override.number,
+        "timestamp": override.timestamp,
+        "gas_limit": override.gas_limit,
+        "coinbase": override.coinbase,
+        "base_fee_per_gas": override.base_fee_per_gas,
+        "mix_hash": override.prev_randao,
+    }
+    return header.copy(**{k: v for k, v in changes.items() if v is not None})
+
+
+def _override_account(state: StateAPI, address: bytes, override: AccountOverride) -> None:
+    if override.balance is not None:
+        state.set_balance(address, override.balance)
+    if override.nonce is not None:
+        state.set_nonce(address, override.nonce)
+    if override.code is not None:
+        state.set_code(address, override.code)
+    if override.state is not None:
+        state.delete_storage(address)
+        for slot, value in override.state:
+            state.set_storage(address, slot, value)
+    for slot, value in override.state_diff or ():
+        state.set_storage(address, slot, value)
+
+
+def _is_out_of_gas(error: Exception) -> bool:
+    """Plain lack of gas, which more gas would cure (py-evm also calls the code-size limits
+    ``OutOfGas``; geth does not)."""
+    return isinstance(error, OutOfGas) and not any(
+        limit in str(error) for limit in ("EIP170", "EIP-3860")
+    )

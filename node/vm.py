@@ -1,0 +1,87 @@
+"""Building a VM or a state for a header: the one place that picks a chain's fork class and
+hands it the chain's database and contexts.
+
+``vm_class_for(genesis)`` picks the fork: the L1 (EXECUTE, its market, the delayed state root
+when switched on), a native-rollup L2, or the plain devnet. A ``VMFactory`` then builds, for
+any header, a VM (block building, import, replay), a state at the header's ``state_root`` in
+the header's block context, or a throw-away simulation state that the fork class prepares
+itself (``prepare_simulation_state``: the L1 gives it the pending block's EXECUTE market).
+"""
+
+from __future__ import annotations
+
+from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, ChainDatabaseAPI, StateAPI
+from eth.vm.chain_context import ChainContext
+
+from node.fork import DevnetPragueVM, L2PragueVM
+from node.fork.l1 import L1PragueVM
+from node.genesis import Genesis
+from precompiles.execute_market import MarketParams
+
+
+def vm_class_for(genesis: Genesis) -> type[DevnetPragueVM]:
+    """The fork class a chain from ``genesis`` runs: the L1 carries EXECUTE; an L2 (or a
+    plain devnet) runs the same rules without it."""
+    if genesis.execute.enabled:
+        e = genesis.execute
+        return L1PragueVM.configure(
+            __name__="L1PragueVM",
+            market_params=MarketParams(
+                e.gas_limit, e.gas_target, e.initial_base_fee, e.min_base_fee
+            ),
+            delayed_state_root=genesis.delayed_state_root,
+        )
+    if genesis.role == "l2":
+        return L2PragueVM
+    return DevnetPragueVM
+
+
+class VMFactory:
+    """Builds VMs and states of one chain's fork class on that chain's database."""
+
+    def __init__(
+        self,
+        vm_class: type[DevnetPragueVM],
+        chain_id: int,
+        chaindb: ChainDatabaseAPI,
+        consensus_context: object,
+    ) -> None:
+        self.vm_class = vm_class
+        self.chain_id = chain_id
+        self.chaindb = chaindb
+        self.consensus_context = consensus_context
+
+    @property
+    def db(self) -> AtomicDatabaseAPI:
+        return self.chaindb.db
+
+    def vm(self, header: BlockHeaderAPI, chaindb: ChainDatabaseAPI | None = None) -> DevnetPragueVM:
+        """A VM for the block of ``header`` (which holds the state root it starts from), on
+        the chain's database or on ``chaindb`` (a recording one, for a witness)."""
+        return self.vm_class(
+            header=header,
+            chaindb=chaindb if chaindb is not None else self.chaindb,
+            chain_context=ChainContext(self.chain_id),
+            consensus_context=self.consensus_context,
+        )
+
+    def state(self, header: BlockHeaderAPI) -> StateAPI:
+        """A state at ``header.state_root`` running in ``header``'s block context (its
+        ancestors' hashes for BLOCKHASH)."""
+        prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
+        return self.vm_class.build_state(self.db, header, ChainContext(self.chain_id), prev_hashes)
+
+    def simulation_state(
+        self,
+        header: BlockHeaderAPI,
+        state_root: bytes,
+        head: BlockHeaderAPI,
+        costless: bool = False,
+    ) -> StateAPI:
+        """A throw-away state at ``state_root`` in ``header``'s block context (base fee zero
+        when ``costless``), prepared by the fork class for a call in the block after
+        ``head``."""
+        context_header = header.copy(base_fee_per_gas=0) if costless else header
+        state = self.state(context_header.copy(state_root=state_root))
+        self.vm_class.prepare_simulation_state(state, head)
+        return state
