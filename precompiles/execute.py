@@ -1,6 +1,7 @@
 """EXECUTE (NR-EXECUTE v1): re-execute an L2 block statelessly and say whether it lands on
 the claimed post-state root.
 
+The wire format (address, gas, input, output, reason codes) is ``precompiles.execute_wire``.
 ``verify`` is a pure function of the input and never raises: every failure of untrusted
 bytes becomes a reason code. ``make_execute_precompile`` wraps it as a py-evm precompile:
 it charges L1 gas, halts on malformed input, reverts with ``ExecuteInvalid(reason)`` on an
@@ -16,7 +17,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 
 import rlp
 from eth.abc import ComputationAPI
@@ -33,16 +33,20 @@ from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 from trie.exceptions import MissingTrieNode
 
-from precompiles.execute_input import ExecuteInput, MalformedInput, decode_execute_input
+from precompiles.execute_wire import (
+    ExecuteInput,
+    ExecuteOutput,
+    MalformedInput,
+    Reason,
+    decode_execute_input,
+    encode_invalid,
+    execute_gas_cost,
+)
 from precompiles.nesting import rlp_depth_ok
 from precompiles.witness import Witness, WitnessDatabase, WitnessEncodingError, parse_witness
 
 log = logging.getLogger("native_devnet.execute")
 
-EXECUTE_ADDRESS = b"\x00" * 18 + b"\x01\x01"
-EXECUTE_GAS_COST = 100_000
-EXECUTE_WORD_GAS = 6
-EXECUTE_INVALID_SELECTOR = keccak(b"ExecuteInvalid(uint256)")[:4]
 GAS_LIMIT_BOUND_DIVISOR = 1024
 MIN_GAS_LIMIT = 5000
 RESULT_CACHE_SIZE = 256
@@ -51,20 +55,6 @@ RESULT_CACHE_SIZE = 256
 # is refused before the decoder builds it.
 MAX_TRANSACTION_LIST_DEPTH = 2
 UINT256_MAX = 2**256 - 1
-
-
-class Reason(IntEnum):
-    TX_ENCODING = 1
-    WITNESS_ENCODING = 2
-    PARENT_NOT_IN_WITNESS = 3
-    PRE_STATE_ROOT = 4
-    HEADER_RULE = 5
-    INVALID_TRANSACTION = 6
-    WITNESS_INCOMPLETE = 7
-    GAS_USED = 8
-    RECEIPTS_ROOT = 9
-    POST_STATE_ROOT = 10
-    EXECUTION_REQUESTS = 11
 
 
 @dataclass(frozen=True)
@@ -93,11 +83,6 @@ class _Invalid(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-def execute_gas_cost(input_length: int) -> int:
-    """L1 gas of one EXECUTE call: a fixed charge plus a charge per input word."""
-    return EXECUTE_GAS_COST + EXECUTE_WORD_GAS * ((input_length + 31) // 32)
 
 
 @contextmanager
@@ -320,21 +305,17 @@ class ExecuteMarket:
 
 
 def encode_output(verdict: Verdict, charge: Charge) -> bytes:
-    words = [
-        verdict.post_state_root,
-        verdict.number.to_bytes(32, "big"),
-        verdict.gas_used.to_bytes(32, "big"),
-        verdict.burned_fees.to_bytes(32, "big"),
-        verdict.base_fee_per_gas.to_bytes(32, "big"),
-        verdict.block_hash,
-        charge.fee.to_bytes(32, "big"),
-        charge.price.to_bytes(32, "big"),
-    ]
-    return b"".join(words)
-
-
-def encode_invalid(reason: Reason) -> bytes:
-    return EXECUTE_INVALID_SELECTOR + int(reason).to_bytes(32, "big")
+    """EXECUTE's 8 output words for a valid block and what the market charged."""
+    return ExecuteOutput(
+        post_state_root=verdict.post_state_root,
+        number=verdict.number,
+        gas_used=verdict.gas_used,
+        burned_fees=verdict.burned_fees,
+        base_fee_per_gas=verdict.base_fee_per_gas,
+        block_hash=verdict.block_hash,
+        execute_fee=charge.fee,
+        execute_base_fee_per_gas=charge.price,
+    ).encode()
 
 
 NO_MARKET = ExecuteMarket()

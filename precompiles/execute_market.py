@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from eth.abc import ComputationAPI
 
 from precompiles.execute import Charge, ExecuteHalt, ExecuteMarket, Verdict
-from precompiles.execute_input import ExecuteInput
+from precompiles.execute_wire import ExecuteInput
 
 BASE_FEE_CHANGE_DENOMINATOR = 8
 

@@ -55,8 +55,8 @@ from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import Chain  # noqa: E402
 from node.fork import DevnetPragueVM  # noqa: E402
 from node.genesis import load_genesis  # noqa: E402
-from precompiles.execute import execute_gas_cost, verify  # noqa: E402
-from precompiles.execute_input import decode_execute_input  # noqa: E402
+from precompiles.execute import verify  # noqa: E402
+from precompiles.execute_wire import decode_execute_input, execute_gas_cost  # noqa: E402
 from tests.execute_helpers import encoded, input_from_chain  # noqa: E402
 
 L2_GENESIS = ROOT / "genesis" / "l2.json"

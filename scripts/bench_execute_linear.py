@@ -58,13 +58,12 @@ import rlp  # noqa: E402
 from eth.exceptions import Revert  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 
-from precompiles.execute import (  # noqa: E402
+from precompiles.execute import ExecuteHalt, VerdictCache, make_execute_precompile  # noqa: E402
+from precompiles.execute_wire import (  # noqa: E402
     EXECUTE_INVALID_SELECTOR,
-    ExecuteHalt,
-    VerdictCache,
-    make_execute_precompile,
+    ExecuteInput,
+    encode_execute_input,
 )
-from precompiles.execute_input import ExecuteInput, encode_execute_input  # noqa: E402
 from precompiles.nesting import MAX_JSON_DEPTH, MAX_RLP_DEPTH  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)

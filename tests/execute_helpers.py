@@ -9,7 +9,7 @@ from dataclasses import replace
 import rlp
 from eth_abi import decode
 
-from precompiles.execute_input import ExecuteInput, encode_execute_input
+from precompiles.execute_wire import ExecuteInput, encode_execute_input
 
 OUTPUT_FIELDS = (
     "postStateRoot",

@@ -27,7 +27,7 @@ from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import BuiltBlock, Chain  # noqa: E402
 from node.fork import DevnetPragueVM  # noqa: E402
 from node.genesis import DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
-from precompiles.execute_input import ExecuteInput  # noqa: E402
+from precompiles.execute_wire import ExecuteInput  # noqa: E402
 from tests.contracts import load  # noqa: E402
 from tests.execute_helpers import input_from_chain  # noqa: E402
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI
 from eth.db.chain import ChainDB
 from eth.exceptions import HeaderNotFound
 from eth.vm.forks.prague.blocks import PragueBackwardsHeader, PragueBlock, PragueBlockHeader
@@ -32,8 +32,9 @@ from node.fork import DevnetPragueVM
 from node.fork.headers import create_devnet_header_from_parent
 from node.fork.pairings import DevnetPragueComputation
 from node.fork.state import DevnetPragueState
-from precompiles.execute import EXECUTE_ADDRESS, make_execute_precompile
+from precompiles.execute import make_execute_precompile
 from precompiles.execute_market import BlockExecuteMarket, MarketParams, next_execute_base_fee
+from precompiles.execute_wire import EXECUTE_ADDRESS
 
 L1_HEADER_FIELD_COUNT = len(PragueBlockHeader._meta.fields) + 2
 
@@ -185,16 +186,6 @@ class L1PragueVM(DevnetPragueVM):
             )
 
     # -- the block's market -----------------------------------------------------------------
-
-    @classmethod
-    def prepare_simulation_state(cls, state: StateAPI, head: BlockHeaderAPI) -> None:
-        # EXECUTE calls see the pending block's market (its price, nothing used yet) and
-        # skip only the solvency check.
-        state.execute_market = BlockExecuteMarket(
-            cls.market_params,
-            price=cls.expected_execute_base_fee(head),
-            check_solvency=False,
-        )
 
     def block_preprocessing(self, block: BlockAPI) -> None:
         self.state.execute_market = BlockExecuteMarket(

@@ -40,7 +40,7 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from precompiles.execute import EXECUTE_INVALID_SELECTOR, execute_gas_cost
+from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, execute_gas_cost
 from tests.execute_helpers import decode_output, encoded, input_from_rpc
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test
 

@@ -44,19 +44,15 @@ from eth_utils import keccak, to_checksum_address
 
 from node.fork import DevnetPragueVM
 from node.genesis import DEFAULT_L1_GENESIS, load_genesis
-from precompiles.execute import (
+from precompiles.execute import Verdict, decode_transactions, verify
+from precompiles.execute_wire import (
     EXECUTE_INVALID_SELECTOR,
-    Verdict,
-    decode_transactions,
-    execute_gas_cost,
-    verify,
-)
-from precompiles.execute_input import (
     UINT64_MAX,
     ExecuteInput,
     MalformedInput,
     decode_execute_input,
     encode_execute_input,
+    execute_gas_cost,
 )
 from tests.contracts import load
 from tests.execute_helpers import decode_output, input_from_rpc

@@ -26,8 +26,8 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from precompiles.execute import EXECUTE_INVALID_SELECTOR, Reason
 from precompiles.execute_market import MarketParams, next_execute_base_fee
+from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, Reason
 from tests.execute_helpers import decode_output, encoded, input_from_rpc
 from tests.procs import DEV_KEYS, NodeProcess, start_node, under_test
 

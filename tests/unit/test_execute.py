@@ -28,17 +28,12 @@ from eth.vm.forks.prague.headers import PragueBlockHeader
 from eth_hash.auto import keccak
 from eth_keys.constants import SECPK1_N
 
-from precompiles.execute import (
-    Charge,
-    Reason,
-    VerdictCache,
-    encode_output,
-    verify,
-)
-from precompiles.execute_input import (
+from precompiles.execute import Charge, VerdictCache, encode_output, verify
+from precompiles.execute_wire import (
     HEAD_SIZE,
     UINT64_MAX,
     MalformedInput,
+    Reason,
     decode_execute_input,
 )
 from tests.contracts import load
@@ -817,7 +812,7 @@ import sys
 from node.fork.l1 import L1PragueVM  # imports what the L1 node imports
 from node.fork import DevnetPragueVM
 from precompiles.execute import verify
-from precompiles.execute_input import ExecuteInput
+from precompiles.execute_wire import ExecuteInput
 z = bytes(32)
 depth = 100_000
 witness = b'{"state": ' + b"[" * depth + b"]" * depth + b"}"

@@ -32,12 +32,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from precompiles.execute import Reason, Verdict, decode_transactions, verify
-from precompiles.execute_input import (
+from precompiles.execute import Verdict, decode_transactions, verify
+from precompiles.execute_wire import (
     HEAD_SIZE,
     UINT64_MAX,
     ExecuteInput,
     MalformedInput,
+    Reason,
     decode_execute_input,
     encode_execute_input,
 )

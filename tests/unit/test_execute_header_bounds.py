@@ -18,14 +18,13 @@ import rlp
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert
 
-from precompiles.execute import (
+from precompiles.execute import VerdictCache, make_execute_precompile, verify
+from precompiles.execute_wire import (
     EXECUTE_INVALID_SELECTOR,
+    ExecuteInput,
     Reason,
-    VerdictCache,
-    make_execute_precompile,
-    verify,
+    encode_execute_input,
 )
-from precompiles.execute_input import ExecuteInput, encode_execute_input
 from tests.l2_blocks import L2_VM, L2Builder, contract_address
 
 # PUSH0 ; loop: BLOBBASEFEE POP ; PUSH1 1 ; ADD ; DUP1 ; PUSH2 1000 ; GT ; PUSH1 1 ; JUMPI ; STOP

@@ -36,8 +36,8 @@ from node.chain import BuiltBlock, Chain
 from node.errors import TxRejection
 from node.genesis import DEFAULT_L1_GENESIS, Genesis, GenesisAccount, load_genesis
 from node.simulation import CallRequest
-from precompiles.execute import EXECUTE_INVALID_SELECTOR, Reason, execute_gas_cost
 from precompiles.execute_market import MarketParams, next_execute_base_fee
+from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, Reason, execute_gas_cost
 from tests.contracts import load
 from tests.execute_helpers import decode_output, encoded
 from tests.l2_blocks import L2Builder

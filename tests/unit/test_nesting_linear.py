@@ -24,8 +24,8 @@ from rlp.exceptions import DecodingError
 
 import precompiles  # noqa: F401 - installs the linear RLP decoder
 from precompiles import linear_rlp
-from precompiles.execute import Reason, verify
-from precompiles.execute_input import ExecuteInput
+from precompiles.execute import verify
+from precompiles.execute_wire import ExecuteInput, Reason
 from precompiles.nesting import MAX_JSON_DEPTH, json_depth_ok, rlp_depth_ok
 from tests.l2_blocks import L2_VM
 
