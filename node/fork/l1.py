@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.db.chain import ChainDB
 from eth.exceptions import HeaderNotFound
 from eth.vm.forks.prague.blocks import PragueBackwardsHeader, PragueBlock, PragueBlockHeader
@@ -186,6 +186,16 @@ class L1PragueVM(DevnetPragueVM):
             )
 
     # -- the block's market -----------------------------------------------------------------
+
+    @classmethod
+    def prepare_simulation_state(cls, state: StateAPI, head: BlockHeaderAPI) -> None:
+        # EXECUTE calls see the pending block's market (its price, nothing used yet) and
+        # skip only the solvency check.
+        state.execute_market = BlockExecuteMarket(
+            cls.market_params,
+            price=cls.expected_execute_base_fee(head),
+            check_solvency=False,
+        )
 
     def block_preprocessing(self, block: BlockAPI) -> None:
         self.state.execute_market = BlockExecuteMarket(
