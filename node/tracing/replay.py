@@ -4,7 +4,8 @@ A mined transaction is replayed the way its block was built: a VM of the chain's
 block's header with the *parent's post-state* (``Chain.state_root_after(parent)``; with the
 delayed state root the header carries that root, otherwise its own), the block's
 pre-processing (EIP-4788 beacon root, EIP-2935 history, the L1's execute market), the
-transactions before it, then the traced one. ``trace_call`` traces ``Chain.call`` itself.
+transactions before it, then the traced one. ``trace_call`` traces ``node.simulation.call``
+itself, through its ``prepare`` hook.
 
 A trace is bounded like any simulation (``node.interrupt``: a deadline checked inside the
 interpreter) and by its ``TraceBudget``.
@@ -12,16 +13,13 @@ interpreter) and by its ``TraceBudget``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from eth.abc import BlockHeaderAPI, StateAPI
-from eth.consensus.context import ConsensusContext
-from eth.vm.chain_context import ChainContext
 
-from node.chain import RPC_GAS_CAP, CallRequest, Chain
+from node import simulation
+from node.chain import Chain
 from node.errors import InvalidInput
 from node.interrupt import Deadline, interruptions_as_errors
+from node.simulation import RPC_GAS_CAP, CallRequest
 from node.tracing.engine import Outcome, Session, TraceBudget
 from node.tracing.registry import TraceOptions, TraceResult, make_tracer
 
@@ -74,8 +72,8 @@ def trace_call(
     deadline: Deadline | None = None,
     budget: TraceBudget | None = None,
 ) -> TraceResult:
-    """Trace ``Chain.call(request, header)``: the same simulation (overrides, gas cap and
-    all), run on a traced state."""
+    """Trace ``node.simulation.call(chain, request, header)``: the same simulation
+    (overrides, gas cap and all), on a state the tracer is installed in first."""
     budget = budget or TraceBudget()
     session = Session(make_tracer(options, budget), budget)
     states: list[StateAPI] = []
@@ -84,28 +82,12 @@ def trace_call(
         states.append(state)
         session.install(state)
 
-    simulation = _TracedSimulation(chain, prepare)
     with interruptions_as_errors():
-        result = Chain.call(simulation, request, header, gas_cap=gas_cap, deadline=deadline)  # type: ignore[arg-type]
+        result = simulation.call(
+            chain, request, header, gas_cap=gas_cap, deadline=deadline, prepare=prepare
+        )
     outcome = Outcome(result.gas_used, result.output, result.error)
     return session.finish(states[-1], outcome)
-
-
-class _TracedSimulation:
-    """The chain as ``Chain.call`` sees it, except that the simulation state it is handed
-    runs traced: so a traced call is exactly an ``eth_call``."""
-
-    def __init__(self, chain: Chain, prepare: Callable[[StateAPI], None]) -> None:
-        self._chain = chain
-        self._prepare = prepare
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._chain, name)
-
-    def simulation_state(self, *args: Any, **kwargs: Any):
-        state = self._chain.simulation_state(*args, **kwargs)
-        self._prepare(state)
-        return state
 
 
 def _replay_block(
@@ -121,12 +103,7 @@ def _replay_block(
     parent = chain.header_by_hash(header.parent_hash)
     block = chain.block_by_header(header)
     receipts = chain.receipts_of(header)
-    vm = chain.vm_class(
-        header=header.copy(state_root=chain.state_root_after(parent)),
-        chaindb=chain.chaindb,
-        chain_context=ChainContext(chain.chain_id),
-        consensus_context=ConsensusContext(chain.db),
-    )
+    vm = chain.vm_factory.vm(header.copy(state_root=chain.state_root_after(parent)))
     vm.block_preprocessing(block)
     state = vm.state
     if deadline is not None:
