@@ -92,6 +92,8 @@ class TraceBudget:
 
 @dataclass
 class CallLog:
+    """A log a frame emitted, placed among the frame's sub-calls."""
+
     address: bytes
     topics: list[bytes]
     data: bytes
@@ -102,6 +104,8 @@ class CallLog:
 
 @dataclass
 class CallFrame:
+    """One call frame of a transaction (the ``callTracer``'s result is the top one)."""
+
     type: str  # CALL CALLCODE DELEGATECALL STATICCALL CREATE CREATE2 SELFDESTRUCT
     sender: bytes
     to: bytes | None  # None for a failed creation
@@ -114,6 +118,9 @@ class CallFrame:
     revert_reason: str | None = None
     calls: list[CallFrame] = field(default_factory=list)
     logs: list[CallLog] = field(default_factory=list)
+
+
+# -- what a traced run reports --------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ class StructLog:
 
 @dataclass(frozen=True)
 class StructTrace:
+    """The struct logger's result: the transaction's outcome and its steps."""
+
     gas: int  # the receipt's gas used
     failed: bool
     return_value: bytes  # output, or revert data; empty after any other failure
