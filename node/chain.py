@@ -16,16 +16,14 @@ import rlp
 from eth._utils.rlp import validate_imported_block_unchanged
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain as PyEvmChain
-from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS, ZERO_HASH32
+from eth.constants import ZERO_ADDRESS, ZERO_HASH32
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import BlockNotFound, HeaderNotFound
-from eth.rlp.accounts import Account as RlpAccount
 from eth.rlp.sedes import chain_gaps
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
-from trie import HexaryTrie
 
 from node import simulation
 from node.errors import InvalidTransaction, TxRejection, UnknownBlock
@@ -33,17 +31,17 @@ from node.fork import SkippedTransaction
 from node.fork.l1 import L1ChainDB
 from node.genesis import Genesis, GenesisError
 from node.interrupt import Deadline
+from node.proofs import AccountProof, prove_account
 from node.receipts import ReceiptInfo, ReceiptStore
 from node.simulation import RPC_GAS_CAP, AccessRecorder, CallRequest, CallResult
 from node.storage import MemoryDatabase
 from node.vm import VMFactory, vm_class_for
-from node.witness import ExecutionWitness, RecordingDatabase, witness_headers
+from node.witness import ExecutionWitness, RecordingDatabase, WitnessStore, witness_headers
 from precompiles.nesting import rlp_depth_ok
 
 MAX_BLOCKHASH_DEPTH = 256
 GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
 CHAIN_ID_KEY = b"native-devnet:chain-id"
-WITNESS_PREFIX = b"native-devnet:witness:"
 POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 
 
@@ -311,33 +309,7 @@ class Chain:
 
     def proof(self, address: bytes, slots: Sequence[int], header: BlockHeaderAPI) -> AccountProof:
         """Merkle-Patricia proofs of an account and some of its slots (``eth_getProof``)."""
-        state_root = self.state_root_after(header)
-        state_trie = HexaryTrie(self.db, state_root)
-        account_key = keccak(address)
-        account_proof = [rlp.encode(node) for node in state_trie.get_proof(account_key)]
-        raw_account = state_trie.get(account_key)
-        account = rlp.decode(raw_account, sedes=RlpAccount) if raw_account else RlpAccount()
-        storage_trie = HexaryTrie(self.db, account.storage_root)
-        storage = []
-        for slot in slots:
-            slot_key = keccak(slot.to_bytes(32, "big"))
-            nodes = (
-                storage_trie.get_proof(slot_key) if account.storage_root != BLANK_ROOT_HASH else ()
-            )
-            raw_value = (
-                storage_trie.get(slot_key) if account.storage_root != BLANK_ROOT_HASH else b""
-            )
-            value = rlp.decode(raw_value, sedes=rlp.sedes.big_endian_int) if raw_value else 0
-            storage.append(StorageProof(slot, value, [rlp.encode(n) for n in nodes]))
-        return AccountProof(
-            address=address,
-            balance=account.balance,
-            nonce=account.nonce,
-            code_hash=account.code_hash,
-            storage_root=account.storage_root,
-            account_proof=account_proof,
-            storage=storage,
-        )
+        return prove_account(self.db, self.state_root_after(header), address, slots)
 
     # -- simulation -------------------------------------------------------------------------
 
@@ -401,50 +373,3 @@ class Chain:
     ) -> int:
         """``node.simulation.estimate_gas`` on this chain."""
         return simulation.estimate_gas(self, request, header, gas_cap=gas_cap, deadline=deadline)
-
-
-class WitnessStore:
-    """Execution witnesses by block hash, kept in the chain's database."""
-
-    def __init__(self, db) -> None:
-        self.db = db
-
-    def __setitem__(self, block_hash: bytes, witness: ExecutionWitness) -> None:
-        self.db[WITNESS_PREFIX + block_hash] = rlp.encode(
-            [witness.state, witness.codes, witness.headers]
-        )
-
-    def get(self, block_hash: bytes) -> ExecutionWitness | None:
-        try:
-            raw = self.db[WITNESS_PREFIX + block_hash]
-        except KeyError:
-            return None
-        state, codes, headers = rlp.decode(raw)
-        return ExecutionWitness(state=state, codes=codes, headers=headers)
-
-    def __getitem__(self, block_hash: bytes) -> ExecutionWitness:
-        witness = self.get(block_hash)
-        if witness is None:
-            raise KeyError(block_hash)
-        return witness
-
-    def __contains__(self, block_hash: bytes) -> bool:
-        return (WITNESS_PREFIX + block_hash) in self.db
-
-
-@dataclass(frozen=True)
-class StorageProof:
-    slot: int
-    value: int
-    proof: list[bytes]
-
-
-@dataclass(frozen=True)
-class AccountProof:
-    address: bytes
-    balance: int
-    nonce: int
-    code_hash: bytes
-    storage_root: bytes
-    account_proof: list[bytes]
-    storage: list[StorageProof]

@@ -18,6 +18,7 @@ from eth.db.backends.base import BaseAtomicDB, BaseDB
 from eth_hash.auto import keccak
 
 TRIE_NODE_ITEM_COUNTS = (2, 17)
+WITNESS_PREFIX = b"native-devnet:witness:"
 
 
 @dataclass(frozen=True)
@@ -126,3 +127,32 @@ def witness_headers(
         while headers[-1].block_number > oldest_ancestor + 1:
             headers.append(header_by_hash(headers[-1].parent_hash))
     return [rlp.encode(h) for h in headers]
+
+
+class WitnessStore:
+    """Execution witnesses by block hash, kept in the chain's database."""
+
+    def __init__(self, db: AtomicDatabaseAPI) -> None:
+        self.db = db
+
+    def __setitem__(self, block_hash: bytes, witness: ExecutionWitness) -> None:
+        self.db[WITNESS_PREFIX + block_hash] = rlp.encode(
+            [witness.state, witness.codes, witness.headers]
+        )
+
+    def get(self, block_hash: bytes) -> ExecutionWitness | None:
+        try:
+            raw = self.db[WITNESS_PREFIX + block_hash]
+        except KeyError:
+            return None
+        state, codes, headers = rlp.decode(raw)
+        return ExecutionWitness(state=state, codes=codes, headers=headers)
+
+    def __getitem__(self, block_hash: bytes) -> ExecutionWitness:
+        witness = self.get(block_hash)
+        if witness is None:
+            raise KeyError(block_hash)
+        return witness
+
+    def __contains__(self, block_hash: bytes) -> bool:
+        return (WITNESS_PREFIX + block_hash) in self.db
