@@ -14,6 +14,7 @@ COPY node ./node
 COPY precompiles ./precompiles
 COPY rpc ./rpc
 COPY sequencer ./sequencer
+COPY devtools ./devtools
 COPY genesis ./genesis
 RUN pip install --no-cache-dir .
 

@@ -51,13 +51,13 @@ from eth.db.atomic import AtomicDB  # noqa: E402
 from eth.db.backends.memory import MemoryDB  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 
+from devtools.execute_inputs import encoded, input_from_chain  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import Chain  # noqa: E402
 from node.fork import DevnetPragueVM  # noqa: E402
 from node.genesis import load_genesis  # noqa: E402
 from precompiles.execute import verify  # noqa: E402
 from precompiles.execute_wire import decode_execute_input, execute_gas_cost  # noqa: E402
-from tests.execute_helpers import encoded, input_from_chain  # noqa: E402
 
 L2_GENESIS = ROOT / "genesis" / "l2.json"
 COUNTER = ROOT / "contracts" / "out" / "Counter.json"

@@ -1,6 +1,6 @@
 """Is EXECUTE's cost linear in its input? Time it on the worst input shapes we know.
 
-In process, no servers. A ``tests.l2_blocks.L2Builder`` builds one empty L2 block; its
+In process, no servers. A ``devtools.l2_blocks.L2Builder`` builds one empty L2 block; its
 EXECUTE input is the valid base that some shapes extend. Each shape builds an input of about
 10 KB, 100 KB and 1 MB and calls the EXECUTE precompile exactly as the L1 runs it
 (``make_execute_precompile(DevnetPragueVM)``: gas charge, ABI decoding, the market's
@@ -101,7 +101,7 @@ class Shapes:
     """Input builders: each takes a target size in bytes and returns EXECUTE's input."""
 
     def __init__(self) -> None:
-        from tests.l2_blocks import L2Builder
+        from devtools.l2_blocks import L2Builder
 
         l2 = L2Builder()
         block = l2.build().block
@@ -203,7 +203,7 @@ def _nested_empty_lists(size: int, max_depth: int = 50_000) -> bytes:
 
 
 def _dev_key():
-    from tests.l2_blocks import dev_keys
+    from devtools.l2_blocks import dev_keys
 
     return dev_keys()[0]
 

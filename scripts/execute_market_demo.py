@@ -3,7 +3,7 @@ real L2 blocks under varying demand.
 
 In process, no servers. An L2 ``node.chain.Chain`` (genesis/l2.json, dev accounts funded)
 builds one block of two transfers per EXECUTE call; each block's input is made from the
-witness the L2 chain recorded (``tests.execute_helpers.input_from_chain``), so every call
+witness the L2 chain recorded (``devtools.execute_inputs.input_from_chain``), so every call
 re-executes a distinct real L2 block. An L1 ``Chain`` (genesis/l1.json with ``ExecuteCaller``
 in the alloc and one funded sender per call) gets, before each of its blocks, the number of
 new ``ExecuteCaller.callExecute`` transactions that ``--calls-per-block`` says. Its builder
@@ -47,6 +47,8 @@ from eth_abi import decode, encode  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 from eth_keys import keys  # noqa: E402
 
+from devtools.contracts import load  # noqa: E402
+from devtools.execute_inputs import encoded, input_from_chain  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import Chain  # noqa: E402
 from node.errors import TxRejection  # noqa: E402
@@ -56,8 +58,7 @@ from node.genesis import (  # noqa: E402
     GenesisAccount,
     load_genesis,
 )
-from tests.contracts import load  # noqa: E402
-from tests.execute_helpers import decode_output, encoded, input_from_chain  # noqa: E402
+from precompiles.execute_wire import decode_output  # noqa: E402
 
 DEFAULT_SCHEDULE = "0,1,2,4,4,4,0,0"
 MAX_DRAIN_BLOCKS = 100

@@ -23,6 +23,8 @@ import rlp
 from eth_abi import decode, encode
 from eth_hash.auto import keccak
 
+from precompiles.execute_wire import EXECUTE_INVALID, describe_reason
+
 ZERO32 = b"\x00" * 32
 MESSAGE_TREE_DEPTH = 32
 # ERC-7201 namespace of the L2 messenger; its first member is the ``sent`` mapping.
@@ -53,25 +55,12 @@ BLOCK_SETTLED = "BlockSettled(uint256,bytes32,bytes32,uint256,uint256,uint256)"
 
 # Errors that appear in revert data but not in the contracts' ABIs.
 EXTRA_ERRORS = (
-    "ExecuteInvalid(uint256)",
+    EXECUTE_INVALID,
     "TrieProofTraversalError(uint8)",
     "RLPInvalidEncoding()",
     "Panic(uint256)",
     "Error(string)",
 )
-EXECUTE_REASONS = {
-    1: "tx encoding",
-    2: "witness encoding",
-    3: "parent not in witness",
-    4: "pre-state root",
-    5: "header rule",
-    6: "invalid transaction",
-    7: "witness incomplete",
-    8: "gas used",
-    9: "receipts root",
-    10: "post-state root",
-    11: "execution requests",
-}
 
 
 def selector(signature: str) -> bytes:
@@ -349,7 +338,7 @@ class Revert:
         args = ", ".join(_show(a) for a in self.args)
         text = f"{self.name}({args})"
         if self.name == "ExecuteInvalid" and self.args:
-            text += f" [{EXECUTE_REASONS.get(self.args[0], '?')}]"
+            text += f" [{describe_reason(self.args[0])}]"
         return text
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_hash.auto import keccak
 
+from precompiles.execute_wire import Reason
 from sequencer.artifacts import load_artifact
 from sequencer.client import (
     ETHER,
@@ -107,11 +108,11 @@ WITHDRAWAL = 1 * ETHER
 SECOND_WITHDRAWAL = ETHER // 2
 COUNTER_INITIAL = 7
 EXPECTED_REASONS = {
-    "wrong post-state root": 10,
-    "gas used + 1": 8,
-    "gas used - 1": 8,
-    "missing witness node": 7,
-    "missing code": 7,
+    "wrong post-state root": Reason.POST_STATE_ROOT,
+    "gas used + 1": Reason.GAS_USED,
+    "gas used - 1": Reason.GAS_USED,
+    "missing witness node": Reason.WITNESS_INCOMPLETE,
+    "missing code": Reason.WITNESS_INCOMPLETE,
 }
 
 

@@ -33,6 +33,7 @@ import rlp
 from eth_abi import decode
 from eth_hash.auto import keccak
 
+from precompiles.execute_wire import encode_witness, execute_gas_cost, execute_input_length
 from sequencer.client import RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
 from sequencer.messages import (
     ADVANCE,
@@ -47,10 +48,7 @@ from sequencer.rollup import Rollup
 
 log = logging.getLogger("native_rollup.sequencer")
 
-EXECUTE_GAS_COST = 100_000
-EXECUTE_WORD_GAS = 6
 TX_BASE_GAS = 21_000
-EXECUTE_HEAD_BYTES = 14 * 32
 EARLY_RETRY_SECONDS = 60.0
 METHOD_NOT_FOUND = -32601
 
@@ -89,7 +87,7 @@ class Witness:
         )
 
     def encode(self) -> bytes:
-        return rlp.encode([list(self.headers), list(self.codes), list(self.state), list(self.keys)])
+        return encode_witness(self.headers, self.codes, self.state, self.keys)
 
     def without_state_node(self, node_hash: bytes) -> Witness:
         state = tuple(n for n in self.state if keccak(n) != node_hash)
@@ -142,15 +140,7 @@ class AdvanceInput:
     @property
     def execute_input_length(self) -> int:
         """``abi.encode(ExecuteHead, transactions, witness)`` as ``advance`` builds it."""
-        return (
-            EXECUTE_HEAD_BYTES
-            + _abi_bytes_len(len(self.transactions))
-            + _abi_bytes_len(self.witness_bytes)
-        )
-
-
-def _abi_bytes_len(n: int) -> int:
-    return 32 + (n + 31) // 32 * 32
+        return execute_input_length(len(self.transactions), self.witness_bytes)
 
 
 def fetch_advance_input(l2: RpcClient, number: int) -> AdvanceInput:
@@ -225,10 +215,6 @@ def calldata_gas(data: bytes) -> tuple[int, int]:
     zeros = data.count(0)
     nonzero = len(data) - zeros
     return 4 * zeros + 16 * nonzero, 10 * (zeros + 4 * nonzero)
-
-
-def execute_gas(input_length: int) -> int:
-    return EXECUTE_GAS_COST + EXECUTE_WORD_GAS * ((input_length + 31) // 32)
 
 
 def measured_execution_gas(l1: RpcClient, tx_hash: str) -> int | None:
@@ -327,9 +313,7 @@ def settlement_of(
     execution = (
         measured_execution_gas(l1, receipt["transactionHash"]) if measure_execution else None
     )
-    input_length = (
-        EXECUTE_HEAD_BYTES + _abi_bytes_len(len(transactions)) + _abi_bytes_len(len(witness))
-    )
+    input_length = execute_input_length(len(transactions), len(witness))
     return Settlement(
         number=event["number"],
         l2_hash=event["blockHash"],
@@ -344,7 +328,7 @@ def settlement_of(
             calldata_bytes=len(data),
             calldata_standard=standard,
             calldata_floor=floor,
-            execute=execute_gas(input_length),
+            execute=execute_gas_cost(input_length),
             execution=execution,
         ),
         burned_fees=event["burnedFees"],

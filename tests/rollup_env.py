@@ -31,6 +31,7 @@ from eth_abi import decode, encode  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 from eth_keys import keys  # noqa: E402
 
+from devtools.contracts import load  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import BuiltBlock, Chain  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
@@ -57,7 +58,6 @@ from sequencer.messages import (  # noqa: E402, F401  (the package's copy, re-ex
     verify_proof,
 )
 from sequencer.relayer import claim_calldata  # noqa: E402
-from tests.contracts import load  # noqa: E402
 
 ETHER = 10**18
 GWEI = 10**9

@@ -23,7 +23,7 @@ import pytest
 from eth_abi import encode
 from eth_account import Account
 
-from tests.contracts import calldata, load
+from devtools.contracts import calldata, load
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, post_raw, rpc, under_test
 
 pytestmark = pytest.mark.e2e

@@ -42,6 +42,8 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from devtools.contracts import load
+from devtools.execute_inputs import input_from_rpc
 from node.fork import DevnetPragueVM
 from node.genesis import DEFAULT_L1_GENESIS, load_genesis
 from precompiles.execute import Verdict, decode_transactions, verify
@@ -51,11 +53,10 @@ from precompiles.execute_wire import (
     ExecuteInput,
     MalformedInput,
     decode_execute_input,
+    decode_output,
     encode_execute_input,
     execute_gas_cost,
 )
-from tests.contracts import load
-from tests.execute_helpers import decode_output, input_from_rpc
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, rpc, start_node
 
 # The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local

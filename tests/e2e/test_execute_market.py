@@ -26,9 +26,9 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from devtools.execute_inputs import encoded, input_from_rpc
 from precompiles.execute_market import MarketParams, next_execute_base_fee
-from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, Reason
-from tests.execute_helpers import decode_output, encoded, input_from_rpc
+from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, Reason, decode_output
 from tests.procs import DEV_KEYS, NodeProcess, start_node, under_test
 
 # The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local

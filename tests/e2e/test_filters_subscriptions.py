@@ -17,7 +17,7 @@ import pytest
 import websockets
 from web3 import AsyncWeb3, HTTPProvider, Web3, WebSocketProvider
 
-from tests.contracts import event_topic, load
+from devtools.contracts import event_topic, load
 from tests.procs import DEV_ADDRESSES, NodeProcess, rpc
 
 pytestmark = pytest.mark.e2e

@@ -33,8 +33,8 @@ import requests
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from devtools.contracts import load
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.contracts import load
 from tests.procs import ROOT, NodeProcess, free_port
 
 pytestmark = pytest.mark.e2e

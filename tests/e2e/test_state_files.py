@@ -27,8 +27,8 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from devtools.contracts import load
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.contracts import load
 from tests.procs import ROOT, NodeProcess, free_port, rpc
 
 pytestmark = pytest.mark.e2e

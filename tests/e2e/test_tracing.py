@@ -34,7 +34,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from tests.contracts import calldata, load
+from devtools.contracts import calldata, load
 from tests.procs import ANVIL, CAST, DEV_ADDRESSES, DEV_KEYS, rpc, start_anvil, start_node
 
 pytestmark = [

@@ -18,7 +18,7 @@ from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from tests.contracts import event_topic, load, selector
+from devtools.contracts import event_topic, load, selector
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, DEV_MNEMONIC, NodeProcess, rpc
 
 pytestmark = pytest.mark.e2e

@@ -2,7 +2,7 @@
 
 Every block here is built by an in-process ``node.chain.Chain`` on genesis/l2.json (chain id
 31338, dev accounts funded) with the witness the chain recorded while building it, then
-turned into EXECUTE input with ``tests.execute_helpers.input_from_chain``. Each test then
+turned into EXECUTE input with ``devtools.execute_inputs.input_from_chain``. Each test then
 changes exactly one thing and checks the verdict against the NR-EXECUTE v1 spec: valid blocks
 (with their output words), one test per reason code 1-11, JSON and RLP witnesses agreeing,
 malformed input being ``MalformedInput`` (an exceptional halt in the precompile), and the
@@ -28,17 +28,9 @@ from eth.vm.forks.prague.headers import PragueBlockHeader
 from eth_hash.auto import keccak
 from eth_keys.constants import SECPK1_N
 
-from precompiles.execute import Charge, VerdictCache, encode_output, verify
-from precompiles.execute_wire import (
-    HEAD_SIZE,
-    UINT64_MAX,
-    MalformedInput,
-    Reason,
-    decode_execute_input,
-)
-from tests.contracts import load
-from tests.execute_helpers import decode_output, encoded
-from tests.l2_blocks import (
+from devtools.contracts import load
+from devtools.execute_inputs import encoded
+from devtools.l2_blocks import (
     L2_CHAIN_ID,
     L2_VM,
     WITHDRAWAL_REQUEST_ADDRESS,
@@ -47,6 +39,15 @@ from tests.l2_blocks import (
     calldata,
     network_form,
     trie_nodes,
+)
+from precompiles.execute import Charge, VerdictCache, encode_output, verify
+from precompiles.execute_wire import (
+    HEAD_SIZE,
+    UINT64_MAX,
+    MalformedInput,
+    Reason,
+    decode_execute_input,
+    decode_output,
 )
 
 WORD = 32

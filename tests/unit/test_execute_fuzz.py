@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from devtools.l2_blocks import L2_VM, L2Builder, calldata
 from precompiles.execute import Verdict, decode_transactions, verify
 from precompiles.execute_wire import (
     HEAD_SIZE,
@@ -42,7 +43,6 @@ from precompiles.execute_wire import (
     decode_execute_input,
     encode_execute_input,
 )
-from tests.l2_blocks import L2_VM, L2Builder, calldata
 
 EXAMPLES = int(os.environ.get("EXECUTE_FUZZ_EXAMPLES", "300"))
 settings.register_profile(

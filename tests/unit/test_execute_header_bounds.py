@@ -18,6 +18,7 @@ import rlp
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert
 
+from devtools.l2_blocks import L2_VM, L2Builder, contract_address
 from precompiles.execute import VerdictCache, make_execute_precompile, verify
 from precompiles.execute_wire import (
     EXECUTE_INVALID_SELECTOR,
@@ -25,7 +26,6 @@ from precompiles.execute_wire import (
     Reason,
     encode_execute_input,
 )
-from tests.l2_blocks import L2_VM, L2Builder, contract_address
 
 # PUSH0 ; loop: BLOBBASEFEE POP ; PUSH1 1 ; ADD ; DUP1 ; PUSH2 1000 ; GT ; PUSH1 1 ; JUMPI ; STOP
 BLOB_BASE_FEE_LOOP = bytes.fromhex("5f5b4a50600101806103e81160015700")

@@ -3,7 +3,7 @@ EXECUTE fee market" and "Output").
 
 An L1 ``node.chain.Chain`` on genesis/l1.json (dev accounts funded, ``ExecuteCaller`` placed
 in the genesis alloc) re-executes real L2 blocks that an in-process L2 ``Chain`` built on
-genesis/l2.json (``tests.l2_blocks.L2Builder``), with the witnesses that chain recorded.
+genesis/l2.json (``devtools.l2_blocks.L2Builder``), with the witnesses that chain recorded.
 Every test asserts exact wei and gas:
 
 - a valid call charges ``tx.origin`` exactly ``gasUsed * price`` on top of its L1 gas; an
@@ -31,16 +31,21 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_utils import ValidationError
 
+from devtools.contracts import load
+from devtools.execute_inputs import encoded
+from devtools.l2_blocks import L2Builder
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
 from node.chain import BuiltBlock, Chain
 from node.errors import TxRejection
 from node.genesis import DEFAULT_L1_GENESIS, Genesis, GenesisAccount, load_genesis
 from node.simulation import CallRequest
 from precompiles.execute_market import MarketParams, next_execute_base_fee
-from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, Reason, execute_gas_cost
-from tests.contracts import load
-from tests.execute_helpers import decode_output, encoded
-from tests.l2_blocks import L2Builder
+from precompiles.execute_wire import (
+    EXECUTE_INVALID_SELECTOR,
+    Reason,
+    decode_output,
+    execute_gas_cost,
+)
 
 L1_CHAIN_ID = 31337
 GWEI = 10**9

@@ -13,11 +13,11 @@ import websockets
 from eth_abi import encode
 from eth_utils import keccak
 
+from devtools.contracts import load, selector
 from node.devnet import Devnet, MiningConfig, MiningMode, SendRequest
 from rpc import filters, subscriptions
 from rpc.filters import FilterStore
 from rpc.server import RpcServer
-from tests.contracts import load, selector
 from tests.procs import free_port
 
 INCREMENTED_TOPIC = "0x" + keccak(text="Incremented(address,uint256)").hex()

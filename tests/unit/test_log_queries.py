@@ -12,11 +12,11 @@ import threading
 
 import pytest
 
+from devtools.contracts import selector
 from node.devnet import Devnet, MiningConfig, MiningMode
 from rpc import eth
 from rpc.eth import LogLimits, set_log_limits
 from rpc.server import RpcServer
-from tests.contracts import selector
 from tests.unit.test_filters import call, deploy_counter, error_of, send
 
 INCREMENT = bytes.fromhex(selector("increment()")[2:])

@@ -23,11 +23,11 @@ import rlp.codec
 from rlp.exceptions import DecodingError
 
 import precompiles  # noqa: F401 - installs the linear RLP decoder
+from devtools.l2_blocks import L2_VM
 from precompiles import linear_rlp
 from precompiles.execute import verify
 from precompiles.execute_wire import ExecuteInput, Reason
 from precompiles.nesting import MAX_JSON_DEPTH, json_depth_ok, rlp_depth_ok
-from tests.l2_blocks import L2_VM
 
 GROWTH = 16
 ALLOWED_RATIO = 64

@@ -26,10 +26,10 @@ import pytest
 from eth_abi import decode
 from eth_hash.auto import keccak
 
+from devtools.contracts import load
 from node.chain import BuiltBlock
 from node.genesis import DEFAULT_L2_GENESIS, load_genesis
 from sequencer.messages import SENT_MESSAGES_SLOT, namespace_slot
-from tests.contracts import load
 from tests.rollup_env import (
     ADVANCE_GAS,
     ALICE,

@@ -17,6 +17,7 @@ from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS
 from eth_abi import decode, encode
 from eth_hash.auto import keccak
 
+from devtools.contracts import calldata, event_topic, load
 from node.chain import Chain
 from node.simulation import AccountOverride, CallRequest
 from node.tracing import (
@@ -32,7 +33,6 @@ from node.tracing import (
 )
 from rpc import trace as rpc_trace
 from rpc.errors import InvalidParams
-from tests.contracts import calldata, event_topic, load
 
 RUN_GAS = 300_000
 CALLEE_SAYS_NO = "callee says no"

@@ -7,19 +7,12 @@ import json
 from dataclasses import replace
 
 import rlp
-from eth_abi import decode
 
-from precompiles.execute_wire import ExecuteInput, encode_execute_input
-
-OUTPUT_FIELDS = (
-    "postStateRoot",
-    "number",
-    "gasUsed",
-    "burnedFees",
-    "baseFeePerGas",
-    "blockHash",
-    "executeFee",
-    "executeBaseFeePerGas",
+from precompiles.execute_wire import (
+    ExecuteInput,
+    encode_body_transactions,
+    encode_execute_input,
+    encode_witness,
 )
 
 
@@ -36,13 +29,8 @@ def input_from_rpc(l2, number: int, witness_form: str = "rlp") -> ExecuteInput:
     if witness_form == "json":
         witness_bytes = json.dumps(witness).encode()
     else:
-        witness_bytes = rlp.encode(
-            [
-                [_b(h) for h in witness["headers"]],
-                [_b(c) for c in witness["codes"]],
-                [_b(s) for s in witness["state"]],
-                [_b(k) for k in witness["keys"]],
-            ]
+        witness_bytes = encode_witness(
+            *([_b(x) for x in witness[part]] for part in ("headers", "codes", "state", "keys"))
         )
     return ExecuteInput(
         pre_state_root=_b(parent["stateRoot"]),
@@ -60,12 +48,6 @@ def input_from_rpc(l2, number: int, witness_form: str = "rlp") -> ExecuteInput:
         transactions=encode_body_transactions(raw_txs),
         witness=witness_bytes,
     )
-
-
-def encode_body_transactions(raw_txs: list[bytes]) -> bytes:
-    """A block body's transaction list: legacy txs embedded as lists, typed as byte strings."""
-    items = [rlp.decode(raw) if raw[0] >= 0xC0 else raw for raw in raw_txs]
-    return rlp.encode(items)
 
 
 def input_from_chain(chain, block) -> ExecuteInput:
@@ -91,12 +73,5 @@ def input_from_chain(chain, block) -> ExecuteInput:
 
 
 def encoded(inp: ExecuteInput, **changes) -> bytes:
+    """EXECUTE's input bytes for ``inp`` with ``changes`` to its fields."""
     return encode_execute_input(replace(inp, **changes) if changes else inp)
-
-
-def decode_output(out: bytes) -> dict[str, int | bytes]:
-    values = decode(
-        ["bytes32", "uint256", "uint256", "uint256", "uint256", "bytes32", "uint256", "uint256"],
-        out,
-    )
-    return dict(zip(OUTPUT_FIELDS, values, strict=True))

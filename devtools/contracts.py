@@ -1,4 +1,5 @@
-"""Load compiled contract artifacts (``contracts/out/<Name>.json``) for tests.
+"""Load compiled contract artifacts (``contracts/out/<Name>.json``) for scripts and tests,
+with the code as 0x hex (``sequencer.artifacts`` is the installed tool's loader, as bytes).
 
 The artifacts are committed (see ``tests/unit/test_artifacts.py``); each holds ``abi``,
 ``bytecode`` (creation code) and ``deployedBytecode`` as 0x-prefixed hex.

@@ -23,13 +23,13 @@ from eth_abi import encode  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 from eth_keys import keys  # noqa: E402
 
+from devtools.contracts import load  # noqa: E402
+from devtools.execute_inputs import input_from_chain  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import BuiltBlock, Chain  # noqa: E402
 from node.fork import DevnetPragueVM  # noqa: E402
 from node.genesis import DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
 from precompiles.execute_wire import ExecuteInput  # noqa: E402
-from tests.contracts import load  # noqa: E402
-from tests.execute_helpers import input_from_chain  # noqa: E402
 
 L2_CHAIN_ID = 31338
 DEV_BALANCE = 10_000 * 10**18
@@ -80,6 +80,7 @@ class L2Builder:
         """
         built = cls()
         built.chain.vm_class = DevnetPragueVM
+        built.chain.vm_factory.vm_class = DevnetPragueVM  # the VMs of its blocks
         return built
 
     @property
