@@ -625,12 +625,14 @@ async def run(args: argparse.Namespace) -> int:
                 live.down()
                 node.kill(signal.SIGKILL)
                 restart_seconds.append(await node.start(session))
+                fresh_rss = rss_kib(node.pid)
                 lost = await check_receipts(session, node, seen)
                 stats.lost += lost
                 live.up.set()
                 print(
-                    f"  cycle {cycle + 1}: killed, restarted in {restart_seconds[-1]:.1f}s, "
-                    f"{len(seen)} receipts checked, {len(lost)} lost",
+                    f"  cycle {cycle + 1}: killed, restarted in {restart_seconds[-1]:.1f}s "
+                    f"(RSS {fresh_rss / 1024:.0f} MiB), {len(seen)} receipts checked "
+                    f"(RSS {rss_kib(node.pid) / 1024:.0f} MiB), {len(lost)} lost",
                     flush=True,
                 )
             stop_b.set()

@@ -38,7 +38,9 @@ def test_soak_smoke():
     assert run.returncode == 0, out[-3000:] + run.stderr[-3000:]
     assert re.search(r"^errors: 0$", out, re.M), out
     assert re.search(r"^lost receipts: 0$", out, re.M), out
-    cycles = re.findall(r"cycle \d+: killed, restarted in [\d.]+s, (\d+) receipts checked", out)
+    cycles = re.findall(
+        r"cycle \d+: killed, restarted in [\d.]+s \(RSS \d+ MiB\), (\d+) receipts checked", out
+    )
     assert len(cycles) == 2 and int(cycles[0]) > 0, out
     for phase in ("A", "B"):
         mined = re.search(rf"^phase {phase}: \d+s, (\d+) transactions mined", out, re.M)
