@@ -26,6 +26,7 @@ from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
 from node import simulation
+from node.delayed_root import PostStateRoots, check_header_state_root, uses_delayed_state_root
 from node.errors import InvalidTransaction, TxRejection, UnknownBlock
 from node.fork import SkippedTransaction
 from node.fork.l1 import L1ChainDB
@@ -42,7 +43,6 @@ from precompiles.nesting import rlp_depth_ok
 MAX_BLOCKHASH_DEPTH = 256
 GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
 CHAIN_ID_KEY = b"native-devnet:chain-id"
-POST_STATE_ROOT_PREFIX = b"native-devnet:post-state-root:"
 
 
 @dataclass
@@ -67,6 +67,7 @@ class Chain:
             chaindb_class=L1ChainDB,
         )
         self.db = db if db is not None else MemoryDatabase()
+        self.post_state_roots = PostStateRoots(self.db)
         params = genesis.header_params()
         self.reopened = GENESIS_HASH_KEY in self.db
         if self.reopened:
@@ -76,7 +77,7 @@ class Chain:
             with self.db.block_transaction():
                 self._chain = chain_class.from_genesis(self.db, params, genesis.state_dict())
                 genesis_header = self._chain.chaindb.get_canonical_head()
-                self._record_post_state_root(genesis_header.hash, genesis_header.state_root)
+                self.post_state_roots.record(genesis_header.hash, genesis_header.state_root)
                 self.db[GENESIS_HASH_KEY] = genesis_header.hash
                 self.db[CHAIN_ID_KEY] = rlp.encode(genesis.chain_id)
         self.chaindb = self._chain.chaindb
@@ -136,15 +137,12 @@ class Chain:
 
     @property
     def delayed_state_root(self) -> bool:
-        return getattr(self.vm_class, "delayed_state_root", False)
+        return uses_delayed_state_root(self.vm_class)
 
     def state_root_after(self, header: BlockHeaderAPI) -> bytes:
         """The root of the state after ``header``'s block. With the delayed state root the
         header carries its parent's, so the chain keeps each block's own."""
-        return self.db[POST_STATE_ROOT_PREFIX + header.hash]
-
-    def _record_post_state_root(self, block_hash: bytes, root: bytes) -> None:
-        self.db[POST_STATE_ROOT_PREFIX + block_hash] = root
+        return self.post_state_roots.after(header)
 
     def next_base_fee(self, parent: BlockHeaderAPI | None = None) -> int:
         parent = parent or self.head
@@ -196,7 +194,7 @@ class Chain:
                 codes=codes,
                 headers=witness_headers(parent, vm.state.oldest_ancestor_read, self.header_by_hash),
             )
-            self._record_post_state_root(block.hash, vm.post_state_root)
+            self.post_state_roots.record(block.hash, vm.post_state_root)
             self.receipts.record_senders(block)
             self.chaindb.persist_block(block)  # moves the head: last
         receipts = self.receipts.add(block, vm.receipts)
@@ -212,10 +210,7 @@ class Chain:
         too); raises ``ValidationError`` and changes nothing if it is invalid."""
         parent = self.header_by_hash(block.header.parent_hash)
         pre_state_root = self.state_root_after(parent)
-        if self.delayed_state_root and block.header.state_root != pre_state_root:
-            raise ValidationError(
-                "state root must be the post-state root of the parent (delayed state root)"
-            )
+        check_header_state_root(self.vm_class, block.header, pre_state_root)
         header = self.vm_class.create_header_from_parent(
             parent,
             timestamp=block.header.timestamp,
@@ -231,7 +226,7 @@ class Chain:
         with self.db.block_transaction():
             imported = vm.import_block(block).block
             validate_imported_block_unchanged(imported, block)
-            self._record_post_state_root(imported.hash, vm.post_state_root)
+            self.post_state_roots.record(imported.hash, vm.post_state_root)
             self.chaindb.persist_block(imported)
         return imported
 
@@ -261,7 +256,7 @@ class Chain:
         edit(account_db)
         with self.db.block_transaction():
             account_db.persist()
-            self._record_post_state_root(head.hash, account_db.state_root)
+            self.post_state_roots.record(head.hash, account_db.state_root)
 
     # -- transactions and receipts ----------------------------------------------------------
 

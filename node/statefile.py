@@ -61,7 +61,8 @@ class StateFileError(ValueError):
 
 def dump_state(chain) -> dict[str, Any]:
     """The document of ``chain``; its head is read from the very entries it holds."""
-    from node.chain import GENESIS_HASH_KEY, POST_STATE_ROOT_PREFIX
+    from node.chain import GENESIS_HASH_KEY
+    from node.delayed_root import POST_STATE_ROOT_PREFIX
     from node.fork.l1 import L1ChainDB
 
     entries = prefixed_items(chain.db, b"")

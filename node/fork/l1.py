@@ -7,7 +7,7 @@
   ``tx.origin`` outside the state journal, and a builder that defers rather than includes a
   call that would overflow the limit;
 - the one-slot delayed state root (EIP-7862), switchable: header n carries the post-state
-  root of block n-1, and import checks it.
+  root of block n-1, and import checks it (``node.delayed_root``).
 
 Market settings and the delayed-root switch are class attributes set per chain with
 ``L1PragueVM.configure(...)``.
@@ -27,10 +27,11 @@ from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_utils import ValidationError
 from rlp.sedes import CountableList, big_endian_int
 
+from node.delayed_root import DelayedStateRoot
 from node.errors import InvalidTransaction, TxRejection
 from node.fork import DevnetPragueVM
 from node.fork.headers import create_devnet_header_from_parent
-from node.fork.pairings import DevnetPragueComputation
+from node.fork.precompiles import DEVNET_PRECOMPILES, DevnetPragueComputation
 from node.fork.state import DevnetPragueState
 from precompiles.execute import make_execute_precompile
 from precompiles.execute_market import BlockExecuteMarket, MarketParams, next_execute_base_fee
@@ -104,8 +105,11 @@ def market_of(computation: ComputationAPI) -> BlockExecuteMarket:
 execute_precompile = make_execute_precompile(l2_vm_class=DevnetPragueVM, market_for=market_of)
 
 
+L1_PRECOMPILES = {**DEVNET_PRECOMPILES, EXECUTE_ADDRESS: execute_precompile}
+
+
 class L1PragueComputation(DevnetPragueComputation):
-    _precompiles = {**DevnetPragueComputation._precompiles, EXECUTE_ADDRESS: execute_precompile}
+    _precompiles = L1_PRECOMPILES
 
 
 class L1TransactionExecutor(PragueTransactionExecutor):
@@ -140,11 +144,10 @@ class L1PragueState(DevnetPragueState):
         self._execute_market = market
 
 
-class L1PragueVM(DevnetPragueVM):
+class L1PragueVM(DelayedStateRoot, DevnetPragueVM):
     block_class = L1Block
     _state_class = L1PragueState
     market_params: MarketParams = MarketParams()
-    delayed_state_root: bool = False
 
     # -- headers --------------------------------------------------------------------------
 
@@ -236,15 +239,3 @@ class L1PragueVM(DevnetPragueVM):
             TxRejection.EXECUTE_LIMIT,
             f"block has used {used_before} of {self.market_params.limit} execute gas",
         )
-
-    # -- delayed state root -------------------------------------------------------------------
-
-    def finalize_block(self, block: BlockAPI):
-        result = super().finalize_block(block)
-        if not self.delayed_state_root:
-            return result
-        # Header n carries the post-state root of n-1: the root this block started from.
-        delayed = result.block.copy(
-            header=result.block.header.copy(state_root=block.header.state_root)
-        )
-        return type(result)(delayed, result.meta_witness)
