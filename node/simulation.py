@@ -1,7 +1,7 @@
 """Simulated calls: ``eth_call``, ``eth_estimateGas`` and ``eth_createAccessList`` on a
 throw-away state of the chain, with geth's state and block overrides and gas cap.
 
-Nothing here commits: each run builds a fresh simulation state (``Chain.simulation_state``,
+Nothing here commits: each run builds a fresh simulation state (``VMFactory.simulation_state``,
 which the fork class prepares), applies the overrides, and executes one spoofed transaction.
 ``prepare``, if given, sees that state before the call runs (a tracer installs itself there).
 """
@@ -16,6 +16,7 @@ from eth.abc import BlockHeaderAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, UINT_64_MAX, ZERO_ADDRESS
 from eth.exceptions import OutOfGas, Revert
 from eth.vm.spoof import SpoofTransaction
+from eth_utils import ValidationError
 
 from node.errors import ExecutionHalted, ExecutionReverted, InvalidTransaction, TxRejection
 from node.interrupt import Deadline
@@ -131,7 +132,7 @@ def call(
     costless = request.max_fee_per_gas is None
     state_root = chain.state_root_after(header)
     header = _override_header(header, request.block_override)
-    state = chain.simulation_state(header, costless, state_root)
+    state = chain.vm_factory.simulation_state(header, state_root, chain.head, costless)
     if prepare is not None:
         prepare(state)
     if deadline is not None:
@@ -180,7 +181,12 @@ def call(
     _check_simulated_sender(state, request, unsigned, header, costless, gas)
     executor = state.get_transaction_executor()
     message = executor.build_evm_message(tx)
-    computation = executor.build_computation(message, tx)
+    try:
+        computation = executor.build_computation(message, tx)
+    except InvalidTransaction:
+        raise
+    except ValidationError as exc:  # e.g. a transfer to an account set to 2**256-1 wei
+        raise ExecutionHalted(f"execution failed: {exc}") from None
     computation = executor.finalize_computation(tx, computation)
     gas_used = chain.vm_class.finalize_gas_used(tx, computation)
     if computation.is_error:
