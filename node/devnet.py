@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_HASH32
 
-from node import tracing
+from node import fees, logs, tracing
 from node.accounts import DevAccount
 from node.chain import BuiltBlock, Chain
 from node.errors import (
@@ -34,14 +34,19 @@ from node.errors import (
     TxRejection,
     UnknownBlock,
 )
+from node.fees import FeeHistory
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.impersonation import impersonate
 from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
+from node.logs import FoundLog, LogFilter, LogLimits
 from node.pool import PoolLimits, TxPool
+from node.proofs import AccountProof
+from node.receipts import ReceiptInfo
 from node.simulation import RPC_GAS_CAP, CallRequest, CallResult
 from node.statefile import MAX_STATE_SIZE, checked_entries, dump_state
 from node.storage import PoolJournal
+from node.witness import ExecutionWitness
 
 log = logging.getLogger("native_devnet")
 
@@ -127,6 +132,7 @@ class Devnet:
         self.chain = chain or Chain(genesis)
         self.pool = TxPool(limits=pool_limits or PoolLimits())
         self.max_state_size = max_state_size  # decompressed bytes anvil_loadState takes
+        self.log_limits = LogLimits()  # bounds on one log query (the CLI's flags)
         self.dev_accounts = {a.address: a for a in dev_accounts}
         self.mining = mining or MiningConfig()
         self.head: BlockHeaderAPI = self.chain.head
@@ -255,6 +261,72 @@ class Devnet:
         if header.block_number > self.head.block_number:
             raise UnknownBlock(f"block 0x{block_hash.hex()} not found")
         return header
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        return self.chain.block_by_header(header)
+
+    def receipts(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
+        """The block's transactions with their receipts and senders, in block order."""
+        return self.chain.receipts_of(header)
+
+    def find_transaction(self, tx_hash: bytes) -> ReceiptInfo | None:
+        """A mined transaction (on this chain or one ``evm_revert`` rewound: check the
+        block number against the head)."""
+        return self.chain.find_transaction(tx_hash)
+
+    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.chain.balance(address, header)
+
+    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.chain.nonce(address, header)
+
+    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
+        return self.chain.code(address, header)
+
+    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
+        return self.chain.storage(address, slot, header)
+
+    def account(self, address: bytes, header: BlockHeaderAPI) -> tuple[int, int, bytes]:
+        """Balance, nonce and code of ``address``, read from one state."""
+        db = self.chain.account_db(header)
+        return db.get_balance(address), db.get_nonce(address), db.get_code(address)
+
+    def proof(self, address: bytes, slots: list[int], header: BlockHeaderAPI) -> AccountProof:
+        return self.chain.proof(address, slots, header)
+
+    def blob_base_fee(self) -> int:
+        return self.chain.pending_state(self.head).blob_base_fee
+
+    def witness(self, block_hash: bytes) -> ExecutionWitness | None:
+        return self.chain.witnesses.get(block_hash)
+
+    @property
+    def vm_class(self) -> type:
+        """The VM class of the chain's fork (the L1's carries the EXECUTE market)."""
+        return self.chain.vm_class
+
+    @property
+    def delayed_state_root(self) -> bool:
+        return self.chain.delayed_state_root
+
+    @property
+    def data_directory(self) -> str | None:
+        """Where the chain is stored; None in memory."""
+        return getattr(self.chain.db, "directory", None)
+
+    async def logs(self, query: LogFilter, since: int | None = None) -> list[FoundLog]:
+        """Logs matching ``query`` (only in blocks after ``since`` when given), within
+        ``log_limits``, on a worker thread: a query over a long chain reads many blocks and
+        must hold up neither other requests nor the chain writer."""
+        if since is None:
+            return await asyncio.to_thread(logs.logs_matching, self, query, self.log_limits)
+        return await asyncio.to_thread(logs.logs_since, self, query, since, self.log_limits)
+
+    async def fee_history(
+        self, count: int, newest: BlockHeaderAPI, percentiles: list[float] | None
+    ) -> FeeHistory:
+        """``eth_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
+        return await asyncio.to_thread(fees.fee_history, self, count, newest, percentiles)
 
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
         return await self._simulate(

@@ -7,10 +7,11 @@ from typing import Any
 from node.devnet import DEFAULT_PRIORITY_FEE, MAX_TIMESTAMP, Devnet, MiningMode
 from node.genesis import GenesisError
 from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
-from rpc import codec
-from rpc.codec import hexb, parse_params, qty
+from rpc import params as parse
 from rpc.errors import InvalidParams
+from rpc.params import parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb, qty
 
 # Blocks one evm_mine / anvil_mine call may mine: each is built on the one chain-writer thread,
 # so a huge count would hold block production for as long as it takes.
@@ -46,16 +47,16 @@ def _mine_options(value: Any, what: str) -> dict[str, Any]:
     takes ``parentBeaconBlockRoot`` (the L1 anchor of an L2 block), ``prevRandao`` and
     ``coinbase`` for the first block mined."""
     if not isinstance(value, dict):
-        return {"timestamp": codec.quantity(value, what)}
+        return {"timestamp": parse.quantity(value, what)}
     out: dict[str, Any] = {}
     if value.get("timestamp") is not None:
-        out["timestamp"] = codec.quantity(value["timestamp"], f"{what}.timestamp")
+        out["timestamp"] = parse.quantity(value["timestamp"], f"{what}.timestamp")
     if value.get("blocks") is not None:
-        out["blocks"] = codec.quantity(value["blocks"], f"{what}.blocks")
+        out["blocks"] = parse.quantity(value["blocks"], f"{what}.blocks")
     for key, name, parser in (
-        ("parentBeaconBlockRoot", "anchor", codec.hash32),
-        ("prevRandao", "prev_randao", codec.hash32),
-        ("coinbase", "coinbase", codec.address),
+        ("parentBeaconBlockRoot", "anchor", parse.hash32),
+        ("prevRandao", "prev_randao", parse.hash32),
+        ("coinbase", "coinbase", parse.address),
     ):
         if value.get(key) is not None:
             out[name] = parser(value[key], f"{what}.{key}")
@@ -85,7 +86,7 @@ async def evm_mine(devnet: Devnet, params: Any) -> str:
 @anvil.method("anvil_mine")
 async def anvil_mine(devnet: Devnet, params: Any) -> None:
     blocks, interval = parse_params(
-        params, [(codec.quantity, 1, "blocks"), (codec.quantity, None, "interval")]
+        params, [(parse.quantity, 1, "blocks"), (parse.quantity, None, "interval")]
     )
     if blocks > MAX_MINE_BLOCKS:
         raise InvalidParams(f"blocks: at most {MAX_MINE_BLOCKS} per call")
@@ -104,7 +105,7 @@ async def anvil_mine(devnet: Devnet, params: Any) -> None:
 
 @anvil.method("evm_setAutomine")
 async def set_automine(devnet: Devnet, params: Any) -> bool:
-    (enabled,) = parse_params(params, [(codec.boolean, codec.REQUIRED, "enabled")])
+    (enabled,) = parse_params(params, [(parse.boolean, parse.REQUIRED, "enabled")])
     devnet.set_automine(enabled)
     return True
 
@@ -123,7 +124,7 @@ async def block_number(devnet: Devnet, params: Any) -> str:
 async def set_next_block_fields(devnet: Devnet, params: Any) -> bool:
     """Header fields for the next block, however it is mined: ``{parentBeaconBlockRoot,
     prevRandao, coinbase}`` (a rollup sequencer sets the L1 anchor of its L2 block here)."""
-    (options,) = parse_params(params, [(_mine_options, codec.REQUIRED, "fields")])
+    (options,) = parse_params(params, [(_mine_options, parse.REQUIRED, "fields")])
     devnet.set_next_block_fields(**_next_block_fields(options))
     return True
 
@@ -136,26 +137,26 @@ async def snapshot(devnet: Devnet, params: Any) -> str:
 
 @anvil.method("evm_revert")
 async def revert(devnet: Devnet, params: Any) -> bool:
-    (snapshot_id,) = parse_params(params, [(codec.quantity, codec.REQUIRED, "id")])
+    (snapshot_id,) = parse_params(params, [(parse.quantity, parse.REQUIRED, "id")])
     return await devnet.revert(snapshot_id)
 
 
 @anvil.method("evm_increaseTime")
 async def increase_time(devnet: Devnet, params: Any) -> str:
-    (seconds,) = parse_params(params, [(_seconds, codec.REQUIRED, "seconds")])
+    (seconds,) = parse_params(params, [(_seconds, parse.REQUIRED, "seconds")])
     return qty(devnet.increase_time(seconds))
 
 
 @anvil.method("evm_setNextBlockTimestamp")
 async def set_next_block_timestamp(devnet: Devnet, params: Any) -> None:
-    (timestamp,) = parse_params(params, [(_seconds, codec.REQUIRED, "timestamp")])
+    (timestamp,) = parse_params(params, [(_seconds, parse.REQUIRED, "timestamp")])
     devnet.set_next_timestamp(timestamp)  # after the head's and a uint64, or invalid params
     return None
 
 
 @anvil.method("evm_setIntervalMining")
 async def set_interval_mining(devnet: Devnet, params: Any) -> bool:
-    (seconds,) = parse_params(params, [(_seconds, codec.REQUIRED, "seconds")])
+    (seconds,) = parse_params(params, [(_seconds, parse.REQUIRED, "seconds")])
     devnet.set_interval_mining(seconds)
     return True
 
@@ -164,14 +165,14 @@ def _seconds(value: Any, what: str) -> int:
     """Numbers as JSON integers or hex quantities (hardhat sends both)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    return codec.quantity(value, what)
+    return parse.quantity(value, what)
 
 
 @anvil.method("anvil_setBalance")
 async def set_balance(devnet: Devnet, params: Any) -> None:
     who, balance = parse_params(
         params,
-        [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "balance")],
+        [(parse.address, parse.REQUIRED, "address"), (parse.quantity, parse.REQUIRED, "balance")],
     )
     await devnet.edit_state(lambda db: db.set_balance(who, balance))
 
@@ -180,7 +181,7 @@ async def set_balance(devnet: Devnet, params: Any) -> None:
 async def set_nonce(devnet: Devnet, params: Any) -> None:
     who, nonce = parse_params(
         params,
-        [(codec.address, codec.REQUIRED, "address"), (codec.quantity, codec.REQUIRED, "nonce")],
+        [(parse.address, parse.REQUIRED, "address"), (parse.quantity, parse.REQUIRED, "nonce")],
     )
     await devnet.edit_state(lambda db: db.set_nonce(who, nonce))
 
@@ -188,7 +189,7 @@ async def set_nonce(devnet: Devnet, params: Any) -> None:
 @anvil.method("anvil_setCode")
 async def set_code(devnet: Devnet, params: Any) -> None:
     who, code = parse_params(
-        params, [(codec.address, codec.REQUIRED, "address"), (codec.data, codec.REQUIRED, "code")]
+        params, [(parse.address, parse.REQUIRED, "address"), (parse.data, parse.REQUIRED, "code")]
     )
     await devnet.edit_state(lambda db: db.set_code(who, code))
 
@@ -198,9 +199,9 @@ async def set_storage_at(devnet: Devnet, params: Any) -> bool:
     who, slot, value = parse_params(
         params,
         [
-            (codec.address, codec.REQUIRED, "address"),
-            (codec.storage_slot, codec.REQUIRED, "slot"),
-            (codec.hash32, codec.REQUIRED, "value"),
+            (parse.address, parse.REQUIRED, "address"),
+            (parse.storage_slot, parse.REQUIRED, "slot"),
+            (parse.hash32, parse.REQUIRED, "value"),
         ],
     )
     await devnet.edit_state(lambda db: db.set_storage(who, slot, int.from_bytes(value, "big")))
@@ -231,7 +232,7 @@ async def dump_state(devnet: Devnet, params: Any) -> str:
 
 @anvil.method("anvil_loadState")
 async def load_state(devnet: Devnet, params: Any) -> bool:
-    (raw,) = parse_params(params, [(codec.data, codec.REQUIRED, "state")])
+    (raw,) = parse_params(params, [(parse.data, parse.REQUIRED, "state")])
     try:
         entries = parse_state(decode_state_bytes(raw, devnet.max_state_size))
         await devnet.load_state(entries)
@@ -242,19 +243,19 @@ async def load_state(devnet: Devnet, params: Any) -> bool:
 
 @anvil.method("anvil_impersonateAccount")
 async def impersonate_account(devnet: Devnet, params: Any) -> None:
-    (who,) = parse_params(params, [(codec.address, codec.REQUIRED, "address")])
+    (who,) = parse_params(params, [(parse.address, parse.REQUIRED, "address")])
     devnet.impersonated.add(who)
 
 
 @anvil.method("anvil_stopImpersonatingAccount")
 async def stop_impersonating(devnet: Devnet, params: Any) -> None:
-    (who,) = parse_params(params, [(codec.address, codec.REQUIRED, "address")])
+    (who,) = parse_params(params, [(parse.address, parse.REQUIRED, "address")])
     devnet.impersonated.discard(who)
 
 
 @anvil.method("anvil_autoImpersonateAccount")
 async def auto_impersonate(devnet: Devnet, params: Any) -> None:
-    (enabled,) = parse_params(params, [(codec.boolean, codec.REQUIRED, "enabled")])
+    (enabled,) = parse_params(params, [(parse.boolean, parse.REQUIRED, "enabled")])
     devnet.auto_impersonate = enabled
 
 

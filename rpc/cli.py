@@ -28,6 +28,7 @@ from node.chain import GENESIS_HASH_KEY, RPC_GAS_CAP, Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode, SimulationLimits  # noqa: E402
 from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis  # noqa: E402
 from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT  # noqa: E402
+from node.logs import MAX_LOG_BLOCK_RANGE, MAX_LOG_RESULTS, LogLimits  # noqa: E402
 from node.pool import (  # noqa: E402
     MAX_PENDING_SLOTS,
     MAX_QUEUED,
@@ -46,7 +47,6 @@ from node.storage import open_database  # noqa: E402
 from node.tracing import TRACE_MAX_STEPS  # noqa: E402
 from rpc.auth import JwtSecretError, load_or_create_secret  # noqa: E402
 from rpc.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_SECONDS  # noqa: E402
-from rpc.eth import MAX_LOG_BLOCK_RANGE, MAX_LOG_RESULTS, LogLimits, set_log_limits  # noqa: E402
 from rpc.http_policy import is_loopback, split_flag_values  # noqa: E402
 from rpc.server import DEFAULT_MAX_BODY_BYTES, EdgeSettings, RpcServer  # noqa: E402
 
@@ -475,7 +475,7 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
 
 
 def args_storage(devnet: Devnet) -> str:
-    directory = getattr(devnet.chain.db, "directory", None)
+    directory = devnet.data_directory
     return f"LMDB in {directory}" if directory else "in memory"
 
 
@@ -512,7 +512,7 @@ def banner(devnet: Devnet, url: str, access: Access | None = None) -> str:
         f"Genesis:      0x{devnet.head.hash.hex()}",
         f"Gas limit:    {devnet.head.gas_limit}",
         f"Base fee:     {devnet.head.base_fee_per_gas} wei",
-        f"State root:   {'delayed one slot (EIP-7862)' if devnet.chain.delayed_state_root else 'own (Prague)'}",
+        f"State root:   {'delayed one slot (EIP-7862)' if devnet.delayed_state_root else 'own (Prague)'}",
         f"Storage:      {args_storage(devnet)}",
         f"Mining:       {devnet.mining.mode.value}"
         + (f" every {devnet.mining.block_time:g}s" if devnet.mining.block_time else ""),
@@ -535,7 +535,7 @@ def banner(devnet: Devnet, url: str, access: Access | None = None) -> str:
         ]
         return "\n".join(lines)
     lines += ["", "Available accounts", "=================="]
-    balances = {a: devnet.chain.balance(a, devnet.head) for a in devnet.dev_accounts}
+    balances = {a: devnet.balance(a, devnet.head) for a in devnet.dev_accounts}
     for i, (address, balance) in enumerate(balances.items()):
         lines.append(f"({i}) 0x{address.hex()} ({balance // WEI_PER_ETH} ETH)")
     lines += ["", "Private keys", "=================="]
@@ -567,7 +567,7 @@ async def serve(args: argparse.Namespace) -> int:
     secret_path = jwt_secret_path(args)  # first: a bad secret file fails before any work
     secret = load_or_create_secret(secret_path) if secret_path is not None else None
     devnet = make_devnet(args)
-    set_log_limits(devnet, LogLimits(args.rpc_logs_max_range, args.rpc_logs_max_results))
+    devnet.log_limits = LogLimits(args.rpc_logs_max_range, args.rpc_logs_max_results)
     public_controls = args.public_controls
     if public_controls is None:  # anvil parity on an L1; an L2's users must not mint ETH
         public_controls = devnet.genesis.role != "l2"
@@ -576,7 +576,7 @@ async def serve(args: argparse.Namespace) -> int:
     await _start(server, args.host, args.port)
     auth_server = None
     if secret is not None:
-        auth_server = RpcServer(devnet, jwt_secret=secret, edge=edge)
+        auth_server = RpcServer(devnet, jwt_secret=secret, edge=edge, filter_store=server.filters)
         try:
             await _start(auth_server, args.auth_host, args.auth_port)
         except CannotListen:

@@ -7,11 +7,13 @@ from typing import Any
 import rlp
 
 from node.devnet import Devnet
-from rpc import codec
-from rpc.codec import REQUIRED, hexb, parse_params
+from rpc import params as parse
+from rpc import shapes
 from rpc.errors import InvalidParams
 from rpc.eth import maybe_header, resolve_header
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb
 
 debug = Namespace()
 METHODS = debug.methods
@@ -19,37 +21,37 @@ METHODS = debug.methods
 
 @debug.method("debug_getRawHeader")
 async def get_raw_header(devnet: Devnet, params: Any) -> str:
-    (block,) = parse_params(params, [(codec.block_id, REQUIRED, "block")])
+    (block,) = parse_params(params, [(parse.block_id, REQUIRED, "block")])
     return hexb(rlp.encode(resolve_header(devnet, block)))
 
 
 @debug.method("debug_getRawBlock")
 async def get_raw_block(devnet: Devnet, params: Any) -> str:
-    (block,) = parse_params(params, [(codec.block_id, REQUIRED, "block")])
-    return hexb(rlp.encode(devnet.chain.block_by_header(resolve_header(devnet, block))))
+    (block,) = parse_params(params, [(parse.block_id, REQUIRED, "block")])
+    return hexb(rlp.encode(devnet.block(resolve_header(devnet, block))))
 
 
 @debug.method("debug_getRawTransaction")
 async def get_raw_transaction(devnet: Devnet, params: Any) -> str | None:
-    (tx_hash,) = parse_params(params, [(codec.hash32, REQUIRED, "hash")])
-    info = devnet.chain.find_transaction(tx_hash)
+    (tx_hash,) = parse_params(params, [(parse.hash32, REQUIRED, "hash")])
+    info = devnet.find_transaction(tx_hash)
     if info is not None:
-        return hexb(codec.encode_transaction(info.transaction))
+        return hexb(shapes.encode_transaction(info.transaction))
     pooled = devnet.pool.get(tx_hash)
-    return hexb(codec.encode_transaction(pooled.transaction)) if pooled else None
+    return hexb(shapes.encode_transaction(pooled.transaction)) if pooled else None
 
 
 @debug.method("debug_getRawReceipts")
 async def get_raw_receipts(devnet: Devnet, params: Any) -> list[str] | None:
-    (block,) = parse_params(params, [(codec.block_id, REQUIRED, "block")])
+    (block,) = parse_params(params, [(parse.block_id, REQUIRED, "block")])
     header = maybe_header(devnet, block)
     if header is None:
         return None
-    return [hexb(r.receipt.encode()) for r in devnet.chain.receipts_of(header)]
+    return [hexb(r.receipt.encode()) for r in devnet.receipts(header)]
 
 
 def _witness_json(devnet: Devnet, block_hash: bytes) -> dict[str, list[str]]:
-    witness = devnet.chain.witnesses.get(block_hash)
+    witness = devnet.witness(block_hash)
     if witness is None:
         raise InvalidParams("no execution witness recorded for that block (genesis?)")
     return {
@@ -62,11 +64,11 @@ def _witness_json(devnet: Devnet, block_hash: bytes) -> dict[str, list[str]]:
 
 @debug.method("debug_executionWitness")
 async def execution_witness(devnet: Devnet, params: Any) -> dict[str, list[str]]:
-    (block,) = parse_params(params, [(codec.block_id, "latest", "block")])
+    (block,) = parse_params(params, [(parse.block_id, "latest", "block")])
     return _witness_json(devnet, resolve_header(devnet, block).hash)
 
 
 @debug.method("debug_executionWitnessByBlockHash")
 async def execution_witness_by_hash(devnet: Devnet, params: Any) -> dict[str, list[str]]:
-    (block_hash,) = parse_params(params, [(codec.hash32, REQUIRED, "blockHash")])
+    (block_hash,) = parse_params(params, [(parse.hash32, REQUIRED, "blockHash")])
     return _witness_json(devnet, devnet.header_by_hash(block_hash).hash)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from node.devnet import Devnet
-from rpc.codec import hexb, parse_params, qty
+from rpc.params import parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb, qty
 
 info = Namespace()
 METHODS = info.methods

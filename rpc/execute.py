@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from node.devnet import Devnet
-from rpc import codec
-from rpc.codec import REQUIRED, parse_params, qty
+from rpc import params as parse
 from rpc.errors import SERVER_ERROR, RpcError
 from rpc.eth import resolve_header
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import qty
 
 execute = Namespace()
 METHODS = execute.methods
@@ -24,7 +25,7 @@ MAX_HISTORY_BLOCKS = 1024
 
 
 def _vm(devnet: Devnet):
-    vm_class = devnet.chain.vm_class
+    vm_class = devnet.vm_class
     if not hasattr(vm_class, "market_params"):
         raise RpcError(SERVER_ERROR, "this chain has no EXECUTE market (is it an L2?)")
     return vm_class
@@ -46,7 +47,7 @@ async def params(devnet: Devnet, _: Any) -> dict[str, Any]:
         "latestBlock": qty(head.block_number),
         "latestGasUsed": qty(head.execute_gas_used),
         "latestBaseFee": qty(head.execute_base_fee_per_gas),
-        "delayedStateRoot": devnet.chain.delayed_state_root,
+        "delayedStateRoot": devnet.delayed_state_root,
     }
 
 
@@ -60,7 +61,7 @@ async def fee_history(devnet: Devnet, params_: Any) -> dict[str, Any]:
     vm_class = _vm(devnet)
     count, newest = parse_params(
         params_,
-        [(codec.quantity, REQUIRED, "blockCount"), (codec.block_id, "latest", "newestBlock")],
+        [(parse.quantity, REQUIRED, "blockCount"), (parse.block_id, "latest", "newestBlock")],
     )
     newest_header = resolve_header(devnet, newest)
     count = min(count, MAX_HISTORY_BLOCKS, newest_header.block_number + 1)
@@ -84,8 +85,8 @@ async def fee_history(devnet: Devnet, params_: Any) -> dict[str, Any]:
 async def transaction_status(devnet: Devnet, params_: Any) -> dict[str, Any]:
     """Why a transaction is (not yet) in a block: the builder defers an EXECUTE call that
     would overflow the cumulative limit, and says so here."""
-    (tx_hash,) = parse_params(params_, [(codec.hash32, REQUIRED, "hash")])
-    info = devnet.chain.find_transaction(tx_hash)
+    (tx_hash,) = parse_params(params_, [(parse.hash32, REQUIRED, "hash")])
+    info = devnet.find_transaction(tx_hash)
     if info is not None and info.block_number <= devnet.head.block_number:
         return {"status": "mined", "blockNumber": qty(info.block_number)}
     pooled = devnet.pool.get(tx_hash)

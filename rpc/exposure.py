@@ -21,9 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from node.devnet import Devnet
-from rpc import codec
-from rpc.codec import REQUIRED, parse_params
+from rpc import params as parse
 from rpc.errors import METHOD_NOT_FOUND, InvalidParams, RpcError
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Method
 
 # Namespaces of test-node controls.
@@ -66,7 +66,7 @@ def own_keys_only(send_transaction: Method) -> Method:
     public callers."""
 
     async def send(devnet: Devnet, params: Any) -> Any:
-        (fields,) = parse_params(params, [(codec.call_object, REQUIRED, "transaction")])
+        (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
         sender = fields.get("sender")
         if sender is not None and sender not in devnet.dev_accounts:
             raise InvalidParams(

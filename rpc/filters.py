@@ -19,13 +19,12 @@ uninstalled. Ids are geth's: 16 random bytes as a hex quantity.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 import secrets
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -33,13 +32,12 @@ from typing import Any
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 
 from node.devnet import Devnet
-from node.errors import UnknownBlock
-from rpc import codec
-from rpc.codec import REQUIRED, hexb, parse_params
+from node.logs import LogFilter, fixed_bound, fork_point
+from rpc import params as parse
+from rpc import shapes
 from rpc.errors import SERVER_ERROR, InvalidParams, RpcError
-from rpc.eth import LogLimits, log_limits_of, logs_matching, query_logs
-from rpc.eth import log_filter as log_criteria
-from rpc.registry import Namespace
+from rpc.params import REQUIRED, parse_params
+from rpc.shapes import hexb
 
 log = logging.getLogger("native_devnet.rpc")
 
@@ -48,11 +46,16 @@ MAX_FILTERS = 10_000
 MAX_PENDING_TRANSACTIONS = 10_000
 SWEEP_INTERVAL_SECONDS = 1.0  # expired filters are swept at most this often
 
-UNBOUNDED_TAGS = ("latest", "pending", "safe", "finalized")
+# name → async fn(store, devnet, params); ``FilterStore.methods`` binds them to a store.
+METHODS: dict[str, Callable[..., Awaitable[Any]]] = {}
 
-filters = Namespace()
-method = filters.method
-METHODS = filters.methods
+
+def method(name: str) -> Callable:
+    def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        METHODS[name] = fn
+        return fn
+
+    return register
 
 
 def new_id() -> str:
@@ -72,7 +75,7 @@ class Filter:
     last_block: int  # the head when the filter was created or last polled …
     last_hash: bytes  # … and its hash, to notice a revert or reset in between
     deadline: float
-    criteria: dict[str, Any] | None = None  # log filters: as ``rpc.eth.log_filter`` parses it
+    criteria: LogFilter | None = None  # log filters: what they match
     full_transactions: bool = False  # pending filters: transaction objects instead of hashes
     pending: deque[tuple[SignedTransactionAPI, bytes]] = field(
         default_factory=lambda: deque(maxlen=MAX_PENDING_TRANSACTIONS)
@@ -86,7 +89,8 @@ class FilterNotFound(RpcError):
 
 
 class FilterStore:
-    """A node's installed filters: ids, idle deadlines and the pending-transaction buffers."""
+    """A node's installed filters: ids, idle deadlines and the pending-transaction buffers.
+    The RPC server owns it (the public and the authenticated server of one node share one)."""
 
     def __init__(
         self,
@@ -102,6 +106,19 @@ class FilterStore:
 
     def __len__(self) -> int:
         return len(self.filters)
+
+    def listen(self, devnet: Devnet) -> None:
+        """Buffer the transactions ``devnet``'s pool accepts (once, however many servers)."""
+        if self.on_pending not in devnet.pending_listeners:
+            devnet.pending_listeners.append(self.on_pending)
+
+    def close(self, devnet: Devnet) -> None:
+        if self.on_pending in devnet.pending_listeners:
+            devnet.pending_listeners.remove(self.on_pending)
+
+    def methods(self) -> dict[str, Callable[[Devnet, Any], Awaitable[Any]]]:
+        """The filter methods served with this store, as the server's method table takes them."""
+        return {name: functools.partial(fn, self) for name, fn in METHODS.items()}
 
     def install(self, kind: FilterKind, head: BlockHeaderAPI, **options: Any) -> str:
         self.expire()
@@ -155,73 +172,12 @@ class FilterStore:
             found.pending.append((tx, sender))
 
 
-_STORES: weakref.WeakKeyDictionary[Devnet, FilterStore] = weakref.WeakKeyDictionary()
-
-
-def attach(devnet: Devnet, store: FilterStore) -> FilterStore:
-    """Make ``store`` the node's filter store (tests inject one with a short timeout)."""
-    _STORES[devnet] = store
-    devnet.pending_listeners.append(store.on_pending)
-    return store
-
-
-def store_of(devnet: Devnet) -> FilterStore:
-    store = _STORES.get(devnet)
-    return store if store is not None else attach(devnet, FilterStore())
-
-
 # -- what a filter reports ----------------------------------------------------------------
-
-
-def _block_bound(devnet: Devnet, block: str | int | bytes) -> int | None:
-    """A criteria block as a number; None for tags that follow the head."""
-    if block in UNBOUNDED_TAGS:
-        return None
-    if block == "earliest":
-        return 0
-    if isinstance(block, bytes):
-        return devnet.header_by_hash(block).block_number
-    return block
-
-
-def fork_point(devnet: Devnet, number: int, block_hash: bytes) -> int:
-    """The newest block shared by the current chain and the chain that had ``block_hash`` at
-    ``number`` (that block itself unless ``evm_revert``/``anvil_reset`` rewound past it)."""
-    head = devnet.head.block_number
-    while number > 0:
-        if number <= head and devnet.header_at(number).hash == block_hash:
-            return number
-        try:
-            block_hash = devnet.chain.header_by_hash(block_hash).parent_hash
-        except UnknownBlock:  # a reset dropped the old chain: only genesis is shared
-            return 0
-        number -= 1
-    return 0
 
 
 def new_block_hashes(devnet: Devnet, since: int) -> list[str]:
     head = devnet.head.block_number
     return [hexb(devnet.header_at(n).hash) for n in range(since + 1, head + 1)]
-
-
-def new_logs(
-    devnet: Devnet, criteria: dict[str, Any], since: int, limits: LogLimits | None = None
-) -> list[dict[str, Any]]:
-    """Logs matching ``criteria`` in the blocks after ``since`` up to the head."""
-    head = devnet.head.block_number
-    if "block_hash" in criteria:
-        number = devnet.header_by_hash(criteria["block_hash"]).block_number
-        return logs_matching(devnet, criteria, limits) if since < number <= head else []
-    low, high = since + 1, head
-    lower = _block_bound(devnet, criteria["from"])
-    upper = _block_bound(devnet, criteria["to"])
-    if lower is not None:
-        low = max(low, lower)
-    if upper is not None:
-        high = min(high, upper)
-    if low > high:
-        return []
-    return logs_matching(devnet, {**criteria, "from": low, "to": high}, limits)
 
 
 # -- methods ------------------------------------------------------------------------------
@@ -234,67 +190,65 @@ def _filter_id(value: Any, what: str) -> str:
 
 
 @method("eth_newFilter")
-async def new_filter(devnet: Devnet, params: Any) -> str:
+async def new_filter(store: FilterStore, devnet: Devnet, params: Any) -> str:
     """Install a log filter with ``eth_getLogs`` criteria."""
-    (criteria,) = parse_params(params, [(log_criteria, REQUIRED, "filter")])
-    if "block_hash" in criteria:
-        devnet.header_by_hash(criteria["block_hash"])  # unknown block: an error now
+    (criteria,) = parse_params(params, [(parse.log_filter, REQUIRED, "filter")])
+    if criteria.block_hash is not None:
+        devnet.header_by_hash(criteria.block_hash)  # unknown block: an error now
     else:
-        lower = _block_bound(devnet, criteria["from"])
-        upper = _block_bound(devnet, criteria["to"])
+        lower = fixed_bound(devnet, criteria.from_block)
+        upper = fixed_bound(devnet, criteria.to_block)
         if lower is not None and upper is not None and lower > upper:
             raise RpcError(SERVER_ERROR, "invalid from and to block combination")
-    return store_of(devnet).install(FilterKind.LOGS, devnet.head, criteria=criteria)
+    return store.install(FilterKind.LOGS, devnet.head, criteria=criteria)
 
 
 @method("eth_newBlockFilter")
-async def new_block_filter(devnet: Devnet, params: Any) -> str:
+async def new_block_filter(store: FilterStore, devnet: Devnet, params: Any) -> str:
     """Install a filter reporting the hashes of new blocks."""
     parse_params(params, [])
-    return store_of(devnet).install(FilterKind.BLOCKS, devnet.head)
+    return store.install(FilterKind.BLOCKS, devnet.head)
 
 
 @method("eth_newPendingTransactionFilter")
-async def new_pending_transaction_filter(devnet: Devnet, params: Any) -> str:
+async def new_pending_transaction_filter(store: FilterStore, devnet: Devnet, params: Any) -> str:
     """Install a filter reporting transactions the pool accepts (hashes, or full with true)."""
-    (full,) = parse_params(params, [(codec.boolean, False, "fullTransactions")])
-    return store_of(devnet).install(
-        FilterKind.PENDING_TRANSACTIONS, devnet.head, full_transactions=full
-    )
+    (full,) = parse_params(params, [(parse.boolean, False, "fullTransactions")])
+    return store.install(FilterKind.PENDING_TRANSACTIONS, devnet.head, full_transactions=full)
 
 
 @method("eth_getFilterChanges")
-async def get_filter_changes(devnet: Devnet, params: Any) -> list[Any]:
+async def get_filter_changes(store: FilterStore, devnet: Devnet, params: Any) -> list[Any]:
     """What the filter saw since it was last polled."""
     (filter_id,) = parse_params(params, [(_filter_id, REQUIRED, "filterId")])
-    found = store_of(devnet).use(filter_id)
+    found = store.use(filter_id)
     if found.kind is FilterKind.PENDING_TRANSACTIONS:
         pending = list(found.pending)
         found.pending.clear()
         found.overflowed = False
         if found.full_transactions:
-            return [codec.transaction_json(tx, sender=sender) for tx, sender in pending]
+            return [shapes.transaction_json(tx, sender=sender) for tx, sender in pending]
         return [hexb(tx.hash) for tx, _ in pending]
     since = fork_point(devnet, found.last_block, found.last_hash)
     found.last_block, found.last_hash = devnet.head.block_number, devnet.head.hash
     if found.kind is FilterKind.BLOCKS:
         return new_block_hashes(devnet, since)
     # off the event loop, as eth_getLogs: the filter may not have been polled for long
-    return await asyncio.to_thread(new_logs, devnet, found.criteria, since, log_limits_of(devnet))
+    return [shapes.found_log_json(log) for log in await devnet.logs(found.criteria, since)]
 
 
 @method("eth_getFilterLogs")
-async def get_filter_logs(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
+async def get_filter_logs(store: FilterStore, devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     """Every log a log filter's criteria match (as ``eth_getLogs``)."""
     (filter_id,) = parse_params(params, [(_filter_id, REQUIRED, "filterId")])
-    found = store_of(devnet).use(filter_id)
+    found = store.use(filter_id)
     if found.kind is not FilterKind.LOGS:
         raise FilterNotFound()
-    return await query_logs(devnet, found.criteria)
+    return [shapes.found_log_json(log) for log in await devnet.logs(found.criteria)]
 
 
 @method("eth_uninstallFilter")
-async def uninstall_filter(devnet: Devnet, params: Any) -> bool:
+async def uninstall_filter(store: FilterStore, devnet: Devnet, params: Any) -> bool:
     """Remove a filter; false when there was none."""
     (filter_id,) = parse_params(params, [(_filter_id, REQUIRED, "filterId")])
-    return store_of(devnet).uninstall(filter_id)
+    return store.uninstall(filter_id)

@@ -7,9 +7,10 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from node.devnet import Devnet
-from rpc import codec
-from rpc.codec import REQUIRED, hexb, parse_params
+from rpc import params as parse
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb
 
 CLIENT_VERSION = "native-devnet/v0.1.0/python-py-evm"
 
@@ -40,5 +41,5 @@ async def client_version(devnet: Devnet, params: Any) -> str:
 
 @method("web3_sha3")
 async def sha3(devnet: Devnet, params: Any) -> str:
-    (payload,) = parse_params(params, [(codec.data, REQUIRED, "data")])
+    (payload,) = parse_params(params, [(parse.data, REQUIRED, "data")])
     return hexb(keccak(payload))

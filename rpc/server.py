@@ -77,7 +77,6 @@ METHODS: dict[str, Any] = {
     **debug.METHODS,
     **anvil.METHODS,
     **execute.METHODS,
-    **filters.METHODS,
     **subscriptions.METHODS,  # over HTTP: "notifications not supported"
     **txpool.METHODS,
     **trace.METHODS,
@@ -114,13 +113,19 @@ class RpcServer:
         controls: bool = True,
         jwt_secret: bytes | None = None,
         edge: EdgeSettings | None = None,
+        filter_store: filters.FilterStore | None = None,
     ) -> None:
         """``controls``: also serve the test-node controls (``rpc.exposure``);
         ``jwt_secret``: the authenticated endpoint, every request needs a token (``rpc.auth``);
-        ``edge``: limits and Host/Origin policy (defaults as ``EdgeSettings``)."""
+        ``edge``: limits and Host/Origin policy (defaults as ``EdgeSettings``);
+        ``filter_store``: the polled filters, shared by the servers of one node (a new one
+        when None)."""
         self.devnet = devnet
         self.edge = edge or EdgeSettings()
-        self.methods = dict(METHODS) if controls else exposure.public_methods(METHODS)
+        self.filters = filter_store if filter_store is not None else filters.FilterStore()
+        self.filters.listen(devnet)
+        table = {**METHODS, **self.filters.methods()}
+        self.methods = dict(table) if controls else exposure.public_methods(table)
         self.subscriptions = subscriptions.SubscriptionHub(devnet)
         self.access = self._access_for("127.0.0.1")  # until start() knows the bind address
         middlewares = [http_policy.middleware(lambda: self.access)]

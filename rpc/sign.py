@@ -17,10 +17,11 @@ from eth_account.messages import SignableMessage, encode_defunct, encode_typed_d
 from node.accounts import DevAccount
 from node.devnet import Devnet
 from precompiles.nesting import json_depth_ok
-from rpc import codec
-from rpc.codec import REQUIRED, hexb, parse_params
+from rpc import params as parse
 from rpc.errors import SERVER_ERROR, InvalidParams, RpcError
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb
 
 signing = Namespace()
 method = signing.method
@@ -42,7 +43,7 @@ def _sign(account: DevAccount, message: SignableMessage) -> str:
 def _message(value: Any, what: str) -> bytes:
     if isinstance(value, str) and not value.startswith(("0x", "0X")):
         return value.encode()
-    return codec.data(value, what)
+    return parse.data(value, what)
 
 
 def _typed_data(value: Any, what: str) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def _ignored(value: Any, what: str) -> Any:
 async def eth_sign(devnet: Devnet, params: Any) -> str:
     """Sign ``message`` with ``address``'s key, EIP-191 personal prefix (geth's eth_sign)."""
     address, message = parse_params(
-        params, [(codec.address, REQUIRED, "address"), (_message, REQUIRED, "message")]
+        params, [(parse.address, REQUIRED, "address"), (_message, REQUIRED, "message")]
     )
     return _sign(_account(devnet, address), encode_defunct(primitive=message))
 
@@ -78,7 +79,7 @@ async def personal_sign(devnet: Devnet, params: Any) -> str:
         params,
         [
             (_message, REQUIRED, "message"),
-            (codec.address, REQUIRED, "address"),
+            (parse.address, REQUIRED, "address"),
             (_ignored, None, "password"),
         ],
     )
@@ -89,7 +90,7 @@ async def personal_sign(devnet: Devnet, params: Any) -> str:
 async def sign_typed_data_v4(devnet: Devnet, params: Any) -> str:
     """Sign EIP-712 typed data (an object or its JSON string) with ``address``'s key."""
     address, typed = parse_params(
-        params, [(codec.address, REQUIRED, "address"), (_typed_data, REQUIRED, "typedData")]
+        params, [(parse.address, REQUIRED, "address"), (_typed_data, REQUIRED, "typedData")]
     )
     account = _account(devnet, address)
     try:

@@ -31,20 +31,21 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from eth.abc import SignedTransactionAPI
 
 from node.chain import BuiltBlock
 from node.devnet import Devnet
-from rpc import codec
-from rpc.codec import REQUIRED, hexb, parse_params
+from node.logs import LogFilter, logs_matching
+from rpc import params as parse
+from rpc import shapes
 from rpc.errors import METHOD_NOT_FOUND, SERVER_ERROR, InvalidParams, RpcError
-from rpc.eth import log_filter as log_criteria
-from rpc.eth import logs_matching
 from rpc.filters import new_id
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb
 
 log = logging.getLogger("native_devnet.rpc")
 
@@ -93,7 +94,7 @@ class Subscription:
     id: str
     kind: str
     session: Session
-    criteria: dict[str, Any] | None = None  # logs: as ``rpc.eth.log_filter`` parses it
+    criteria: LogFilter | None = None  # logs: what they match
     full_transactions: bool = False  # newPendingTransactions: objects instead of hashes
     held: list[str] | None = field(default_factory=list)  # None once the client knows the id
 
@@ -140,15 +141,15 @@ class SubscriptionHub:
         header = built.block.header
         heads = self.of_kind(NEW_HEADS)
         if heads:
-            result = _dumps(codec.header_json(header))
+            result = _dumps(shapes.header_json(header))
             for subscription in heads:
                 subscription.deliver(result)
         if not built.receipts:
             return
         for subscription in self.of_kind(LOGS):
-            criteria = {**subscription.criteria, "block_hash": header.hash}
+            criteria = replace(subscription.criteria, block_hash=header.hash)
             for found in logs_matching(self.devnet, criteria):
-                subscription.deliver(_dumps(found))
+                subscription.deliver(_dumps(shapes.found_log_json(found)))
 
     def on_pending(self, tx: SignedTransactionAPI, sender: bytes) -> None:
         subscriptions = self.of_kind(NEW_PENDING_TRANSACTIONS)
@@ -159,7 +160,7 @@ class SubscriptionHub:
         for subscription in subscriptions:
             if subscription.full_transactions:
                 if as_object is None:
-                    as_object = _dumps(codec.transaction_json(tx, sender=sender))
+                    as_object = _dumps(shapes.transaction_json(tx, sender=sender))
                 subscription.deliver(as_object)
             else:
                 subscription.deliver(as_hash)
@@ -304,11 +305,11 @@ class Session:
             )
         subscription = Subscription(new_id(), kind, self)
         if kind == LOGS:
-            subscription.criteria = log_criteria(argument or {}, "filter")
-            if "block_hash" in subscription.criteria:
+            subscription.criteria = parse.log_filter(argument or {}, "filter")
+            if subscription.criteria.block_hash is not None:
                 raise InvalidParams("filter: blockHash is not supported for subscriptions")
         elif kind == NEW_PENDING_TRANSACTIONS:
-            subscription.full_transactions = codec.boolean(argument or False, "fullTransactions")
+            subscription.full_transactions = parse.boolean(argument or False, "fullTransactions")
         elif argument not in (None, {}):
             raise InvalidParams(f"{kind}: takes no options")
         self.subscriptions[subscription.id] = subscription

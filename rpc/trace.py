@@ -25,11 +25,12 @@ from node.tracing import (
     TraceOptions,
     TraceResult,
 )
-from rpc import codec
-from rpc.codec import REQUIRED, hexb, parse_params, qty, word
+from rpc import params as parse
 from rpc.errors import InvalidParams
 from rpc.eth import resolve_header
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import hexb, qty, word
 
 trace = Namespace()
 METHODS = trace.methods
@@ -71,9 +72,9 @@ TRACER_CONFIG_FLAGS = {
 async def trace_transaction(devnet: Devnet, params: Any) -> Any:
     """Replay a mined transaction on its block's pre-state and trace it."""
     tx_hash, options = parse_params(
-        params, [(codec.hash32, REQUIRED, "hash"), (trace_options, TraceOptions(), "options")]
+        params, [(parse.hash32, REQUIRED, "hash"), (trace_options, TraceOptions(), "options")]
     )
-    info = devnet.chain.find_transaction(tx_hash)
+    info = devnet.find_transaction(tx_hash)
     if info is None or info.block_number > devnet.head.block_number:
         raise tracing.NotTraceable("transaction not found")
     return await _json(await devnet.trace_transaction(tx_hash, options))
@@ -85,18 +86,18 @@ async def trace_call(devnet: Devnet, params: Any) -> Any:
     fields, block, raw_options = parse_params(
         params,
         [
-            (codec.call_object, REQUIRED, "transaction"),
-            (codec.block_id, "latest", "block"),
+            (parse.call_object, REQUIRED, "transaction"),
+            (parse.block_id, "latest", "block"),
             (_object, {}, "options"),
         ],
     )
     options = trace_options(raw_options, "options")
-    request = codec.call_request(fields)
+    request = parse.call_request(fields)
     if raw_options.get("stateOverrides") is not None:
-        overrides = codec.state_overrides(raw_options["stateOverrides"], "options.stateOverrides")
+        overrides = parse.state_overrides(raw_options["stateOverrides"], "options.stateOverrides")
         request = replace(request, state_overrides=overrides)
     if raw_options.get("blockOverrides") is not None:
-        override = codec.block_override(raw_options["blockOverrides"], "options.blockOverrides")
+        override = parse.block_override(raw_options["blockOverrides"], "options.blockOverrides")
         request = replace(request, block_override=override)
     header = resolve_header(devnet, block)
     return await _json(await devnet.trace_call(request, header, options))
@@ -106,7 +107,7 @@ async def trace_call(devnet: Devnet, params: Any) -> Any:
 async def trace_block_by_number(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     """Trace every transaction of a block: ``[{txHash, result}]``."""
     block, options = parse_params(
-        params, [(codec.block_id, REQUIRED, "block"), (trace_options, TraceOptions(), "options")]
+        params, [(parse.block_id, REQUIRED, "block"), (trace_options, TraceOptions(), "options")]
     )
     return await _trace_block(devnet, block, options)
 
@@ -115,7 +116,7 @@ async def trace_block_by_number(devnet: Devnet, params: Any) -> list[dict[str, A
 async def trace_block_by_hash(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     """Trace every transaction of a block given by hash: ``[{txHash, result}]``."""
     block_hash, options = parse_params(
-        params, [(codec.hash32, REQUIRED, "hash"), (trace_options, TraceOptions(), "options")]
+        params, [(parse.hash32, REQUIRED, "hash"), (trace_options, TraceOptions(), "options")]
     )
     return await _trace_block(devnet, block_hash, options)
 
@@ -165,14 +166,14 @@ def trace_options(value: Any, what: str = "options") -> TraceOptions:
     if name is None:
         source, flags, where = value, STRUCT_FLAGS, what
         if value.get("limit") is not None:
-            fields["limit"] = codec.quantity(value["limit"], f"{what}.limit")
+            fields["limit"] = parse.quantity(value["limit"], f"{what}.limit")
     else:
         source = _object(value.get("tracerConfig") or {}, f"{what}.tracerConfig")
         flags = TRACER_CONFIG_FLAGS.get(name, {})
         where = f"{what}.tracerConfig"
     for key, attribute in flags.items():
         if source.get(key) is not None:
-            fields[attribute] = codec.boolean(source[key], f"{where}.{key}")
+            fields[attribute] = parse.boolean(source[key], f"{where}.{key}")
     return TraceOptions(**fields)
 
 

@@ -17,9 +17,11 @@ from eth_utils import to_checksum_address
 
 from node.devnet import Devnet
 from node.pool import PooledTransaction
-from rpc import codec
-from rpc.codec import REQUIRED, parse_params, qty
+from rpc import params as parse
+from rpc import shapes
+from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
+from rpc.shapes import qty
 
 txpool = Namespace()
 method = txpool.method
@@ -41,7 +43,7 @@ def _by_sender(
 
 
 def _transaction(p: PooledTransaction) -> dict[str, Any]:
-    return codec.transaction_json(p.transaction, sender=p.sender)
+    return shapes.transaction_json(p.transaction, sender=p.sender)
 
 
 def summary(p: PooledTransaction) -> str:
@@ -71,7 +73,7 @@ async def content(devnet: Devnet, params: Any) -> dict[str, Any]:
 @method("txpool_contentFrom")
 async def content_from(devnet: Devnet, params: Any) -> dict[str, Any]:
     """One sender's pooled transactions, by nonce."""
-    (sender,) = parse_params(params, [(codec.address, REQUIRED, "address")])
+    (sender,) = parse_params(params, [(parse.address, REQUIRED, "address")])
     pending, queued = _split(devnet)
     return {
         "pending": {str(p.nonce): _transaction(p) for p in pending if p.sender == sender},

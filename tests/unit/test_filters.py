@@ -15,8 +15,7 @@ from eth_utils import keccak
 
 from devtools.contracts import load, selector
 from node.devnet import Devnet, MiningConfig, MiningMode, SendRequest
-from rpc import filters, subscriptions
-from rpc.filters import FilterStore
+from rpc import subscriptions
 from rpc.server import RpcServer
 from tests.procs import free_port
 
@@ -44,9 +43,9 @@ def server(devnet) -> RpcServer:
 
 
 @pytest.fixture
-def clock(devnet) -> FakeClock:
+def clock(server) -> FakeClock:
     fake = FakeClock()
-    filters.attach(devnet, FilterStore(timeout=10.0, clock=fake))
+    server.filters.timeout, server.filters.clock = 10.0, fake
     return fake
 
 
@@ -201,7 +200,7 @@ async def test_get_filter_logs_only_for_log_filters(server, clock):
 
 
 async def test_idle_filters_expire_and_polling_keeps_them_alive(server, devnet, clock):
-    store = filters.store_of(devnet)
+    store = server.filters
     kept = await call(server, "eth_newBlockFilter")
     idle = await call(server, "eth_newPendingTransactionFilter")
     for _ in range(3):  # 27 s in total, never 10 s without a poll
@@ -216,7 +215,7 @@ async def test_idle_filters_expire_and_polling_keeps_them_alive(server, devnet, 
 
 
 async def test_filter_count_is_bounded(server, devnet):
-    filters.attach(devnet, FilterStore(max_filters=2))
+    server.filters.max_filters = 2
     first = await call(server, "eth_newBlockFilter")
     await call(server, "eth_newBlockFilter")
     error = await error_of(server, "eth_newBlockFilter")
@@ -227,7 +226,7 @@ async def test_filter_count_is_bounded(server, devnet):
 
 async def test_filters_are_per_node_not_per_connection(server, devnet, clock):
     filter_id = await call(server, "eth_newBlockFilter")
-    other_server = RpcServer(devnet)  # another transport on the same node
+    other_server = RpcServer(devnet, filter_store=server.filters)  # the node's other port
     await devnet.mine()
     assert len(await call(other_server, "eth_getFilterChanges", filter_id)) == 1
 

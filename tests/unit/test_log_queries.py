@@ -13,9 +13,10 @@ import threading
 import pytest
 
 from devtools.contracts import selector
+from node import logs
 from node.devnet import Devnet, MiningConfig, MiningMode
-from rpc import eth
-from rpc.eth import LogLimits, set_log_limits
+from node.logs import LogLimits
+from rpc import params as parse
 from rpc.server import RpcServer
 from tests.unit.test_filters import call, deploy_counter, error_of, send
 
@@ -51,14 +52,13 @@ async def test_log_queries_run_on_a_worker_thread(
 ):
     loop_thread = threading.current_thread()
     seen: list[threading.Thread] = []
-    real = eth.logs_matching
+    real = logs.logs_matching
 
     def recording(*args, **kwargs):
         seen.append(threading.current_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(eth, "logs_matching", recording)
-    monkeypatch.setattr("rpc.filters.logs_matching", recording)
+    monkeypatch.setattr(logs, "logs_matching", recording)
     criteria = {"fromBlock": "0x0", "address": counter_logs}
     if method == "eth_getLogs":
         found = await call(server, method, criteria)
@@ -76,7 +76,7 @@ async def test_log_queries_run_on_a_worker_thread(
 
 
 async def test_block_range_limit(server, devnet, counter_logs):
-    set_log_limits(devnet, LogLimits(max_block_range=2))
+    devnet.log_limits = LogLimits(max_block_range=2)
     head = devnet.head.block_number
     found = await call(server, "eth_getLogs", {"fromBlock": hex(head - 1), "toBlock": hex(head)})
     assert len(found) == 2  # one increment per block
@@ -90,9 +90,9 @@ async def test_block_range_limit(server, devnet, counter_logs):
 
 
 async def test_result_count_limit(server, devnet, counter_logs):
-    set_log_limits(devnet, LogLimits(max_results=3))
+    devnet.log_limits = LogLimits(max_results=3)
     assert len(await call(server, "eth_getLogs", {"fromBlock": "0x0"})) == 3
-    set_log_limits(devnet, LogLimits(max_results=2))
+    devnet.log_limits = LogLimits(max_results=2)
     error = await error_of(server, "eth_getLogs", {"fromBlock": "0x0"})
     assert error == {"code": -32005, "message": "query returned more than 2 results"}
     filter_id = await call(server, "eth_newFilter", {"fromBlock": "0x0"})
@@ -100,11 +100,11 @@ async def test_result_count_limit(server, devnet, counter_logs):
 
 
 async def test_addresses_and_topics_per_position_are_bounded(server):
-    many = ["0x" + f"{i:040x}" for i in range(eth.MAX_LOG_ALTERNATIVES + 1)]
+    many = ["0x" + f"{i:040x}" for i in range(parse.MAX_LOG_ALTERNATIVES + 1)]
     message = "exceed max addresses or topics per search position (1000)"
     error = await error_of(server, "eth_getLogs", {"address": many})
     assert error == {"code": -32602, "message": message}
-    topics = ["0x" + f"{i:064x}" for i in range(eth.MAX_LOG_ALTERNATIVES + 1)]
+    topics = ["0x" + f"{i:064x}" for i in range(parse.MAX_LOG_ALTERNATIVES + 1)]
     error = await error_of(server, "eth_getLogs", {"topics": [topics]})
     assert error == {"code": -32602, "message": message}
     assert await call(server, "eth_getLogs", {"address": many[:-1]}) == []

@@ -1,4 +1,4 @@
-"""Strict parsing of JSON-RPC parameters (``rpc.codec``): hex is ``0x`` and hex digits only,
+"""Strict parsing of JSON-RPC parameters (``rpc.params``): hex is ``0x`` and hex digits only,
 quantities are bounded by their field's width, addresses and hashes have their exact length,
 data has an even number of digits; each refusal is ``InvalidParams`` (-32602) in geth's
 words.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from rpc import codec
+from rpc import params as parse
 from rpc.errors import INVALID_PARAMS, InvalidParams
 
 ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -42,21 +42,21 @@ def refused(parse, value, *args) -> str:
     ],
 )
 def test_quantity_is_0x_and_hex_digits_only(value, message):
-    assert refused(codec.quantity, value) == f"field: {message}"
+    assert refused(parse.quantity, value) == f"field: {message}"
 
 
 def test_quantity_accepts_leading_zeros_and_upper_case_as_anvil_does():
-    assert codec.quantity("0x01") == 1
-    assert codec.quantity("0X0a") == 10
-    assert codec.quantity("0x" + "0" * 100 + "ff") == 255
-    assert codec.quantity(7) == 7
+    assert parse.quantity("0x01") == 1
+    assert parse.quantity("0X0a") == 10
+    assert parse.quantity("0x" + "0" * 100 + "ff") == 255
+    assert parse.quantity(7) == 7
 
 
 @pytest.mark.parametrize(
     "parse,largest,bits",
     [
-        (codec.quantity, 2**256 - 1, 256),
-        (codec.uint64, 2**64 - 1, 64),
+        (parse.quantity, 2**256 - 1, 256),
+        (parse.uint64, 2**64 - 1, 64),
     ],
 )
 def test_quantities_are_bounded_by_their_width(parse, largest, bits):
@@ -83,23 +83,23 @@ def test_quantities_are_bounded_by_their_width(parse, largest, bits):
 )
 def test_call_object_fields(fields, message):
     with pytest.raises(InvalidParams) as caught:
-        codec.call_object({"to": ADDRESS, **fields})
+        parse.call_object({"to": ADDRESS, **fields})
     assert caught.value.message == message
 
 
 def test_call_object_takes_the_widest_values():
-    parsed = codec.call_object(
+    parsed = parse.call_object(
         {"to": ADDRESS, "gas": hex(2**64 - 1), "value": hex(2**256 - 1), "nonce": "0x00"}
     )
     assert (parsed["gas"], parsed["value"], parsed["nonce"]) == (2**64 - 1, 2**256 - 1, 0)
 
 
 def test_block_numbers_are_uint64():
-    assert codec.block_id(hex(2**64 - 1)) == 2**64 - 1
-    assert refused(codec.block_id, hex(2**64)) == "field: hex number > 64 bits"
-    assert refused(codec.block_id, "0x-1") == "field: invalid hex string"
-    assert codec.block_id("latest") == "latest"
-    assert codec.block_id("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
+    assert parse.block_id(hex(2**64 - 1)) == 2**64 - 1
+    assert refused(parse.block_id, hex(2**64)) == "field: hex number > 64 bits"
+    assert refused(parse.block_id, "0x-1") == "field: invalid hex string"
+    assert parse.block_id("latest") == "latest"
+    assert parse.block_id("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
 
 
 @pytest.mark.parametrize(
@@ -114,41 +114,41 @@ def test_block_numbers_are_uint64():
     ],
 )
 def test_address_is_exactly_0x_and_40_hex_digits(value, message):
-    assert refused(codec.address, value) == f"field: {message}"
+    assert refused(parse.address, value) == f"field: {message}"
 
 
 def test_address_case_is_not_a_checksum():
     """Neither geth nor anvil checks EIP-55 checksums (anvil answers a bad one)."""
     bad_checksum = "0xF39fd6e51aad88f6f4ce6ab8827279cfffb92266"
-    assert codec.address(bad_checksum) == bytes.fromhex(ADDRESS[2:])
-    assert codec.address(ADDRESS.upper().replace("0X", "0x")) == bytes.fromhex(ADDRESS[2:])
+    assert parse.address(bad_checksum) == bytes.fromhex(ADDRESS[2:])
+    assert parse.address(ADDRESS.upper().replace("0X", "0x")) == bytes.fromhex(ADDRESS[2:])
 
 
 def test_hash_and_data():
-    assert refused(codec.hash32, "0x" + "00" * 31) == (
+    assert refused(parse.hash32, "0x" + "00" * 31) == (
         "field: hex string has length 62, want 64 for common.Hash"
     )
-    assert refused(codec.hash32, "0x" + "0" * 63) == (
+    assert refused(parse.hash32, "0x" + "0" * 63) == (
         "field: hex string has length 63, want 64 for common.Hash"
     )
-    assert refused(codec.data, "0x0") == "field: hex string of odd length"
-    assert refused(codec.data, "0xab cd") == "field: invalid hex string"
-    assert refused(codec.data, "abcd") == "field: hex string without 0x prefix"
-    assert codec.data("0x") == b""
-    assert codec.data("0XABcd") == b"\xab\xcd"
+    assert refused(parse.data, "0x0") == "field: hex string of odd length"
+    assert refused(parse.data, "0xab cd") == "field: invalid hex string"
+    assert refused(parse.data, "abcd") == "field: hex string without 0x prefix"
+    assert parse.data("0x") == b""
+    assert parse.data("0XABcd") == b"\xab\xcd"
 
 
 def test_storage_slots():
-    assert codec.storage_slot("0x0") == 0
-    assert codec.storage_slot("0x" + "0" * 63 + "1") == 1
-    assert refused(codec.storage_slot, "0x1" + "0" * 64) == (
+    assert parse.storage_slot("0x0") == 0
+    assert parse.storage_slot("0x" + "0" * 63 + "1") == 1
+    assert refused(parse.storage_slot, "0x1" + "0" * 64) == (
         "field: hex string too long, want at most 32 bytes"
     )
-    assert refused(codec.storage_slot, "0x-1") == "field: invalid hex string"
+    assert refused(parse.storage_slot, "0x-1") == "field: invalid hex string"
 
 
 def test_error_quotes_a_bad_value_briefly():
-    message = refused(codec.address, ["x" * 10_000])
+    message = refused(parse.address, ["x" * 10_000])
     assert len(message) < 100
 
 
@@ -156,12 +156,12 @@ def test_authorization_and_overrides_widths():
     auth = {"chainId": "0x1", "address": ADDRESS, "nonce": hex(2**64), "yParity": "0x0"}
     auth.update(r="0x1", s="0x1")
     with pytest.raises(InvalidParams, match=r"nonce: hex number > 64 bits"):
-        codec.authorization_list([auth])
+        parse.authorization_list([auth])
     with pytest.raises(InvalidParams, match=r"yParity: hex number > 8 bits"):
-        codec.authorization_list([{**auth, "nonce": "0x0", "yParity": "0x100"}])
+        parse.authorization_list([{**auth, "nonce": "0x0", "yParity": "0x100"}])
     with pytest.raises(InvalidParams, match=r"balance: hex number > 256 bits"):
-        codec.state_overrides({ADDRESS: {"balance": hex(2**256)}})
+        parse.state_overrides({ADDRESS: {"balance": hex(2**256)}})
     with pytest.raises(InvalidParams, match=r"nonce: hex number > 64 bits"):
-        codec.state_overrides({ADDRESS: {"nonce": hex(2**64)}})
+        parse.state_overrides({ADDRESS: {"nonce": hex(2**64)}})
     with pytest.raises(InvalidParams, match=r"time: hex number > 64 bits"):
-        codec.block_override({"time": hex(2**64)})
+        parse.block_override({"time": hex(2**64)})
