@@ -1,8 +1,11 @@
 """The chain: py-evm's chain and database under one object that speaks Python values.
 
-It builds blocks with py-evm's full ``import_block`` pipeline on a template block, reads
-state at any block, answers receipts with per-transaction gas, proves accounts and slots,
-and simulates calls. It is synchronous and single-writer; ``node.devnet`` decides which
+It builds blocks with py-evm's full ``import_block`` pipeline on a template block, imports
+and rewinds blocks, and reads state at any block. The rest has a module of its own, which
+the chain wires to its database and fronts with a method or two: VMs for a header
+(``node.vm``), simulated calls (``node.simulation``), receipts (``node.receipts``), proofs
+(``node.proofs``), witnesses (``node.witness``) and the delayed state root
+(``node.delayed_root``). It is synchronous and single-writer; ``node.devnet`` decides which
 thread runs it.
 """
 
@@ -307,15 +310,6 @@ class Chain:
         return prove_account(self.db, self.state_root_after(header), address, slots)
 
     # -- simulation -------------------------------------------------------------------------
-
-    def simulation_state(
-        self, header: BlockHeaderAPI, costless: bool, state_root: bytes | None = None
-    ) -> StateAPI:
-        """A throw-away state after ``header``'s block, run in ``header``'s block context
-        and prepared by the fork class for a call in the pending block."""
-        return self.vm_factory.simulation_state(
-            header, state_root or self.state_root_after(header), self.head, costless
-        )
 
     def pending_header(self, parent: BlockHeaderAPI | None = None) -> BlockHeaderAPI:
         """The header context of the next block on ``parent``, on its post-state."""
