@@ -16,6 +16,7 @@ from eth.abc import BlockHeaderAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, UINT_64_MAX, ZERO_ADDRESS
 from eth.exceptions import OutOfGas, Revert
 from eth.vm.spoof import SpoofTransaction
+from eth_utils import ValidationError
 
 from node.errors import ExecutionHalted, ExecutionReverted, InvalidTransaction, TxRejection
 from node.interrupt import Deadline
@@ -180,7 +181,12 @@ def call(
     _check_simulated_sender(state, request, unsigned, header, costless, gas)
     executor = state.get_transaction_executor()
     message = executor.build_evm_message(tx)
-    computation = executor.build_computation(message, tx)
+    try:
+        computation = executor.build_computation(message, tx)
+    except InvalidTransaction:
+        raise
+    except ValidationError as exc:  # e.g. a transfer to an account set to 2**256-1 wei
+        raise ExecutionHalted(f"execution failed: {exc}") from None
     computation = executor.finalize_computation(tx, computation)
     gas_used = chain.vm_class.finalize_gas_used(tx, computation)
     if computation.is_error:
