@@ -31,7 +31,7 @@ from node.delayed_root import DelayedStateRoot
 from node.errors import InvalidTransaction, TxRejection
 from node.fork import DevnetPragueVM
 from node.fork.headers import create_devnet_header_from_parent
-from node.fork.pairings import DevnetPragueComputation
+from node.fork.precompiles import DEVNET_PRECOMPILES, DevnetPragueComputation
 from node.fork.state import DevnetPragueState
 from precompiles.execute import make_execute_precompile
 from precompiles.execute_market import BlockExecuteMarket, MarketParams, next_execute_base_fee
@@ -105,8 +105,11 @@ def market_of(computation: ComputationAPI) -> BlockExecuteMarket:
 execute_precompile = make_execute_precompile(l2_vm_class=DevnetPragueVM, market_for=market_of)
 
 
+L1_PRECOMPILES = {**DEVNET_PRECOMPILES, EXECUTE_ADDRESS: execute_precompile}
+
+
 class L1PragueComputation(DevnetPragueComputation):
-    _precompiles = {**DevnetPragueComputation._precompiles, EXECUTE_ADDRESS: execute_precompile}
+    _precompiles = L1_PRECOMPILES
 
 
 class L1TransactionExecutor(PragueTransactionExecutor):

@@ -2,7 +2,8 @@
 pairings in pure Python (~0.2–0.3 s per pair here), so one 30M-gas transaction could
 otherwise hold block production for minutes. Past the budget a pairing call halts
 exceptionally (all forwarded gas consumed). The same rule applies on the L1, the L2 and
-inside EXECUTE, so re-execution stays consistent.
+inside EXECUTE, so re-execution stays consistent. ``budgeted`` wraps a pairing precompile;
+the devnet's precompile table (``node.fork.precompiles``) holds the wrapped ones.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Callable
 
 from eth.abc import ComputationAPI
 from eth.exceptions import VMError
-from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.constants import BLS12_PAIRING_CHECK_PRECOMPILE_ADDRESS
 
 MAX_PAIRINGS_PER_BLOCK = 32  # e.g. eight Groth16 verifications
@@ -25,6 +25,8 @@ class PairingBudgetExhausted(VMError):
 
 
 def budgeted(precompile: Callable, pair_size: int) -> Callable:
+    """``precompile`` charged ``len(input) // pair_size`` pairs of the block's budget."""
+
     def call(computation: ComputationAPI) -> ComputationAPI:
         pairs = len(computation.msg.data) // pair_size
         state = computation.state
@@ -38,16 +40,3 @@ def budgeted(precompile: Callable, pair_size: int) -> Callable:
         return precompile(computation)
 
     return call
-
-
-BUDGETED_PRECOMPILES = {
-    **PragueComputation._precompiles,
-    **{
-        address: budgeted(PragueComputation._precompiles[address], size)
-        for address, size in PAIR_SIZES.items()
-    },
-}
-
-
-class DevnetPragueComputation(PragueComputation):
-    _precompiles = BUDGETED_PRECOMPILES

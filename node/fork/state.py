@@ -8,7 +8,7 @@ from eth_typing import Hash32
 from eth_utils.toolz import nth
 
 from node.errors import MissingAncestorHash
-from node.fork.pairings import DevnetPragueComputation
+from node.fork.precompiles import DevnetPragueComputation
 from node.fork.validation import validate_against_state, validate_static
 
 BLOCKHASH_WINDOW = 256

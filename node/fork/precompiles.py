@@ -1,0 +1,53 @@
+"""The precompiles of each fork: one address -> implementation table per fork.
+
+A precompile is a function of a py-evm computation (it reads ``computation.msg.data``,
+charges gas and sets ``computation.output``), and a fork's computation class runs the
+table in its ``_precompiles`` attribute, as py-evm's own forks do. The tables:
+
+- ``PRAGUE_PRECOMPILES``: py-evm's Prague, untouched;
+- ``DEVNET_PRECOMPILES``: Prague with the pairing precompiles under the per-block budget
+  (``node.fork.pairings``); the devnet's Prague and the L2 run it, and so does EXECUTE's
+  re-execution;
+- the L1 adds EXECUTE at 0x0101 to it (``node.fork.l1.L1_PRECOMPILES``).
+
+Adding a precompile is one table entry: ``with_precompiles(vm_class, {address: impl})``
+gives a fork whose calls to ``address`` run ``impl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from eth.abc import ComputationAPI
+from eth.vm.forks.prague.computation import PragueComputation
+
+from node.fork.pairings import PAIR_SIZES, budgeted
+
+Precompile = Callable[[ComputationAPI], ComputationAPI]
+
+PRAGUE_PRECOMPILES: Mapping[bytes, Precompile] = dict(PragueComputation._precompiles)
+
+DEVNET_PRECOMPILES: Mapping[bytes, Precompile] = {
+    **PRAGUE_PRECOMPILES,
+    **{
+        address: budgeted(PRAGUE_PRECOMPILES[address], size) for address, size in PAIR_SIZES.items()
+    },
+}
+
+
+class DevnetPragueComputation(PragueComputation):
+    """Prague's computation running the devnet's precompile table."""
+
+    _precompiles = DEVNET_PRECOMPILES
+
+
+def with_precompiles(vm_class: type, precompiles: Mapping[bytes, Precompile]) -> type:
+    """``vm_class`` whose computations also run ``precompiles`` (an entry for an existing
+    address replaces it). The fork's other rules are ``vm_class``'s."""
+    state_class = vm_class.get_state_class()
+    base = state_class.computation_class
+    computation_class = type(
+        base.__name__, (base,), {"_precompiles": {**base._precompiles, **precompiles}}
+    )
+    state = type(state_class.__name__, (state_class,), {"computation_class": computation_class})
+    return type(vm_class.__name__, (vm_class,), {"_state_class": state})
