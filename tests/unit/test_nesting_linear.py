@@ -13,6 +13,7 @@ scheduling noise) is generous; the quadratic code failed it by minutes.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -34,19 +35,25 @@ ALLOWED_RATIO = 64
 NOISE_SECONDS = 0.05
 
 
-def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
+def timed(fn: Callable[[], object]) -> float:
+    # The collector's passes grow with the number of live objects, a cost of the process
+    # rather than of the code under test (EXECUTE pauses it while decoding, too).
+    gc.disable()
+    try:
         started = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        return time.perf_counter() - started
+    finally:
+        gc.enable()
 
 
 def assert_linear(make_input: Callable[[int], object], run: Callable, small: int) -> None:
     small_input, large_input = make_input(small), make_input(small * GROWTH)
-    small_time = best_time(lambda: run(small_input))
-    large_time = best_time(lambda: run(large_input), repeats=1)
+    small_times, large_times = [], []
+    for _ in range(3):  # interleaved, best of three: a busy machine slows some runs
+        small_times.append(timed(lambda: run(small_input)))
+        large_times.append(timed(lambda: run(large_input)))
+    small_time, large_time = min(small_times), min(large_times)
     assert large_time < ALLOWED_RATIO * small_time + NOISE_SECONDS, (
         f"{GROWTH}x the input took {large_time / small_time:.0f}x the time "
         f"({small_time:.4f}s -> {large_time:.4f}s)"
