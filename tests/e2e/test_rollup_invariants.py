@@ -6,7 +6,8 @@ sequencer do: deposits (L1 -> L2 messages with random recipient, value, fee, dat
 ``minGasLimit``; some to contracts that revert, some relayed with too little gas), relays on
 L2 (against an anchor already on L2 or the one the next block carries), L2 transfers,
 withdrawals (``L2Messenger.sendMessage``), L2 blocks mined with or without a new anchor,
-settlements (``advance`` -> EXECUTE), claims on L1 with real ``eth_getProof`` proofs, refunds
+settlements (``advance`` -> EXECUTE), steps of the package's own ``Sequencer`` with its
+``Relayer`` (catch up, anchor, relay, mine, settle, as ``native-rollup sequence``), claims on L1 with real ``eth_getProof`` proofs, refunds
 of failed deliveries after the delay (the L1 clock is moved a day on), ``addEscrow``, and
 attempts that must fail: double claims, claims of unsent, unsettled or forged messages
 (index, fields, slot, proof, block, direction), claims short of gas, refunds twice, early or
@@ -28,12 +29,21 @@ read (contract views, balances, logs), not the model:
 
 The model (what the test sent and saw in receipts) is checked against those readings, each
 L2 receipt against what the model expects of it (a refund succeeds exactly when it is due,
-a claim of a done message reverts, ...), and each L1 claim's balance changes exactly.
+a claim of a done message reverts, ...), each settlement's burned fees against the block,
+each L1 claim's balance changes exactly, and after every settlement the contracts' views
+(``isDone``, ``failedAt``, ``isSent``, ``isL2MessageClaimed``, ``sentMessageCount``).
+
+Run against a ``NativeRollup`` without the claimed mark, without the escrow debit of a
+claim, or without the burned-fee release (artifacts from ``NATIVE_ROLLUP_ARTIFACTS``), the
+default size fails each time (``isL2MessageClaimed ...``, ``escrow moved wrongly``,
+``advance did not release exactly the burned fees``).
 
 Nodes start once per run; every example starts from the same base (rollup deployed, users
 funded on L2, test contracts deployed, one withdrawal and one failed deposit on record)
 through ``evm_snapshot``/``evm_revert`` on both nodes. Sizes: ``ROLLUP_INVARIANT_EXAMPLES``
-(default 5) examples of ``ROLLUP_INVARIANT_STEPS`` (default 15) steps.
+(default 10) examples of ``ROLLUP_INVARIANT_STEPS`` (default 30) steps, about a minute on
+two busy cores; a failure is shrunk on the same nodes (minutes) and kept in hypothesis's
+example database, which replays it first next time.
 """
 
 from __future__ import annotations
@@ -86,9 +96,11 @@ from sequencer.messages import (
     calldata,
     contract_address,
     decode_revert,
+    selector,
+    split_types,
     topic,
 )
-from sequencer.relayer import beacon_root_override, withdrawal_proof
+from sequencer.relayer import Relayer, beacon_root_override, withdrawal_proof
 from sequencer.rollup import BEACON_ROOTS, MESSENGER, deploy_rollup
 from sequencer.sequencer import Sequencer
 from tests.e2e.test_rollup_scenario import L2_ARGS
@@ -99,8 +111,8 @@ pytestmark = [
     pytest.mark.skipif(under_test() == "anvil", reason="anvil has no EXECUTE"),
 ]
 
-EXAMPLES = int(os.environ.get("ROLLUP_INVARIANT_EXAMPLES", "5"))
-STEPS = int(os.environ.get("ROLLUP_INVARIANT_STEPS", "15"))
+EXAMPLES = int(os.environ.get("ROLLUP_INVARIANT_EXAMPLES", "10"))
+STEPS = int(os.environ.get("ROLLUP_INVARIANT_STEPS", "30"))
 
 SEQUENCER = 0  # L1 sequencer; on L2 the genesis-funded relayer and the blocks' coinbase
 USERS = (1, 2, 3)
@@ -279,6 +291,35 @@ class Harness:
             signer.resync()
         self.model = copy.deepcopy(self.base)
         self.sequencer.settlements.clear()
+        self.driver = self.relaying_sequencer()
+
+    def relaying_sequencer(self) -> Sequencer:
+        """The package's own sequencer with its relayer (fresh bookkeeping), as
+        ``native-rollup sequence`` runs them."""
+        relayer = Relayer(self.rollup, self.l2, self.l2_signers[SEQUENCER], retry_blocks=2)
+        seq = self.l1_signers[SEQUENCER]
+        return Sequencer(
+            self.rollup, self.l2, seq, relayer, control=self.control, measure_execution=False
+        )
+
+    def sequencer_step(self) -> None:
+        """``Sequencer.step(force=True)``: settle what is open, mine a block anchoring the L1
+        root with the relayer's claims (and the pool's transactions), settle it; the test
+        then takes the block into its model and checks each settlement."""
+        known = len(self.model.blocks)
+        settled = self.driver.step(force=True)
+        head = self.l2.block_number()
+        expect(head == known + 1, f"the sequencer step mined {head - known} blocks")
+        self.ingest(self.l2.block(head))
+        for s in settled:
+            block = self.model.blocks[s.number - 1]
+            expect(s.l2_hash == block.block_hash, f"L1 settled another block {s.number}")
+            expect(s.burned_fees == block.burned, f"block {s.number}: burned fees differ")
+        expect(
+            [s.number for s in settled] == list(range(self.model.settled + 1, head + 1)),
+            "the sequencer step did not settle every open block in order",
+        )
+        self.model.settled = head
 
     # -- L1 -> L2 ---------------------------------------------------------------------------
 
@@ -407,19 +448,37 @@ class Harness:
         )
         self.model.planned = None
         raw = self.l2.block("latest")
-        number = h2i(raw["number"])
-        expect(number == len(self.model.blocks) + 1, f"L2 mined block {number}")
         expect(h2i(raw["timestamp"]) == timestamp, "L2 block timestamp is not the one asked")
         expect(h2b(raw["parentBeaconBlockRoot"]) == root, "L2 block does not carry its anchor")
+        return self.ingest(raw)
+
+    def ingest(self, raw: dict) -> Block:
+        """Take a mined L2 block into the model: its anchor, then every receipt in order
+        (the test's own transactions, and claims the sequencer's relayer sent)."""
+        number = h2i(raw["number"])
+        expect(number == len(self.model.blocks) + 1, f"L2 mined block {number}")
+        root = h2b(raw["parentBeaconBlockRoot"])
+        count = None
+        if root != ZERO32:
+            counts = [
+                c for c in range(len(self.model.deposits), -1, -1) if self.tree(c).root == root
+            ]
+            expect(bool(counts), f"L2 block {number} anchors a root the L1 tree never had")
+            count = counts[0]
         block = Block(
             number,
-            timestamp,
+            h2i(raw["timestamp"]),
             h2b(raw["hash"]),
             count,
             h2i(raw["baseFeePerGas"]) * h2i(raw["gasUsed"]),
         )
         self.model.blocks.append(block)
-        included = {tx_hash.lower() for tx_hash in raw["transactions"]}
+        mine = {p.tx_hash.lower(): p for p in self.model.pending}
+        included = [tx_hash.lower() for tx_hash in raw["transactions"]]
+        done = []
+        for tx_hash in included:
+            pending = mine.get(tx_hash) or self.relayer_claim(tx_hash)
+            done.append(pending)
         still = []
         for pending in self.model.pending:
             if pending.tx_hash.lower() in included:
@@ -427,13 +486,27 @@ class Harness:
             if self.l2.call("eth_getTransactionByHash", pending.tx_hash) is None:
                 raise Finding(f"L2 dropped {pending.kind} transaction {pending.tx_hash}")
             still.append(pending)  # over the block gas limit: the next block takes it
-        done = [p for p in self.model.pending if p.tx_hash.lower() in included]
         receipts = {p.tx_hash: self.l2.receipt(p.tx_hash) for p in done}
-        for pending in sorted(done, key=lambda p: h2i(receipts[p.tx_hash]["transactionIndex"])):
+        for pending in done:  # in block order
             self.check_receipt(pending, receipts[pending.tx_hash], block)
         self.model.pending = still
         self.check_recorder(block, done, receipts)
         return block
+
+    def relayer_claim(self, tx_hash: str) -> Pending:
+        """A transaction the sequencer's relayer sent: it must be a claim of an L1 message."""
+        tx = self.l2.call("eth_getTransactionByHash", tx_hash)
+        data = h2b(tx["input"])
+        expect(
+            h2b(tx["from"]) == self.address(SEQUENCER)
+            and h2b(tx["to"]) == MESSENGER
+            and data[:4] == selector(L2_CLAIM),
+            f"L2 block holds a transaction the test did not send: {tx_hash}",
+        )
+        args = decode(split_types(L2_CLAIM[L2_CLAIM.index("(") + 1 : -1]), data[4:])
+        index = args[2][0]
+        expect(index < len(self.model.deposits), f"the relayer claimed unknown message {index}")
+        return Pending(tx_hash, "claim", SEQUENCER, 0, {"index": index, "mode": "relayer"})
 
     def check_receipt(self, pending: Pending, receipt: dict, block: Block) -> None:
         """What the model expects of one L2 receipt, in block order; the model follows it."""
@@ -478,7 +551,7 @@ class Harness:
         failed = self.logs(receipt, MESSENGER, MESSAGE_DELIVERY_FAILED)
         if not ok:
             # only a tight gas limit may make a first claim revert (InsufficientRelayGas)
-            expect(pending.info["mode"] == "tight", f"{what} reverted with enough gas")
+            expect(pending.info["mode"] == "tight", f"{what} ({pending.info['mode']}) reverted")
             return
         expect(len(delivered) + len(failed) == 1, f"{what}: no delivery outcome logged")
         h = deposit.message.hash
@@ -1018,6 +1091,15 @@ class RollupMachine(RuleBasedStateMachine):
         self.h.settle()
         self.h.check_views()
 
+    @precondition(lambda self: self.m.planned is None)
+    @rule()
+    @counted
+    def sequencer_step(self):
+        """The package's sequencer and relayer take one step (the test's pending claims
+        against a planned anchor would miss it: not while one is planned)."""
+        self.h.sequencer_step()
+        self.h.check_views()
+
     @precondition(lambda self: len(self.m.blocks) > self.m.settled)
     @rule()
     @counted
@@ -1076,7 +1158,15 @@ class RollupMachine(RuleBasedStateMachine):
     def refund(self, data):
         """A refund of a deposit whose delivery failed (due or not, done or not): the
         receipt must succeed exactly when it is due and the message not done."""
+        l1_time = h2i(self.h.l1.block("latest")["timestamp"])
+        due = [
+            d
+            for d in self.m.deposits
+            if d.failed_at and d.done_in is None and d.failed_at + REFUND_DELAY <= l1_time
+        ]
         candidates = [d for d in self.m.deposits if d.failed_at or d.done_in]
+        if due and data.draw(st.booleans()):
+            candidates = due  # most would be refused otherwise: get some through
         deposit = data.draw(st.sampled_from(candidates))
         anchors = self.covering_anchors(deposit.message.index)
         keys = self.funded()
