@@ -32,40 +32,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from eth_abi import decode, encode
-from eth_hash.auto import keccak
 
-from precompiles.execute_wire import Reason
 from sequencer.artifacts import load_artifact
-from sequencer.client import (
-    ETHER,
-    RpcClient,
-    RpcError,
-    Signer,
-    TxFailed,
-    b2h,
-    gas_cost,
-    h2b,
-    h2i,
-)
-from sequencer.messages import (
-    BLOCK_SETTLED,
-    Message,
-    MessageTree,
-    Revert,
-    calldata,
-    contract_address,
-    decode_revert,
-    topic,
-)
+from sequencer.client import ETHER, RpcClient, Signer, TxFailed, b2h, gas_cost, h2b, h2i
+from sequencer.messages import Message, calldata, contract_address
 from sequencer.relayer import (
     Relayer,
-    WithdrawalProof,
-    claim_calldata,
     claim_withdrawal,
     find_withdrawal,
     is_claimed_on_l2,
@@ -73,256 +48,36 @@ from sequencer.relayer import (
     prove_withdrawal,
     withdraw,
     withdrawal_from_receipt,
-    withdrawal_proof,
 )
-from sequencer.rollup import (
-    MESSENGER,
-    Rollup,
-    RollupInfo,
-    RollupState,
-    deploy_rollup,
-    open_rollup,
+from sequencer.rollup import MESSENGER, Rollup, RollupInfo, deploy_rollup, open_rollup
+from sequencer.scenario_attacks import ScenarioAttacks
+from sequencer.scenario_drivers import Driver, DrivingSequencer, WatchingSequencer
+from sequencer.scenario_results import (
+    ALICE_KEY,
+    BOB_DEPOSIT,
+    BOB_KEY,
+    COUNTER_INITIAL,
+    DEPOSIT,
+    EXPECTED_REASONS,
+    FEE,
+    RECORDER_MIN_GAS,
+    RECORDER_TAG,
+    RECORDER_VALUE,
+    SEQUENCER_KEY,
+    WITHDRAWAL,
+    EscrowCheck,
+    Report,
+    ScenarioError,
+    eth,
+    expect,
 )
-from sequencer.sequencer import (
-    AdvanceInput,
-    Sequencer,
-    Settlement,
-    calldata_gas,
-    fetch_advance_input,
-    settlement_of,
-)
-
-DEV_KEYS = (
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-)
-SEQUENCER_KEY, ALICE_KEY, BOB_KEY = DEV_KEYS
-FEE = ETHER // 100
-DEPOSIT = 5 * ETHER
-BOB_DEPOSIT = 1 * ETHER
-RECORDER_VALUE = ETHER // 10
-RECORDER_TAG = 42
-RECORDER_MIN_GAS = 100_000  # the recorder's record() needs ~75k: the message asks for more
-WITHDRAWAL = 1 * ETHER
-SECOND_WITHDRAWAL = ETHER // 2
-COUNTER_INITIAL = 7
-EXPECTED_REASONS = {
-    "wrong post-state root": Reason.POST_STATE_ROOT,
-    "gas used + 1": Reason.GAS_USED,
-    "gas used - 1": Reason.GAS_USED,
-    "missing witness node": Reason.WITNESS_INCOMPLETE,
-    "missing code": Reason.WITNESS_INCOMPLETE,
-}
-
-
-class ScenarioError(AssertionError):
-    """A step of the scenario did not do what the protocol says."""
-
-
-def expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise ScenarioError(what)
-
-
-# -- results --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Forgery:
-    name: str
-    expected: int
-    got: Revert | None
-    simulated: bool  # True: eth_call only; False: a real L1 transaction was mined
-    tx_status: int | None = None
-    state_unchanged: bool = True
-    execute_fee_paid: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.got is not None
-            and self.got.name == "ExecuteInvalid"
-            and self.got.args == (self.expected,)
-            and self.state_unchanged
-            and self.tx_status in (None, 0)
-        )
-
-
-@dataclass
-class FailedClaim:
-    layer: str
-    name: str
-    expected: str
-    got: Revert | None
-
-    @property
-    def ok(self) -> bool:
-        return self.got is not None and str(self.got).startswith(self.expected)
-
-
-@dataclass
-class EscrowCheck:
-    """``escrowed == L2 ETH in circulation + messages in flight`` at one settled L2 block."""
-
-    l1_block: int
-    l2_block: int
-    escrowed: int
-    circulating: int
-    deposits_in_flight: int
-    withdrawals_in_flight: int
-    messenger_supply: int
-    messenger_balance: int
-    l2_dev_funding: int
-    burned: int
-
-    @property
-    def ok(self) -> bool:
-        return self.escrowed == (
-            self.circulating + self.deposits_in_flight + self.withdrawals_in_flight
-        )
-
-
-@dataclass
-class Report:
-    l1_url: str
-    l2_url: str
-    rollup: RollupInfo
-    external: bool
-    settlements: list[Settlement] = field(default_factory=list)
-    forgeries: list[Forgery] = field(default_factory=list)
-    failed_claims: list[FailedClaim] = field(default_factory=list)
-    escrow: EscrowCheck | None = None
-    balances: dict[str, dict[str, int]] = field(default_factory=dict)
-    addresses: dict[str, bytes] = field(default_factory=dict)
-    alice_withdrawal: dict[str, int] = field(default_factory=dict)
-    hashes_checked: list[tuple[int, bytes, bytes]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return (
-            all(f.ok for f in self.forgeries)
-            and all(c.ok for c in self.failed_claims)
-            and self.escrow is not None
-            and self.escrow.ok
-            and all(a == b for _, a, b in self.hashes_checked)
-        )
-
-
-# -- how blocks get made -------------------------------------------------------------------------
-
-
-class Driver:
-    """Gets submitted L2 transactions into settled L2 blocks."""
-
-    external = False
-
-    def include(self, tx_hashes: list[str], anchor_only: bool = False) -> list[Settlement]:
-        raise NotImplementedError
-
-    def hold(self, tx_hashes: list[str]) -> int | None:
-        """Mine a block with ``tx_hashes`` but leave it unsettled (``None``: cannot)."""
-        raise NotImplementedError
-
-    def settle(self, number: int) -> Settlement:
-        raise NotImplementedError
-
-
-class DrivingSequencer(Driver):
-    """This process sequences: one ``Sequencer.step`` per call."""
-
-    def __init__(self, sequencer: Sequencer) -> None:
-        self.sequencer = sequencer
-
-    def include(self, tx_hashes: list[str], anchor_only: bool = False) -> list[Settlement]:
-        settled = self.sequencer.step(force=True)
-        l2 = self.sequencer.l2
-        for tx_hash in tx_hashes:
-            receipt = l2.receipt(tx_hash)
-            expect(receipt is not None, f"L2 tx {tx_hash} was not included")
-        return settled
-
-    def hold(self, tx_hashes: list[str]) -> int | None:
-        block = self.sequencer.produce_block(force=True)
-        expect(block is not None, "no block produced")
-        included = set(block["transactions"])
-        expect(all(h in included for h in tx_hashes), "held block lacks the transactions")
-        return h2i(block["number"])
-
-    def settle(self, number: int) -> Settlement:
-        return self.sequencer.settle(number)
-
-
-class WatchingSequencer(Driver):
-    """A ``native-rollup sequence`` process sequences; we wait and read the L1 record."""
-
-    external = True
-
-    def __init__(self, rollup: Rollup, l2: RpcClient, timeout: float = 120.0) -> None:
-        self.rollup = rollup
-        self.l2 = l2
-        self.timeout = timeout
-        self.seen = rollup.last_block_number()
-
-    def include(self, tx_hashes: list[str], anchor_only: bool = False) -> list[Settlement]:
-        started = time.monotonic()
-        deadline = started + self.timeout
-        target = 0
-        for tx_hash in tx_hashes:
-            receipt = self.l2.wait_receipt(tx_hash, timeout=self.timeout)
-            target = max(target, h2i(receipt["blockNumber"]))
-        if anchor_only:  # wait for a block anchoring every L1 message so far
-            count = self.rollup.message_count()
-            while self.rollup.anchored_message_count() < count:
-                expect(time.monotonic() < deadline, "the sequencer did not anchor new messages")
-                time.sleep(0.2)
-            target = max(target, self.l2.block_number())
-        while self.rollup.last_block_number() < target:
-            expect(time.monotonic() < deadline, f"L2 block {target} not settled in time")
-            time.sleep(0.2)
-        return self.collect(time.monotonic() - started)
-
-    def collect(self, seconds: float) -> list[Settlement]:
-        out = []
-        last = self.rollup.last_block_number()
-        for number in range(self.seen + 1, last + 1):
-            receipt, data = settlement_tx(self.rollup, number)
-            out.append(
-                settlement_of(self.rollup.l1, self.rollup.address, receipt, data, seconds=seconds)
-            )
-        self.seen = last
-        return out
-
-    def hold(self, tx_hashes: list[str]) -> int | None:
-        return None
-
-    def settle(self, number: int) -> Settlement:
-        raise ScenarioError("the external sequencer settles blocks itself")
-
-
-def settlement_tx(rollup: Rollup, number: int) -> tuple[dict, bytes]:
-    """The L1 receipt and calldata of the ``advance`` that settled L2 block ``number``."""
-    logs = rollup.l1.call(
-        "eth_getLogs",
-        {
-            "address": b2h(rollup.address),
-            "topics": [topic(BLOCK_SETTLED), b2h(number.to_bytes(32, "big"))],
-            "fromBlock": hex(rollup.deploy_block),
-            "toBlock": "latest",
-        },
-    )
-    expect(len(logs) == 1, f"no BlockSettled event for L2 block {number}")
-    tx_hash = logs[0]["transactionHash"]
-    tx = rollup.l1.call("eth_getTransactionByHash", tx_hash)
-    return rollup.l1.receipt(tx_hash), h2b(tx["input"])
-
+from sequencer.scenario_summary import load_rollup_file, summary
+from sequencer.sequencer import Sequencer, Settlement
 
 # -- the scenario ---------------------------------------------------------------------------------
 
 
-class Scenario:
+class Scenario(ScenarioAttacks):
     """ROLLUP.md's end-to-end scenario against an L1 and an L2 node."""
 
     def __init__(
@@ -529,231 +284,6 @@ class Scenario:
             f"L1 balance +{eth(after - before)} ETH = {eth(WITHDRAWAL)} - {gas:,} wei gas"
         )
 
-    def forgeries(self) -> None:
-        txs = [
-            self.alice_l2.submit(self.counter, calldata("increment()"), gas=200_000),
-            self.alice_l2.submit(self.bob, value=ETHER // 10, gas=21_000),
-        ]
-        held = self.driver.hold(txs)
-        if held is None:
-            self._simulated_forgeries(txs)
-            return
-        inp = fetch_advance_input(self.l2, held)
-        cases = self._forged_inputs(inp, held)
-        seq: Sequencer = self.driver.sequencer  # type: ignore[attr-defined]
-        genuine_gas = seq.estimate(inp)
-        self.say(f"6. forged advances of L2 #{held} (held back unsettled), each a real L1 tx:")
-        for name, forged in cases.items():
-            got = seq.simulate(forged)
-            before = self.rollup.state()
-            balance = self.l1.balance(self.sequencer_l1.address)
-            _, floor = calldata_gas(forged.calldata())
-            gas = max(genuine_gas + genuine_gas // 5, 21_000 + floor + 50_000)
-            receipt = seq.submit_advance(forged, gas=gas)
-            fee = balance - self.l1.balance(self.sequencer_l1.address) - gas_cost(receipt)
-            after = self.rollup.state()
-            self._add_forgery(
-                Forgery(
-                    name,
-                    EXPECTED_REASONS[name],
-                    got,
-                    False,
-                    h2i(receipt["status"]),
-                    before == after,
-                    fee,
-                ),
-                before,
-            )
-        self._record(seq.settle(held))
-
-    def _forged_inputs(self, inp: AdvanceInput, number: int) -> dict[str, AdvanceInput]:
-        parent_root = h2b(self.l2.block(number - 1)["stateRoot"])
-        counter_code = keccak(self.l2.code(self.counter, hex(number)))
-        return {
-            "wrong post-state root": replace(inp, post_state_root=keccak(b"forged root")),
-            "gas used + 1": replace(inp, gas_used=inp.gas_used + 1),
-            "gas used - 1": replace(inp, gas_used=inp.gas_used - 1),
-            "missing witness node": replace(
-                inp, witness=inp.witness.without_state_node(parent_root)
-            ),
-            "missing code": replace(inp, witness=inp.witness.without_code(counter_code)),
-        }
-
-    def _simulated_forgeries(self, txs: list[str]) -> None:
-        settled = self.include(txs)
-        number = h2i(self.l2.receipt(txs[0])["blockNumber"])
-        expect(
-            any(s.number == number for s in settled) or self.rollup.last_block_number() >= number,
-            "block not settled",
-        )
-        receipt, _ = settlement_tx(self.rollup, number)
-        l1_block = h2i(receipt["blockNumber"])
-        tag = l1_block - 1
-        timestamp = h2i(self.l1.block(l1_block)["timestamp"])
-        inp = fetch_advance_input(self.l2, number)
-        before = self.rollup.state(tag)
-        self.say(
-            f"6. forged advances of L2 #{number}, simulated by eth_call from the sequencer "
-            f"at L1 block {tag} (just before the genuine settlement):"
-        )
-        for name, forged in self._forged_inputs(inp, number).items():
-            got = None
-            try:
-                self.l1.eth_call(
-                    self.rollup.address,
-                    forged.calldata(),
-                    sender=self.report.addresses["sequencer"],
-                    tag=tag,
-                    block_overrides={"time": hex(timestamp)},
-                )
-            except RpcError as exc:
-                got = decode_revert(exc.revert_data)
-            self._add_forgery(Forgery(name, EXPECTED_REASONS[name], got, True), before)
-
-    def _add_forgery(self, forgery: Forgery, state: RollupState) -> None:
-        self.report.forgeries.append(forgery)
-        where = "simulated" if forgery.simulated else f"tx status {forgery.tx_status}"
-        fee = (
-            ""
-            if forgery.execute_fee_paid is None
-            else (f", execute fee still paid {forgery.execute_fee_paid:,} wei")
-        )
-        self.say(
-            f"   {'OK ' if forgery.ok else 'BAD'} {forgery.name:<22} -> {forgery.got} "
-            f"(expected reason {forgery.expected}; {where}; state "
-            f"{'unchanged' if forgery.state_unchanged else 'MOVED'}{fee})"
-        )
-        expect(forgery.ok, f"forgery '{forgery.name}' was not rejected as expected")
-
-    def failing_claims(self) -> None:
-        self.say("7. claims that must fail:")
-        # -- L2: the messenger
-        latest = self.l2.block("latest")
-        anchor = h2b(latest["parentBeaconBlockRoot"])
-        anchor_ts = h2i(latest["timestamp"])
-        leaves = self._message_leaves()
-        count = next(c for c in range(len(leaves) + 1) if MessageTree(leaves[:c]).root == anchor)
-        tree = MessageTree(leaves[:count])
-        good = claim_calldata(self.m1, tree.proof(self.m1.index), anchor_ts)
-        expect(self._l2_revert(good) is None, "Bob's genuine claim would fail")
-        tampered = tree.proof(self.m1.index)
-        tampered[3] = keccak(b"tampered")
-        forged = replace(self.m1, to=self.bob, value=100 * ETHER)
-        never = replace(self.m1, sender=self.alice, to=self.alice, index=count + 1000)
-        l2_cases = [
-            (
-                f"double claim (message {self.m0.index})",
-                f"AlreadyDone(0x{self.m0.hash.hex()})",
-                claim_calldata(self.m0, tree.proof(self.m0.index), anchor_ts),
-            ),
-            (
-                "wrong Merkle proof (message 1)",
-                f"InvalidMessageProof(0x{self.m1.hash.hex()})",
-                claim_calldata(self.m1, tampered, anchor_ts),
-            ),
-            (
-                "message not in the tree (forged value)",
-                f"InvalidMessageProof(0x{forged.hash.hex()})",
-                claim_calldata(forged, tree.proof(self.m1.index), anchor_ts),
-            ),
-            (
-                "message never sent (index past the tree)",
-                f"InvalidMessageProof(0x{never.hash.hex()})",
-                claim_calldata(never, tree.proof(self.m1.index), anchor_ts),
-            ),
-            (
-                "anchor timestamp with no L2 block",
-                f"UnknownAnchor({anchor_ts + 1})",
-                claim_calldata(self.m1, tree.proof(self.m1.index), anchor_ts + 1),
-            ),
-        ]
-        for name, expected, data in l2_cases:
-            self._add_claim(FailedClaim("L2", name, expected, self._l2_revert(data)))
-
-        # -- L1: the rollup contract
-        tx_hash, _ = withdraw(self.alice_l2, self.alice, SECOND_WITHDRAWAL, 0, wait=False)
-        held = self.driver.hold([tx_hash])
-        if held is None:  # the external sequencer settles it at once
-            self.include([tx_hash])
-        w1 = withdrawal_from_receipt(self.l2.receipt(tx_hash), self.rollup.domain)
-        sent_in = h2i(self.l2.receipt(tx_hash)["blockNumber"])
-        unsettled = self.rollup.last_block_number() + 1
-        if held is not None:
-            account, storage = withdrawal_proof(self.l2, w1, held)
-            data = WithdrawalProof(w1, sent_in, held, account, storage).calldata()
-        else:
-            account, storage = withdrawal_proof(self.l2, w1, sent_in)
-            data = WithdrawalProof(w1, sent_in, unsettled, account, storage).calldata()
-        self._add_claim(
-            FailedClaim(
-                "L1",
-                "claim against an unsettled L2 block",
-                f"L2BlockNotSettled({unsettled})",
-                self._l1_revert(data),
-            )
-        )
-        if held is not None:
-            self._record(self.driver.settle(held))
-        settled = self.rollup.last_block_number()
-        w0_proof = prove_withdrawal(self.rollup, self.l2, self.w0.index, settled)
-        # w1's slot proven at the block before it was sent, presented for the settled block
-        stale_account, stale_storage = withdrawal_proof(self.l2, w1, sent_in - 1)
-        w1_good = prove_withdrawal(self.rollup, self.l2, w1.index, settled)
-        expect(self._l1_revert(w1_good.calldata()) is None, "Alice's genuine claim would fail")
-        never = replace(w1, value=50 * ETHER)
-        l1_cases = [
-            (
-                f"double claim (withdrawal {self.w0.index})",
-                f"AlreadyClaimed(0x{self.w0.hash.hex()})",
-                w0_proof.calldata(),
-            ),
-            (
-                "proof from another L2 state",
-                "TrieProofTraversalError(2)",
-                WithdrawalProof(w1, sent_in, settled, stale_account, stale_storage).calldata(),
-            ),
-            (
-                "message never sent (forged value)",
-                f"MessageNotSent(0x{never.hash.hex()})",
-                replace(w1_good, message=never).calldata(),
-            ),
-        ]
-        for name, expected, data in l1_cases:
-            self._add_claim(FailedClaim("L1", name, expected, self._l1_revert(data)))
-        self.w1 = w1
-        self.say(
-            f"   (Bob's message {self.m1.index} and Alice's withdrawal {w1.index} stay "
-            f"unclaimed: they are in flight in the escrow check)"
-        )
-
-    def _message_leaves(self) -> list[bytes]:
-        count = self.rollup.message_count()
-        return [self.rollup.view("messageLeaves(uint256)", ["bytes32"], i) for i in range(count)]
-
-    def _l2_revert(self, data: bytes) -> Revert | None:
-        try:
-            self.l2.eth_call(MESSENGER, data, sender=self.alice)
-        except RpcError as exc:
-            return decode_revert(exc.revert_data)
-        return None
-
-    def _l1_revert(self, data: bytes) -> Revert | None:
-        try:
-            self.l1.eth_call(self.rollup.address, data, sender=self.alice)
-        except RpcError as exc:
-            return decode_revert(exc.revert_data)
-        return None
-
-    def _add_claim(self, claim: FailedClaim) -> None:
-        self.report.failed_claims.append(claim)
-        self.say(f"   {'OK ' if claim.ok else 'BAD'} {claim.layer} {claim.name:<42} -> {claim.got}")
-        expect(
-            claim.ok,
-            f"{claim.layer} claim '{claim.name}': expected {claim.expected}, got {claim.got}",
-        )
-
-    # -- accounting -------------------------------------------------------------------------
-
     def escrow_check(self) -> EscrowCheck:
         """Everything read at one L1 block and the L2 block it had settled."""
         tag = self.l1.block_number()
@@ -848,135 +378,12 @@ class Scenario:
         return self.report
 
 
-# -- the summary ----------------------------------------------------------------------------------
-
-
-def eth(wei: int) -> str:
-    text = f"{wei / ETHER:.6f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def gwei(wei: int) -> str:
-    return f"{wei / 10**9:,.1f}"
-
-
-def summary(report: Report) -> str:
-    """The readable summary the demo prints."""
-    s = report.settlements
-    lines = [
-        "",
-        "=" * 100,
-        "Native rollup: summary",
-        "=" * 100,
-        f"L1 {report.l1_url}   L2 {report.l2_url}   rollup {report.rollup.address}",
-        f"sequencing: {'external sequencer process' if report.external else 'this process'}; "
-        f"wall time {report.seconds:.1f}s",
-        "",
-        f"Blocks settled: {len(s)} (L2 #{s[0].number}..#{s[-1].number}); after each advance the "
-        f"L1 contract's lastBlockHash equals the L2 node's block hash "
-        f"({sum(a == b for _, a, b in report.hashes_checked)}/{len(report.hashes_checked)} checked)",
-        "",
-        "Per settled block (L1 gas of advance = 21000 + calldata + EXECUTE + contract logic"
-        " [+ EIP-7623 floor surcharge]):",
-        f"{'L2#':>4} {'txs':>3} {'L2 gas':>8} {'witness B':>9} {'B/tx':>7} {'calldata B':>10} "
-        f"{'L1 gas':>9} {'calldata':>8} {'floor':>8} {'EXECUTE':>8} {'logic':>7} "
-        f"{'surcharge':>9} {'exec fee gwei':>13} {'burned gwei':>12} {'time s':>6}",
-    ]
-    for x in s:
-        g = x.gas
-        per_tx = f"{x.witness_bytes // x.tx_count:,}" if x.tx_count else "-"
-        logic = f"{g.logic:,}" if g.logic is not None else "n/a"
-        floor = f"{g.calldata_floor:,}" + ("*" if g.floor_binds else "")
-        lines.append(
-            f"{x.number:>4} {x.tx_count:>3} {x.l2_gas_used:>8,} {x.witness_bytes:>9,} "
-            f"{per_tx:>7} {g.calldata_bytes:>10,} {g.total:>9,} {g.calldata_standard:>8,} "
-            f"{floor:>8} {g.execute:>8,} {logic:>7} {g.floor_surcharge:>9,} "
-            f"{gwei(x.execute_fee):>13} {gwei(x.burned_fees):>12} {x.seconds:>6.2f}"
-        )
-    n = len(s)
-    txs = sum(x.tx_count for x in s)
-    witness = sum(x.witness_bytes for x in s)
-    gas = sum(x.gas.total for x in s)
-    execute = sum(x.gas.execute for x in s)
-    std = sum(x.gas.calldata_standard for x in s)
-    logic_known = [x.gas.logic for x in s if x.gas.logic is not None]
-    fees = sum(x.execute_fee for x in s)
-    burned = sum(x.burned_fees for x in s)
-    binds = sum(x.gas.floor_binds for x in s)
-    surcharge = sum(x.gas.floor_surcharge for x in s)
-    l1_gas_paid = sum(x.gas.total * x.l1_gas_price for x in s)
-    lines += [
-        "",
-        f"Averages over {n} blocks ({txs} L2 txs):",
-        f"  L1 gas per advance      {gas // n:,}  = 21,000 intrinsic ({21_000 * n * 100 // gas}%) "
-        f"+ calldata {std // n:,} ({std * 100 // gas}%) + EXECUTE {execute // n:,} "
-        f"({execute * 100 // gas}%) + contract logic "
-        + (
-            f"{sum(logic_known) // len(logic_known):,} ({sum(logic_known) * 100 // gas}%)"
-            if logic_known
-            else "n/a"
-        ),
-        f"  EIP-7623 floor          binds in {binds}/{n} blocks (10 gas/token, marked *): "
-        f"surcharge {surcharge // n:,} per block on average ({surcharge * 100 // gas}%)",
-        f"  execute fee per block   {fees // n:,} wei (output word 6; total {eth(fees)} ETH), "
-        f"at execute base fee {s[-1].execute_base_fee:,} wei/gas at the end",
-        f"  burned L2 base fees     {burned // n:,} wei per block, paid from escrow to the "
-        f"sequencer (total {eth(burned)} ETH)",
-        f"  sequencer on L1         paid {eth(l1_gas_paid)} ETH gas + {eth(fees)} ETH execute "
-        f"fees for these advances, received {eth(burned)} ETH of burned L2 fees",
-        f"  witness bytes           {witness // n:,} per L2 block, "
-        f"{witness // max(txs, 1):,} per L2 tx",
-        f"  wall time per block     {sum(x.seconds for x in s) / n:.2f}s "
-        + (
-            "(as the demo saw it: submit -> settled, incl. the sequencer's polling interval)"
-            if report.external
-            else "(anchor + claims + mine + witness + advance + hash check)"
-        ),
-    ]
-    lines += ["", "Forged advances (rejected by EXECUTE, contract state unchanged):"]
-    for f in report.forgeries:
-        how = "eth_call" if f.simulated else f"L1 tx status {f.tx_status}"
-        fee = "" if f.execute_fee_paid is None else f", execute fee paid {f.execute_fee_paid:,} wei"
-        lines.append(f"  {'ok ' if f.ok else 'BAD'} {f.name:<22} {str(f.got):<45} {how}{fee}")
-    lines += ["", "Claims that must fail (eth_call):"]
-    for c in report.failed_claims:
-        lines.append(f"  {'ok ' if c.ok else 'BAD'} {c.layer} {c.name:<42} {c.got}")
-    w = report.alice_withdrawal
-    if w:
-        lines += [
-            "",
-            f"Alice's withdrawal: {eth(w['value'])} ETH sent in L2 #{w['sent_in']}, proven at "
-            f"settled L2 #{w['proven_at']}; L1 balance {eth(w['before'])} -> {eth(w['after'])} "
-            f"(+{eth(w['value'])} ETH - {w['gas']:,} wei gas)",
-        ]
-    lines += ["", "Balances (ETH):"]
-    for layer, entries in report.balances.items():
-        lines.append(f"  {layer:<18} " + "   ".join(f"{k} {eth(v)}" for k, v in entries.items()))
-    e = report.escrow
-    if e is not None:
-        lines += [
-            "",
-            f"Escrow (L1 block {e.l1_block}, settled L2 #{e.l2_block}): "
-            f"{'holds' if e.ok else 'DOES NOT HOLD'}",
-            f"  escrowed {eth(e.escrowed)} = L2 circulation {eth(e.circulating)} "
-            f"+ deposits in flight {eth(e.deposits_in_flight)} "
-            f"+ withdrawals in flight {eth(e.withdrawals_in_flight)}",
-            f"  L2 circulation = messenger pre-mint {eth(e.messenger_supply)} - its balance "
-            f"{eth(e.messenger_balance)} + dev funding {eth(e.l2_dev_funding)} - burned "
-            f"{eth(e.burned)}",
-        ]
-    lines += ["", "RESULT: " + ("all checks passed" if report.ok else "FAILED"), ""]
-    return "\n".join(lines)
-
-
-def load_rollup_file(path: Path | None) -> RollupInfo | None:
-    if path is None:
-        return None
-    return RollupInfo.load(path)
-
-
 __all__ = [
+    "ALICE_KEY",
+    "BOB_KEY",
+    "EXPECTED_REASONS",
     "Report",
+    "SEQUENCER_KEY",
     "Scenario",
     "ScenarioError",
     "TxFailed",

@@ -1,0 +1,300 @@
+"""``native-rollup``'s commands: one ``cmd_*`` function per subcommand, in ``COMMANDS``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+from typing import Any
+
+from sequencer.cli_flags import l2_control
+from sequencer.client import ETHER, RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
+from sequencer.relayer import (
+    Relayer,
+    claim_withdrawal,
+    l2_domain,
+    prove_withdrawal,
+    withdraw,
+    withdrawal_from_receipt,
+)
+from sequencer.rollup import Rollup, RollupInfo, deploy_rollup, open_rollup
+from sequencer.sequencer import ChainMismatch, Sequencer
+
+log = logging.getLogger("native_rollup")
+
+
+def open_from_args(args: argparse.Namespace, l1: RpcClient) -> Rollup:
+    if getattr(args, "rollup", None) is not None:
+        return Rollup(l1, args.rollup)
+    if not args.rollup_file.is_file():
+        raise SystemExit(
+            f"native-rollup: no rollup: pass --rollup or --rollup-file "
+            f"({args.rollup_file} does not exist; run `native-rollup deploy`)"
+        )
+    return open_rollup(l1, RollupInfo.load(args.rollup_file))
+
+
+def emit(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    deployer = Signer.from_key(l1, args.key)
+    sequencer = args.sequencer or deployer.address
+    _, info, receipt = deploy_rollup(deployer, l2, sequencer, args.initial_escrow)
+    info.save(args.rollup_file)
+    emit({**info.__dict__, "gasUsed": h2i(receipt["gasUsed"]), "file": str(args.rollup_file)})
+    return 0
+
+
+def cmd_deposit(args: argparse.Namespace) -> int:
+    l1 = RpcClient(args.l1)
+    rollup = open_from_args(args, l1)
+    signer = Signer.from_key(l1, args.key)
+    message, receipt = rollup.deposit(
+        signer, args.to or signer.address, args.value, args.fee, args.data, args.min_gas_limit
+    )
+    emit(
+        {
+            "message": message.to_json(),
+            "l1Tx": receipt["transactionHash"],
+            "l1Block": h2i(receipt["blockNumber"]),
+            "messageRoot": b2h(rollup.message_root()),
+        }
+    )
+    return 0
+
+
+def _ensure_rollup(
+    args: argparse.Namespace,
+    l1: RpcClient,
+    l2: RpcClient,
+    signer: Signer,
+    control: RpcClient | None = None,
+) -> Rollup:
+    """``sequence --deploy``: reuse the rollup in the file if it settles this L2, else deploy."""
+    if args.rollup is not None or args.rollup_file.is_file():
+        rollup = open_from_args(args, l1)
+        try:
+            if l1.code(rollup.address):
+                Sequencer(rollup, l2, signer, control=control).check_chain()
+                return rollup
+        except (ChainMismatch, RpcError) as exc:
+            if not args.deploy:
+                raise
+            log.warning(
+                "the rollup in %s does not settle this L2 (%s): deploying a new one",
+                args.rollup_file,
+                exc,
+            )
+        if not args.deploy:
+            raise SystemExit(f"native-rollup: no contract at 0x{rollup.address.hex()}")
+    elif not args.deploy:
+        open_from_args(args, l1)  # exits with the message
+    rollup, info, _ = deploy_rollup(signer, l2, signer.address, args.initial_escrow)
+    info.save(args.rollup_file)
+    log.info("deployed NativeRollup at %s (written to %s)", info.address, args.rollup_file)
+    return rollup
+
+
+def cmd_sequence(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    signer = Signer.from_key(l1, args.key)
+    control = l2_control(args)
+    rollup = _ensure_rollup(args, l1, l2, signer, control)
+    relayer = Relayer(
+        rollup, l2, Signer.from_key(l2, args.relayer_key or args.key), min_fee=args.min_fee
+    )
+    sequencer = Sequencer(rollup, l2, signer, relayer, control=control, measure_execution=False)
+    head = sequencer.check_chain()
+    log.info(
+        "sequencing rollup 0x%s from settled L2 block %d (L1 %s, L2 %s)",
+        rollup.address.hex(),
+        head,
+        args.l1,
+        args.l2,
+    )
+    if args.once:
+        settled = sequencer.step()
+        emit(
+            [
+                {
+                    "l2Block": s.number,
+                    "l2Hash": b2h(s.l2_hash),
+                    "l1Tx": s.l1_tx,
+                    "l1Gas": s.gas.total,
+                    "executeFee": s.execute_fee,
+                    "witnessBytes": s.witness_bytes,
+                }
+                for s in settled
+            ]
+        )
+        return 0
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping after this step", signum)
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sequencer.run(args.interval, args.max_blocks, should_stop=lambda: bool(stopping))
+    return 0
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    l2 = RpcClient(args.l2)
+    signer = Signer.from_key(l2, args.key)
+    tx_hash, receipt = withdraw(
+        signer,
+        args.to or signer.address,
+        args.value,
+        args.fee,
+        args.data,
+        wait=not args.no_wait,
+        min_gas_limit=args.min_gas_limit,
+    )
+    if receipt is None:
+        emit({"l2Tx": tx_hash})
+        return 0
+    if h2i(receipt["status"]) != 1:
+        raise TxFailed("sendMessage on L2", receipt)
+    message = withdrawal_from_receipt(receipt, l2_domain(l2))
+    emit({"message": message.to_json(), "l2Tx": tx_hash, "l2Block": h2i(receipt["blockNumber"])})
+    return 0
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    proof = prove_withdrawal(open_from_args(args, l1), l2, args.index, args.l2_block)
+    emit(proof.to_json())
+    return 0
+
+
+def cmd_claim(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    rollup = open_from_args(args, l1)
+    signer = Signer.from_key(l1, args.key)
+    proof = prove_withdrawal(rollup, l2, args.index, args.l2_block)
+    receipt = claim_withdrawal(rollup, signer, proof)
+    emit(
+        {
+            "message": proof.message.to_json(),
+            "l2BlockNumber": proof.l2_block,
+            "l1Tx": receipt["transactionHash"],
+            "gasUsed": h2i(receipt["gasUsed"]),
+        }
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    rollup = open_from_args(args, l1)
+    state = rollup.state()
+    l2_head = l2.block_number()
+    doc = {
+        "rollup": b2h(rollup.address),
+        "lastBlockNumber": state.last_block_number,
+        "lastBlockHash": b2h(state.last_block_hash),
+        "l2Head": l2_head,
+        "escrowed": str(state.escrowed),
+        "messageCount": rollup.message_count(),
+        "anchoredMessageCount": state.anchored_message_count,
+    }
+    try:
+        l2_hash = h2b(l2.block(state.last_block_number)["hash"])
+    except RpcError:
+        l2_hash = b""
+    doc["l2HashAtSettled"] = b2h(l2_hash)
+    doc["consistent"] = l2_hash == state.last_block_hash
+    emit(doc)
+    return 0 if doc["consistent"] else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sequencer.localnet import L2_FUNDING, local_nodes
+    from sequencer.scenario import Scenario, load_rollup_file, summary
+
+    if not args.verbose:  # the scenario narrates; keep the sequencer's log for -v
+        logging.getLogger("native_rollup").setLevel(logging.WARNING)
+    info = load_rollup_file(args.rollup_file)
+    if args.external_sequencer and info is None:
+        raise SystemExit("native-rollup demo: --external-sequencer needs --rollup-file")
+
+    def run(l1_url: str, l2_url: str, funding: int, control: RpcClient | None) -> int:
+        scenario = Scenario(
+            l1_url, l2_url, funding, info, args.external_sequencer, l2_control=control
+        )
+        report = scenario.run()
+        print(summary(report), flush=True)
+        if args.json is not None:
+            args.json.write_text(json.dumps(report_json(report), indent=2) + "\n")
+        return 0 if report.ok else 1
+
+    if args.l1 is None or args.l2 is None:
+        if args.l1 is not None or args.l2 is not None:
+            raise SystemExit("native-rollup demo: give both --l1 and --l2, or neither")
+        print("starting a fresh L1 and L2 node on free loopback ports...", flush=True)
+        with local_nodes(args.log_dir) as (l1, l2):
+            print(
+                f"L1 {l1.url} (pid {l1.proc.pid}), L2 {l2.url} (pid {l2.proc.pid}, "
+                f"--no-mining, controls on {l2.auth_url} with a JWT, dev funding "
+                f"{L2_FUNDING // ETHER} ETH)",
+                flush=True,
+            )
+            funding = args.l2_funding if args.l2_funding is not None else L2_FUNDING
+            return run(l1.url, l2.url, funding, l2.control)
+    funding = args.l2_funding
+    if funding is None:
+        funding = info.initial_escrow if info is not None else L2_FUNDING
+    return run(args.l1, args.l2, funding, l2_control(args))
+
+
+def report_json(report: Any) -> dict:
+    return {
+        "ok": report.ok,
+        "seconds": report.seconds,
+        "settlements": [
+            {
+                "l2Block": s.number,
+                "txs": s.tx_count,
+                "l2GasUsed": s.l2_gas_used,
+                "witnessBytes": s.witness_bytes,
+                "calldataBytes": s.gas.calldata_bytes,
+                "l1Gas": s.gas.total,
+                "calldataGas": s.gas.calldata_standard,
+                "calldataFloor": s.gas.calldata_floor,
+                "floorBinds": s.gas.floor_binds,
+                "executeGas": s.gas.execute,
+                "logicGas": s.gas.logic,
+                "executeFee": s.execute_fee,
+                "burnedFees": s.burned_fees,
+                "seconds": s.seconds,
+            }
+            for s in report.settlements
+        ],
+        "forgeries": [
+            {"name": f.name, "expected": f.expected, "got": str(f.got), "ok": f.ok}
+            for f in report.forgeries
+        ],
+        "failedClaims": [
+            {"layer": c.layer, "name": c.name, "got": str(c.got), "ok": c.ok}
+            for c in report.failed_claims
+        ],
+        "escrow": report.escrow.__dict__ if report.escrow else None,
+    }
+
+
+COMMANDS = {
+    "deploy": cmd_deploy,
+    "deposit": cmd_deposit,
+    "sequence": cmd_sequence,
+    "withdraw": cmd_withdraw,
+    "prove-withdrawal": cmd_prove,
+    "claim-withdrawal": cmd_claim,
+    "status": cmd_status,
+    "demo": cmd_demo,
+}
