@@ -135,7 +135,7 @@ def _check_header_rules(inp: ExecuteInput, parent) -> None:
     if inp.timestamp <= parent.timestamp:
         raise _Invalid(Reason.HEADER_RULE, "timestamp not after the parent's")
     if parent.blob_gas_used or parent.excess_blob_gas:
-        # L2 headers carry no blob gas (EXECUTE.md). A forged parent's would become the block's
+        # L2 headers carry no blob gas (docs/EXECUTE.md). A forged parent's would become the block's
         # excess blob gas, and from 2**63 every BLOBBASEFEE would cost seconds.
         raise _Invalid(Reason.HEADER_RULE, "parent has blob gas; the L2 has no blobs")
     bound = parent.gas_limit // GAS_LIMIT_BOUND_DIVISOR

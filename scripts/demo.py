@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The native rollup, end to end (ROLLUP.md steps 1-7): start a fresh L1 and L2 node on free
+"""The native rollup, end to end (docs/ROLLUP.md, steps 1-7): start a fresh L1 and L2 node on free
 loopback ports, deploy ``NativeRollup``, deposit, transact on L2, settle every L2 block
 through EXECUTE, withdraw with a proof, show forged blocks and bad claims being rejected,
 print a summary, and stop both nodes by PID (also on error).

@@ -1,4 +1,4 @@
-"""The end-to-end native rollup scenario (ROLLUP.md steps 1-7) and its summary.
+"""The end-to-end native rollup scenario (docs/ROLLUP.md, steps 1-7) and its summary.
 
 Roles (the public dev keys of the ``test ... junk`` mnemonic): account 0 is the rollup's
 sequencer on L1 and the relayer on L2, account 1 is Alice, account 2 is Bob.
@@ -78,7 +78,7 @@ from sequencer.sequencer import Sequencer, Settlement
 
 
 class Scenario(ScenarioAttacks):
-    """ROLLUP.md's end-to-end scenario against an L1 and an L2 node."""
+    """docs/ROLLUP.md's end-to-end scenario against an L1 and an L2 node."""
 
     def __init__(
         self,

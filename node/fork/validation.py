@@ -1,6 +1,6 @@
 """Transaction validity against a state, in the order geth checks it.
 
-py-evm 0.12.1b1 leaves gaps (see DEVNET.md): it never compares the transaction's chain id
+py-evm 0.12.1b1 leaves gaps (see docs/DEPARTURES.md): it never compares the transaction's chain id
 with the chain's, accepts a priority fee above the fee cap, senders with code (EIP-3607),
 gas below the EIP-7623 calldata floor and oversized init code (EIP-3860). Every rule lives
 here once, so the pool, the block builder and EXECUTE's re-execution all apply the same list.

@@ -7,11 +7,11 @@ EIP-7623 calldata floor, wrong chain, garbage bytes, duplicates, underpriced rep
 
 After each bad input the test checks that nothing changed (sender balance and nonces, head
 block, the rejected hash is unknown) and that the node still answers ``eth_blockNumber``.
-Error codes are asserted where DEVNET.md fixes them (-32700, -32600, -32601, -32602, 3 and
+Error codes are asserted where docs/DEPARTURES.md fixes them (-32700, -32600, -32601, -32602, 3 and
 "anvil's codes" for transaction rejections), messages where they are part of the contract.
 
 Run against anvil with ``DEVNET_UNDER_TEST=anvil``; the few places where anvil 1.7.1 departs
-from DEVNET.md/geth skip the single affected assertion with the reason.
+from docs/DEPARTURES.md/geth skip the single affected assertion with the reason.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ SINK = "0x" + "11" * 20
 TOO_LARGE_SELECTOR = "0x677fd0e3"  # TooLarge(uint256,uint256)
 ERROR_STRING_SELECTOR = "0x08c379a0"  # Error(string)
 
-# anvil's codes for transaction-pool rejections (DEVNET.md: "with anvil's codes")
+# anvil's codes for transaction-pool rejections (docs/DEPARTURES.md: "anvil's for pool rejections")
 POOL_ERROR = -32003  # nonce too low, insufficient funds, fee checks, chain id, duplicates
 EXECUTION_ERROR = -32000  # intrinsic gas too low
 
@@ -168,7 +168,7 @@ def test_malformed_json_is_a_parse_error(node, body):
     if under_test() == "anvil":
         pytest.skip(
             "anvil 1.7.1 answers malformed JSON with -32600 'Invalid request'; "
-            "DEVNET.md and geth require -32700"
+            "docs/DEPARTURES.md and geth require -32700"
         )
     assert error["code"] == -32700, error
 
@@ -449,7 +449,7 @@ def test_gas_below_eip7623_calldata_floor(node):
         if under_test() == "anvil":
             pytest.skip(
                 "anvil 1.7.1 returns a hash for a tx below the EIP-7623 floor and "
-                "silently drops it when mining; DEVNET.md/geth reject it up front"
+                "silently drops it when mining; geth rejects it up front"
             )
         error = error_of(response)
         message = error["message"].lower()
@@ -505,6 +505,6 @@ def test_duplicate_and_underpriced_replacement(node_factory):
     if under_test() == "anvil":
         pytest.skip(
             "anvil 1.7.1 words a duplicate 'transaction already imported'; "
-            "DEVNET.md asks for geth's 'already known'"
+            "geth answers 'already known'"
         )
     assert "already known" in error["message"], error

@@ -191,7 +191,7 @@ def test_automine_concurrent_senders_both_mined(l1):
 
 
 def test_automine_receipt_available_right_after_send(l1):
-    """DEVNET.md: under automine an accepted tx's receipt is available right after."""
+    """docs/DEPARTURES.md: under automine an accepted tx's receipt is available right after."""
     recipient = Account.create().address
     late = []
     for n in range(3):
@@ -268,6 +268,6 @@ def test_timestamps_strictly_increase(l1):
     if under_test() == "anvil":
         pytest.skip(
             "anvil 1.7.1 gives back-to-back automined blocks the same timestamp; "
-            "DEVNET.md requires strictly increasing timestamps"
+            "docs/DEPARTURES.md requires strictly increasing timestamps"
         )
     assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), stamps

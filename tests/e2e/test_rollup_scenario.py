@@ -1,4 +1,4 @@
-"""The native rollup end to end (ROLLUP.md): real L1 and L2 node processes on free loopback
+"""The native rollup end to end (docs/ROLLUP.md): real L1 and L2 node processes on free loopback
 ports, the ``sequencer`` package driving them over JSON-RPC.
 
 ``test_the_scenario``: this process is the sequencer and relayer (``sequencer.scenario``):

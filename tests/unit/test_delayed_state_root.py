@@ -1,5 +1,5 @@
-"""The one-slot delayed state root (EIP-7862) of the L1 devnet, in process (DEVNET.md "One-slot
-delayed state root").
+"""The one-slot delayed state root (EIP-7862) of the L1 devnet, in process (docs/DEPARTURES.md,
+"Chain rules").
 
 A ``node.chain.Chain`` on genesis/l1.json (delayed root on) builds 120 blocks, each sending
 wei to a fresh address, so that every block changes the state. Then:

@@ -1,4 +1,4 @@
-"""Each py-evm 0.12.1b1 defect fixed in ``node.fork`` (DEVNET.md), proven both ways.
+"""Each py-evm 0.12.1b1 defect fixed in ``node.fork`` (docs/DEPARTURES.md), proven both ways.
 
 Every defect test asserts the correct behaviour and runs twice: on the devnet's classes
 (``DevnetPragueVM`` / ``DevnetPragueState``), where it must pass, and on stock py-evm
