@@ -31,7 +31,7 @@ from eth_utils import ValidationError
 from node import simulation
 from node.delayed_root import PostStateRoots, check_header_state_root, uses_delayed_state_root
 from node.errors import InvalidTransaction, TxRejection, UnknownBlock
-from node.fork import SkippedTransaction
+from node.fork.builder import SkippedTransaction
 from node.fork.l1 import L1ChainDB
 from node.genesis import Genesis, GenesisError
 from node.interrupt import Deadline
