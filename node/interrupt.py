@@ -61,7 +61,9 @@ class Deadline:
 
     ``timeout_error`` is what the user is told when time runs out: geth says
     ``execution aborted (timeout = 5s)`` for calls and ``execution timeout`` for traces.
-    The clock starts when the simulation does (``run``), not while it waits for a thread.
+    The clock starts when the request arrives (the deadline is made), as geth's request
+    context does: time spent waiting for a simulator thread counts, so a request queued
+    behind endless calls is answered within its timeout instead of after theirs.
     """
 
     __slots__ = ("seconds", "timeout_error", "expires_at", "_abort_error", "_classes")
@@ -71,16 +73,13 @@ class Deadline:
         self.timeout_error = timeout_error or SimulationTimeout(
             f"execution aborted (timeout = {go_duration(seconds)})"
         )
-        self.expires_at = float("inf")  # not started yet
+        self.expires_at = time.monotonic() + seconds
         self._abort_error: Exception | None = None
         self._classes: dict[type, type] = {}
 
     @classmethod
     def for_trace(cls, seconds: float) -> Deadline:
         return cls(seconds, SimulationTimeout("execution timeout"))
-
-    def start(self) -> None:
-        self.expires_at = 0.0 if self._abort_error else time.monotonic() + self.seconds
 
     def abort(self, error: Exception | None = None) -> None:
         """Stop the simulation at its next check (from any thread)."""
@@ -96,8 +95,7 @@ class Deadline:
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` against this deadline; an interruption becomes its error."""
         with interruptions_as_errors():
-            self.start()
-            self.check()  # aborted before it began
+            self.check()  # aborted, or out of time, before it began
             return fn(*args, **kwargs)
 
     def install(self, state: Any) -> None:

@@ -69,7 +69,7 @@ def test_abort_from_another_thread_stops_a_running_simulation(chain):
 
     worker = threading.Thread(target=simulate)
     worker.start()
-    while deadline.expires_at == float("inf"):  # until the simulation has started
+    while not deadline._classes:  # until the simulation has installed the deadline: running
         time.sleep(0.001)
     deadline.abort()
     worker.join(timeout=10)
@@ -167,3 +167,27 @@ async def test_waiting_simulations_are_bounded_and_stop_ends_them_all(monkeypatc
     results = await asyncio.gather(*endless, return_exceptions=True)
     assert time.monotonic() - started < 5
     assert all(isinstance(r, SimulationAborted | asyncio.CancelledError) for r in results), results
+
+
+async def test_a_call_queued_behind_endless_ones_is_answered_within_its_own_timeout():
+    from node.devnet import SIMULATOR_THREADS, Devnet, SimulationLimits
+
+    account = derive_dev_accounts(DEFAULT_MNEMONIC, 1)[0]
+    genesis = load_genesis("genesis/l1.json").with_accounts([account.address], 10**21)
+    devnet = Devnet(genesis, limits=SimulationLimits(timeout=1.0))
+    await devnet.start()
+    try:
+        endless = [
+            asyncio.ensure_future(devnet.call(request(FOREVER), devnet.head))
+            for _ in range(3 * SIMULATOR_THREADS)  # three rounds of busy threads
+        ]
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        with pytest.raises(SimulationTimeout):
+            await devnet.call(request(FOREVER), devnet.head)
+        # The waiting counts against the 1 s: three rounds of endless calls ahead of it
+        # would have made it wait about 3 s before its own second began.
+        assert time.monotonic() - started < 2.5
+        await asyncio.gather(*endless, return_exceptions=True)
+    finally:
+        await devnet.stop()
