@@ -41,7 +41,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from devtools.execute_inputs import encoded, input_from_rpc
-from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, decode_output, execute_gas_cost
+from precompiles.execute_wire import Reason, decode_output, encode_invalid, execute_gas_cost
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test
 
 # The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local
@@ -422,7 +422,7 @@ def test_blockhash_of_ancestors(l1, l2, depth):
         short = rlp.encode([headers[: depth - 2], codes, state, keys])
         ok, out = l1.static_execute(encoded(replace(inp, witness=short)))
         assert not ok
-        assert out == EXECUTE_INVALID_SELECTOR + (7).to_bytes(32, "big")
+        assert out == encode_invalid(Reason.WITNESS_INCOMPLETE)
 
 
 def test_eip7702_delegation(l1, l2):

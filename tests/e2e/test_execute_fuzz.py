@@ -48,13 +48,15 @@ from node.fork import DevnetPragueVM
 from node.genesis import DEFAULT_L1_GENESIS, load_genesis
 from precompiles.execute import Verdict, decode_transactions, verify
 from precompiles.execute_wire import (
-    EXECUTE_INVALID_SELECTOR,
+    EXECUTE_ADDRESS,
     UINT64_MAX,
     ExecuteInput,
     MalformedInput,
+    Reason,
     decode_execute_input,
     decode_output,
     encode_execute_input,
+    encode_invalid,
     execute_gas_cost,
 )
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, rpc, start_node
@@ -422,7 +424,7 @@ def check_outcome(exp: Expected, ok: bool, out: bytes, bases) -> None:
         check_valid_is_the_encoded_block(exp, bases)
         return
     assert not ok, where
-    assert out == EXECUTE_INVALID_SELECTOR + int(verdict.reason).to_bytes(32, "big"), (
+    assert out == encode_invalid(verdict.reason), (
         where,
         out.hex(),
         verdict.reason,
@@ -547,7 +549,11 @@ def test_deeply_nested_json_witness_is_reason_2_not_a_crash(node_factory, l2_inp
             node.url,
             "eth_call",
             [
-                {"to": "0x" + "00" * 18 + "0101", "data": "0x" + data.hex(), "gas": hex(CALL_GAS)},
+                {
+                    "to": "0x" + EXECUTE_ADDRESS.hex(),
+                    "data": "0x" + data.hex(),
+                    "gas": hex(CALL_GAS),
+                },
                 "latest",
             ],
             timeout=60,
@@ -557,7 +563,7 @@ def test_deeply_nested_json_witness_is_reason_2_not_a_crash(node_factory, l2_inp
     assert node.proc.poll() is None
     error = response.get("error", {})
     revert = _b(error.get("data", "0x")) if isinstance(error.get("data"), str) else b""
-    assert revert == EXECUTE_INVALID_SELECTOR + (2).to_bytes(32, "big"), response
+    assert revert == encode_invalid(Reason.WITNESS_ENCODING), response
 
 
 def test_l1_log_has_no_traceback_at_the_end(l1):

@@ -28,7 +28,7 @@ from eth_utils import keccak, to_checksum_address
 
 from devtools.execute_inputs import encoded, input_from_rpc
 from precompiles.execute_market import MarketParams, next_execute_base_fee
-from precompiles.execute_wire import EXECUTE_INVALID_SELECTOR, Reason, decode_output
+from precompiles.execute_wire import EXECUTE_ADDRESS, Reason, decode_output, encode_invalid
 from tests.procs import DEV_KEYS, NodeProcess, start_node, under_test
 
 # The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local
@@ -191,7 +191,7 @@ def test_invalid_call_pays_the_whole_reservation(l1, l2_inputs):
     s = settle(node, caller, l2_inputs["invalid"], DEV_KEYS[3])
     ok, out = executed(s["receipt"])
     assert not ok
-    assert out == EXECUTE_INVALID_SELECTOR + int(Reason.GAS_USED).to_bytes(32, "big")
+    assert out == encode_invalid(Reason.GAS_USED)
     assert s["price"] == _q(s["block"]["executeBaseFeePerGas"])
     assert s["delta"] == s["l1_fee"] + L2_W_INVALID * s["price"]
     assert _q(s["block"]["executeGasUsed"]) == L2_W_INVALID
@@ -207,7 +207,7 @@ def test_market_namespace(l1, l2_inputs):
     )
     assert node.call("execute_baseFee") == hex(pending)
     assert node.call("execute_params") == {
-        "address": "0x0000000000000000000000000000000000000101",
+        "address": "0x" + EXECUTE_ADDRESS.hex(),
         "cumulativeGasLimit": hex(10_000_000),
         "cumulativeGasTarget": hex(5_000_000),
         "initialBaseFee": hex(10**9),

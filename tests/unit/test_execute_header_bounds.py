@@ -21,10 +21,10 @@ from eth.exceptions import Revert
 from devtools.l2_blocks import L2_VM, L2Builder, contract_address
 from precompiles.execute import VerdictCache, make_execute_precompile, verify
 from precompiles.execute_wire import (
-    EXECUTE_INVALID_SELECTOR,
     ExecuteInput,
     Reason,
     encode_execute_input,
+    encode_invalid,
 )
 
 # PUSH0 ; loop: BLOBBASEFEE POP ; PUSH1 1 ; ADD ; DUP1 ; PUSH2 1000 ; GT ; PUSH1 1 ; JUMPI ; STOP
@@ -84,7 +84,7 @@ def test_widest_header_integers_still_decode(s):
 
 @pytest.mark.parametrize("field", ["excess_blob_gas", "blob_gas_used"])
 def test_parent_with_blob_gas_is_reason_5(s, field):
-    """L2 headers carry no blob gas (EXECUTE.md); a forged parent's would have become the
+    """L2 headers carry no blob gas (docs/EXECUTE.md); a forged parent's would have become the
     block's excess blob gas, from which BLOBBASEFEE computed a 300 000-bit number."""
     l2 = s.l2
     nonce = l2.next_nonce(0)
@@ -127,4 +127,4 @@ def test_base_fee_beyond_uint256_is_reason_5_not_an_overflow(s):
     computation = Computation()
     with pytest.raises(Revert):
         execute(computation)
-    assert computation.output == EXECUTE_INVALID_SELECTOR + (5).to_bytes(32, "big")
+    assert computation.output == encode_invalid(Reason.HEADER_RULE)

@@ -1,5 +1,5 @@
-"""The EXECUTE gas market on an in-process L1 (EXECUTE.md "Gas, the cumulative limit and the
-EXECUTE fee market" and "Output").
+"""The EXECUTE gas market on an in-process L1 (docs/EXECUTE.md "Gas and the
+execute gas market" and "Output").
 
 An L1 ``node.chain.Chain`` on genesis/l1.json (dev accounts funded, ``ExecuteCaller`` placed
 in the genesis alloc) re-executes real L2 blocks that an in-process L2 ``Chain`` built on
@@ -40,12 +40,7 @@ from node.errors import TxRejection
 from node.genesis import DEFAULT_L1_GENESIS, Genesis, GenesisAccount, load_genesis
 from node.simulation import CallRequest
 from precompiles.execute_market import MarketParams, next_execute_base_fee
-from precompiles.execute_wire import (
-    EXECUTE_INVALID_SELECTOR,
-    Reason,
-    decode_output,
-    execute_gas_cost,
-)
+from precompiles.execute_wire import Reason, decode_output, encode_invalid, execute_gas_cost
 
 L1_CHAIN_ID = 31337
 GWEI = 10**9
@@ -82,7 +77,7 @@ def call_data(function: str, payload: bytes) -> bytes:
 
 
 def invalid_output(reason: Reason) -> bytes:
-    return EXECUTE_INVALID_SELECTOR + int(reason).to_bytes(32, "big")
+    return encode_invalid(reason)
 
 
 def l1_genesis(**execute_changes) -> Genesis:

@@ -29,6 +29,7 @@ from eth_hash.auto import keccak
 from devtools.contracts import load
 from node.chain import BuiltBlock
 from node.genesis import DEFAULT_L2_GENESIS, load_genesis
+from precompiles.execute_wire import EXECUTE_ADDRESS, EXECUTE_INVALID
 from sequencer.messages import SENT_MESSAGES_SLOT, namespace_slot
 from tests.rollup_env import (
     ADVANCE_GAS,
@@ -56,7 +57,6 @@ from tests.rollup_env import (
 
 FEE = ETHER // 100
 MESSENGER_SUPPLY = 1_000_000 * ETHER
-EXECUTE_INVALID = "ExecuteInvalid(uint256)"
 BLOCK_SETTLED = "BlockSettled(uint256,bytes32,bytes32,uint256,uint256,uint256)"
 REASON_GAS_USED, REASON_POST_STATE_ROOT = 8, 10
 INVALID_ROOT = 2  # TrieProof.ProofError.INVALID_ROOT
@@ -582,7 +582,6 @@ def test_the_messenger_binds_on_its_first_claim_and_refuses_to_send_before():
 # -- recipients, gas floors, return data ---------------------------------------------------------
 
 BOUND = "RollupBound(uint256,address)"
-EXECUTE_ADDRESS = (0x0101).to_bytes(20, "big")
 BEACON_ROOTS = bytes.fromhex("000F3df6D732807Ef1319fB7B8bB8522d0Beac02")
 
 
