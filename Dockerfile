@@ -16,6 +16,8 @@ COPY rpc ./rpc
 COPY sequencer ./sequencer
 COPY devtools ./devtools
 COPY genesis ./genesis
+# the compiled contracts ship inside the package (sequencer/compiled)
+COPY contracts/out ./contracts/out
 RUN pip install --no-cache-dir .
 
 COPY contracts ./contracts

@@ -2,12 +2,19 @@
 
 This project's own settings live under ``config.nativeDevnet``. The loader is the boundary
 where file text (hex) becomes Python values; past it the chain sees ints and bytes only.
+
+The shipped genesis files (``genesis/l1.json``, ``genesis/l2.json``) are package data, read
+with ``importlib.resources``: an installed node finds them from any directory, and a path
+such as ``genesis/l2.json`` that does not exist relative to the working directory names the
+shipped file of that name.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +28,9 @@ from eth.vm.forks.prague.constants import (
 )
 from eth_utils import decode_hex, to_canonical_address
 
-GENESIS_DIR = Path(__file__).resolve().parent.parent / "genesis"
-DEFAULT_L1_GENESIS = GENESIS_DIR / "l1.json"
-DEFAULT_L2_GENESIS = GENESIS_DIR / "l2.json"
+SHIPPED_GENESIS = resources.files("genesis")
+DEFAULT_L1_GENESIS = SHIPPED_GENESIS / "l1.json"
+DEFAULT_L2_GENESIS = SHIPPED_GENESIS / "l2.json"
 
 # Prague blocks are invalid without these (py-evm silently skips the last two when absent).
 SYSTEM_CONTRACTS = (
@@ -229,14 +236,27 @@ def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
     )
 
 
-def load_genesis(path: str | Path) -> Genesis:
-    path = Path(path)
+def resolve_genesis(path: str | Path | Traversable) -> Path | Traversable:
+    """The file ``path`` names: itself if it exists, else a shipped genesis of that name when
+    ``path`` is ``NAME.json`` or ``genesis/NAME.json`` (so ``--genesis genesis/l2.json`` works
+    from any directory)."""
+    if not isinstance(path, str | Path):
+        return path  # already a shipped resource
+    local = Path(path)
+    if local.exists() or local.suffix != ".json" or local.parent not in (Path(), Path("genesis")):
+        return local
+    shipped = SHIPPED_GENESIS / local.name
+    return shipped if shipped.is_file() else local
+
+
+def load_genesis(path: str | Path | Traversable) -> Genesis:
+    path = resolve_genesis(path)
     try:
         doc = json.loads(path.read_text())
     except OSError as exc:
         raise GenesisError(f"cannot read genesis {path}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise GenesisError(f"genesis {path} is not JSON: {exc}") from exc
-    genesis = parse_genesis(doc, name=path.stem)
+    genesis = parse_genesis(doc, name=Path(path.name).stem)
     genesis.validate()
     return genesis

@@ -1,8 +1,10 @@
 """The compiled rollup contracts (``contracts/out/<Name>.json``, committed to the repo).
 
-Looked up, in order, in ``$NATIVE_ROLLUP_ARTIFACTS``, next to this package in a source
-checkout (``<repo>/contracts/out``) and under the working directory (the Docker image keeps
-them in ``/app/contracts/out``).
+They are package data: ``pyproject.toml`` ships ``contracts/out`` as ``sequencer/compiled``,
+read with ``importlib.resources``, so an installed ``native-rollup`` deploys from any
+directory. Looked up, in order, in ``$NATIVE_ROLLUP_ARTIFACTS``, in the installed package,
+next to this package in a source checkout (``<repo>/contracts/out``) and under the working
+directory.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ import json
 import os
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
+PACKAGED_DIR = "compiled"  # the artifacts' directory inside an installed ``sequencer``
 
-def artifact_dirs() -> list[Path]:
-    dirs = []
+
+def artifact_dirs() -> list[Path | Traversable]:
+    dirs: list[Path | Traversable] = []
     if os.environ.get("NATIVE_ROLLUP_ARTIFACTS"):
         dirs.append(Path(os.environ["NATIVE_ROLLUP_ARTIFACTS"]))
+    dirs.append(resources.files("sequencer") / PACKAGED_DIR)
     dirs.append(Path(__file__).resolve().parent.parent / "contracts" / "out")
     dirs.append(Path.cwd() / "contracts" / "out")
     return dirs
