@@ -17,6 +17,8 @@ from eth.abc import AtomicDatabaseAPI, AtomicWriteBatchAPI, BlockHeaderAPI
 from eth.db.backends.base import BaseAtomicDB, BaseDB
 from eth_hash.auto import keccak
 
+from precompiles.execute_wire import encode_witness
+
 TRIE_NODE_ITEM_COUNTS = (2, 17)
 WITNESS_PREFIX = b"native-devnet:witness:"
 
@@ -29,7 +31,7 @@ class ExecutionWitness:
 
     def encode_rlp(self) -> bytes:
         """The canonical form EXECUTE takes: ``[headers, codes, state, keys]``."""
-        return rlp.encode([self.headers, self.codes, self.state, []])
+        return encode_witness(self.headers, self.codes, self.state)
 
     @property
     def size(self) -> int:
