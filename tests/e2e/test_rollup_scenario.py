@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from precompiles.execute_wire import execute_gas_cost, execute_input_length
 from sequencer.client import ETHER, RpcClient, h2b, h2i, read_jwt_secret
 from sequencer.localnet import L2_DEV_ACCOUNTS, L2_DEV_BALANCE_ETH, L2_FUNDING
 from sequencer.messages import Message
@@ -108,10 +109,8 @@ def test_the_scenario(nodes, capsys):
     for s in report.settlements:
         # the execute fee (output word 6) is what EXECUTE charged at the L1 block's price
         assert s.execute_fee == s.l2_gas_used * s.execute_base_fee
-        input_length = 14 * 32 + sum(
-            32 + (n + 31) // 32 * 32 for n in (s.transactions_bytes, s.witness_bytes)
-        )
-        assert s.gas.execute == 100_000 + 6 * ((input_length + 31) // 32)
+        input_length = execute_input_length(s.transactions_bytes, s.witness_bytes)
+        assert s.gas.execute == execute_gas_cost(input_length)
         assert s.gas.total >= 21_000 + s.gas.execute
         assert s.burned_fees > 0 and s.witness_bytes > 0
         if s.gas.floor_binds:

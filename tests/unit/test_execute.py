@@ -48,6 +48,7 @@ from precompiles.execute_wire import (
     Reason,
     decode_execute_input,
     decode_output,
+    encode_witness,
 )
 
 WORD = 32
@@ -103,10 +104,6 @@ class History:
 @pytest.fixture(scope="module")
 def h() -> History:
     return History()
-
-
-def rlp_witness(headers, codes, state, keys=()) -> bytes:
-    return rlp.encode([list(headers), list(codes), list(state), list(keys)])
 
 
 def json_witness(headers, codes, state, keys=()) -> bytes:
@@ -211,9 +208,13 @@ def _witness_encoding_cases(h):
         "empty": b"",
         "list-of-three": rlp.encode([w.headers, w.codes, w.state]),
         "list-of-five": rlp.encode([w.headers, w.codes, w.state, [], []]),
-        "header-bytes-do-not-decode": rlp_witness([*w.headers, b"\x01\x02\x03"], w.codes, w.state),
-        "header-list-wrong-length": rlp_witness([*w.headers, [b"\x01", b"\x02"]], w.codes, w.state),
-        "codes-not-byte-strings": rlp_witness(w.headers, [[b"\x01"]], w.state),
+        "header-bytes-do-not-decode": encode_witness(
+            [*w.headers, b"\x01\x02\x03"], w.codes, w.state
+        ),
+        "header-list-wrong-length": encode_witness(
+            [*w.headers, [b"\x01", b"\x02"]], w.codes, w.state
+        ),
+        "codes-not-byte-strings": encode_witness(w.headers, [[b"\x01"]], w.state),
         "json-does-not-parse": b"{not json",
         "json-state-not-a-list": b'{"state": 1, "codes": [], "keys": [], "headers": []}',
         "json-entry-not-hex": json.dumps(
@@ -246,7 +247,7 @@ def test_reason_2_witness_encoding(h, case):
 
 def test_garbage_codes_and_state_entries_that_are_never_read_are_harmless(h):
     w = h.witness(h.transfers)
-    witness = rlp_witness(w.headers, [*w.codes, b"\x00junk"], [*w.state, b"\xc1\x80", b""])
+    witness = encode_witness(w.headers, [*w.codes, b"\x00junk"], [*w.state, b"\xc1\x80", b""])
     verdict = check(replace(h.input(h.transfers), witness=witness), None)
     assert verdict.block_hash == h.transfers.hash
 
@@ -268,14 +269,14 @@ def test_reason_3_forged_parent_header(h):
     w = h.witness(h.transfers)
     parent = rlp.decode(w.headers[0], sedes=PragueBlockHeader)
     forged = rlp.encode(parent.copy(extra_data=b"forged"))
-    witness = rlp_witness([forged, *w.headers[1:]], w.codes, w.state)
+    witness = encode_witness([forged, *w.headers[1:]], w.codes, w.state)
     check(replace(h.input(h.transfers), witness=witness), Reason.PARENT_NOT_IN_WITNESS)
 
 
 def test_reason_3_no_headers_at_all(h):
     w = h.witness(h.transfers)
     check(
-        replace(h.input(h.transfers), witness=rlp_witness([], w.codes, w.state)),
+        replace(h.input(h.transfers), witness=encode_witness([], w.codes, w.state)),
         Reason.PARENT_NOT_IN_WITNESS,
     )
 
@@ -476,7 +477,7 @@ def test_reason_7_each_missing_pre_state_node(h):
     reasons = {}
     for index, node in enumerate(w.state):
         state = w.state[:index] + w.state[index + 1 :]
-        verdict = verify(replace(inp, witness=rlp_witness(w.headers, w.codes, state)), L2_VM)
+        verdict = verify(replace(inp, witness=encode_witness(w.headers, w.codes, state)), L2_VM)
         reasons[index] = verdict.reason
         if keccak(node) in pre_state:
             assert verdict.reason == Reason.WITNESS_INCOMPLETE, (index, verdict)
@@ -496,7 +497,7 @@ def test_reason_7_missing_code_of_called_contract(h):
     assert code in w.codes
     codes = [c for c in w.codes if c != code]
     verdict = check(
-        replace(h.input(block), witness=rlp_witness(w.headers, codes, w.state)),
+        replace(h.input(block), witness=encode_witness(w.headers, codes, w.state)),
         Reason.WITNESS_INCOMPLETE,
     )
     assert verdict.block_hash == b""
@@ -507,7 +508,7 @@ def test_reason_7_every_missing_code(h, form):
     """Whatever code entry is removed (Counter or a system contract), the answer is 7."""
     block = h.increment
     w = h.witness(block)
-    encode = rlp_witness if form == "rlp" else json_witness
+    encode = encode_witness if form == "rlp" else json_witness
     for index in range(len(w.codes)):
         codes = w.codes[:index] + w.codes[index + 1 :]
         check(
@@ -521,7 +522,7 @@ def test_reason_7_blockhash_of_ancestor_not_covered(h):
     w = h.witness(block)
     assert len(w.headers) >= 2  # the builder recorded headers back to the read ancestor
     check(
-        replace(h.input(block), witness=rlp_witness(w.headers[:1], w.codes, w.state)),
+        replace(h.input(block), witness=encode_witness(w.headers[:1], w.codes, w.state)),
         Reason.WITNESS_INCOMPLETE,
     )
 
@@ -553,13 +554,13 @@ def test_reason_7_forged_ancestor_header(h):
             headers = list(w.headers)
             headers[index] = rlp.encode(forged)
             check(
-                replace(inp, witness=rlp_witness(headers, w.codes, w.state)),
+                replace(inp, witness=encode_witness(headers, w.codes, w.state)),
                 Reason.WITNESS_INCOMPLETE,
             )
             # Adding the forged copy next to the real header changes nothing.
             both = [*w.headers, rlp.encode(forged)]
             assert (
-                check(replace(inp, witness=rlp_witness(both, w.codes, w.state)), None).block_hash
+                check(replace(inp, witness=encode_witness(both, w.codes, w.state)), None).block_hash
                 == block.hash
             )
 
@@ -570,7 +571,7 @@ def test_headers_beyond_the_needed_ancestors_are_harmless(h):
     w = h.witness(block)
     extra = h.l2.chain.header_by_number(block.number - 3)
     for header in (extra, extra.copy(extra_data=b"forged")):
-        witness = rlp_witness([*w.headers, rlp.encode(header)], w.codes, w.state)
+        witness = encode_witness([*w.headers, rlp.encode(header)], w.codes, w.state)
         assert check(replace(h.input(block), witness=witness), None).block_hash == block.hash
 
 
@@ -642,7 +643,7 @@ def _both_forms(h, block):
     w = h.witness(block)
     inp = h.input(block)
     return (
-        replace(inp, witness=rlp_witness(w.headers, w.codes, w.state)),
+        replace(inp, witness=encode_witness(w.headers, w.codes, w.state)),
         replace(inp, witness=json_witness(w.headers, w.codes, w.state)),
     )
 
@@ -680,7 +681,7 @@ def test_json_and_rlp_witness_missing_code(h):
     code = bytes.fromhex(load("Counter").deployed_bytecode[2:])
     codes = [c for c in w.codes if c != code]
     inp = h.input(h.increment)
-    a = verify(replace(inp, witness=rlp_witness(w.headers, codes, w.state)), L2_VM)
+    a = verify(replace(inp, witness=encode_witness(w.headers, codes, w.state)), L2_VM)
     b = verify(replace(inp, witness=json_witness(w.headers, codes, w.state)), L2_VM)
     assert a.reason == b.reason == Reason.WITNESS_INCOMPLETE
 
@@ -700,7 +701,7 @@ def test_json_witness_with_keys_and_unprefixed_hex(h):
 def test_witness_headers_as_embedded_lists(h):
     w = h.witness(h.transfers)
     headers = [rlp.decode(x) for x in w.headers]
-    inp = replace(h.input(h.transfers), witness=rlp_witness(headers, w.codes, w.state))
+    inp = replace(h.input(h.transfers), witness=encode_witness(headers, w.codes, w.state))
     assert check(inp, None).block_hash == h.transfers.hash
 
 
