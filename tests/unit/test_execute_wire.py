@@ -32,13 +32,14 @@ WITHOUT_PY_EVM = """
 import sys
 sys.modules["eth"] = None  # any import of py-evm now fails
 import precompiles.execute_wire as wire
+import sequencer.messages, sequencer.sequencer  # the sequencer's users of the wire format
 assert wire.execute_gas_cost(0) == 100_000
 assert not any(name == "eth" or name.startswith("eth.") for name in sys.modules if sys.modules[name])
 print("ok")
 """
 
 
-def test_importable_without_py_evm():
+def test_importable_without_py_evm_and_so_is_the_sequencer():
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_PY_EVM], cwd=ROOT, capture_output=True, text=True
     )
