@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.devnet import Devnet
+from precompiles.execute_wire import EXECUTE_ADDRESS
 from rpc import params as parse
 from rpc.errors import SERVER_ERROR, RpcError
 from rpc.eth import resolve_header
@@ -37,7 +38,7 @@ async def params(devnet: Devnet, _: Any) -> dict[str, Any]:
     p = vm_class.market_params
     head = devnet.head
     return {
-        "address": "0x" + "00" * 18 + "0101",
+        "address": "0x" + EXECUTE_ADDRESS.hex(),
         "cumulativeGasLimit": qty(p.limit),
         "cumulativeGasTarget": qty(p.target),
         "initialBaseFee": qty(p.initial_base_fee),
