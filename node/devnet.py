@@ -34,7 +34,7 @@ from node.errors import (
     TxRejection,
     UnknownBlock,
 )
-from node.fees import FeeHistory
+from node.fees import ExecuteFeeHistory, FeeHistory
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.impersonation import impersonate
@@ -327,6 +327,10 @@ class Devnet:
     ) -> FeeHistory:
         """``eth_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
         return await asyncio.to_thread(fees.fee_history, self, count, newest, percentiles)
+
+    async def execute_fee_history(self, count: int, newest: BlockHeaderAPI) -> ExecuteFeeHistory:
+        """``execute_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
+        return await asyncio.to_thread(fees.execute_fee_history, self, count, newest)
 
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
         return await self._simulate(

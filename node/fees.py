@@ -1,5 +1,6 @@
-"""Fee history (``eth_feeHistory``): base fees, gas use and priority-fee percentiles of a
-range of blocks, as geth reports them."""
+"""Fee history: base fees, gas use and priority-fee percentiles of a range of blocks, as
+geth reports them (``eth_feeHistory``), and the same for the EXECUTE market on the L1
+(``execute_feeHistory``)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,30 @@ def block_rewards(devnet: Devnet, header: BlockHeaderAPI, percentiles: list[floa
                 break
         out.append(chosen)
     return out
+
+
+@dataclass(frozen=True)
+class ExecuteFeeHistory:
+    """The EXECUTE market over a range of L1 blocks: ``base_fees`` has one more entry than
+    the blocks (the next block's); ``gas_used_ratios`` are of the cumulative limit."""
+
+    oldest: int
+    base_fees: list[int]
+    gas_used: list[int]
+    gas_used_ratios: list[float]
+
+
+def execute_fee_history(devnet: Devnet, count: int, newest: BlockHeaderAPI) -> ExecuteFeeHistory:
+    """The last ``count`` blocks up to ``newest`` (at most ``MAX_FEE_HISTORY_BLOCKS``) of a
+    chain whose VM carries the EXECUTE market."""
+    vm_class = devnet.vm_class
+    count = min(count, MAX_FEE_HISTORY_BLOCKS, newest.block_number + 1)
+    oldest = newest.block_number + 1 - count
+    fees, used, ratios = [], [], []
+    for number in range(oldest, newest.block_number + 1):
+        header = devnet.header_at(number)
+        fees.append(header.execute_base_fee_per_gas)
+        used.append(header.execute_gas_used)
+        ratios.append(header.execute_gas_used / vm_class.market_params.limit)
+    fees.append(vm_class.expected_execute_base_fee(newest))
+    return ExecuteFeeHistory(oldest, fees, used, ratios)

@@ -22,8 +22,6 @@ from rpc.shapes import qty
 execute = Namespace()
 METHODS = execute.methods
 
-MAX_HISTORY_BLOCKS = 1024
-
 
 def _vm(devnet: Devnet):
     vm_class = devnet.vm_class
@@ -59,26 +57,17 @@ async def base_fee(devnet: Devnet, _: Any) -> str:
 
 @execute.method("execute_feeHistory")
 async def fee_history(devnet: Devnet, params_: Any) -> dict[str, Any]:
-    vm_class = _vm(devnet)
+    _vm(devnet)
     count, newest = parse_params(
         params_,
         [(parse.quantity, REQUIRED, "blockCount"), (parse.block_id, "latest", "newestBlock")],
     )
-    newest_header = resolve_header(devnet, newest)
-    count = min(count, MAX_HISTORY_BLOCKS, newest_header.block_number + 1)
-    oldest = newest_header.block_number + 1 - count
-    fees, used, ratios = [], [], []
-    for number in range(oldest, newest_header.block_number + 1):
-        header = devnet.header_at(number)
-        fees.append(qty(header.execute_base_fee_per_gas))
-        used.append(qty(header.execute_gas_used))
-        ratios.append(header.execute_gas_used / vm_class.market_params.limit)
-    fees.append(qty(vm_class.expected_execute_base_fee(newest_header)))
+    history = await devnet.execute_fee_history(count, resolve_header(devnet, newest))
     return {
-        "oldestBlock": qty(oldest),
-        "executeBaseFeePerGas": fees,
-        "executeGasUsed": used,
-        "executeGasUsedRatio": ratios,
+        "oldestBlock": qty(history.oldest),
+        "executeBaseFeePerGas": [qty(fee) for fee in history.base_fees],
+        "executeGasUsed": [qty(gas) for gas in history.gas_used],
+        "executeGasUsedRatio": history.gas_used_ratios,
     }
 
 
