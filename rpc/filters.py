@@ -1,4 +1,6 @@
-"""Polled filters (``eth_newFilter`` … ``eth_uninstallFilter``), kept per node as geth keeps them.
+"""Polled filters (``eth_newFilter`` … ``eth_uninstallFilter``), kept per node as geth keeps them:
+the ``RpcServer`` owns the ``FilterStore`` (as it owns the subscription hub), and a node's public
+and authenticated servers share one, so a filter installed on one port is polled on the other.
 
 A filter remembers the head it last reported; ``eth_getFilterChanges`` answers what happened
 since: block hashes for a block filter, matching logs of the new blocks for a log filter (as
@@ -51,6 +53,8 @@ METHODS: dict[str, Callable[..., Awaitable[Any]]] = {}
 
 
 def method(name: str) -> Callable:
+    """Register a filter method (``FilterStore.methods`` serves it with the server's store)."""
+
     def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         METHODS[name] = fn
         return fn

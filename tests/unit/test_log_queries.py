@@ -15,7 +15,7 @@ import pytest
 from devtools.contracts import selector
 from node import logs
 from node.devnet import Devnet, MiningConfig, MiningMode
-from node.logs import LogLimits
+from node.logs import LogFilter, LogLimits
 from rpc import params as parse
 from rpc.server import RpcServer
 from tests.unit.test_filters import call, deploy_counter, error_of, send
@@ -108,3 +108,17 @@ async def test_addresses_and_topics_per_position_are_bounded(server):
     error = await error_of(server, "eth_getLogs", {"topics": [topics]})
     assert error == {"code": -32602, "message": message}
     assert await call(server, "eth_getLogs", {"address": many[:-1]}) == []
+
+
+async def test_the_node_answers_with_typed_logs(devnet, counter_logs):
+    """``Devnet.logs`` speaks bytes and ints; only rpc/ turns them into hex."""
+    counter = bytes.fromhex(counter_logs[2:])
+    found = await devnet.logs(LogFilter(from_block=0, addresses=frozenset({counter})))
+    assert [f.receipt.block_number for f in found] == sorted(f.receipt.block_number for f in found)
+    assert len(found) == 3
+    assert all(f.log.address == counter and f.offset == 0 for f in found)
+    newest = found[-1].receipt.block_number
+    assert (
+        len(await devnet.logs(LogFilter(from_block=0, addresses=frozenset({counter})), newest - 1))
+        == 1
+    )
