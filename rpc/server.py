@@ -220,6 +220,7 @@ class RpcServer:
             if response is not None:
                 parts.append(_encode(response))
                 size += len(parts[-1])
+            await asyncio.sleep(0)  # one loop turn per request: other clients are not held up
         return b"[" + b",".join(parts) + b"]" if parts else None
 
     # -- transports -----------------------------------------------------------------------
