@@ -158,13 +158,16 @@ class Relayer:
         levels = tree.levels()
         root = levels[-1][0]
         override = beacon_root_override(timestamp, root)
+        # no margin may lift a claim above the block gas limit: the pool would refuse it
+        # (a message asking for MAX_MIN_GAS_LIMIT needs about 4.2M of a 5M block)
+        block_gas_limit = h2i(self.l2.block("latest")["gasLimit"])
         attempts = []
         for message in self.pending(len(tree.leaves), l2_number):
             data = self.claim_data(message, tree, timestamp, levels)
             request = {"from": self.signer.account.address, "to": b2h(MESSENGER), "data": b2h(data)}
             try:
                 gas = h2i(self.l2.call("eth_estimateGas", request, "latest", override))
-                gas += gas // 4 + CLAIM_GAS_MARGIN
+                gas = min(gas + gas // 4 + CLAIM_GAS_MARGIN, block_gas_limit)
                 # the estimate only avoids a revert: the recipient's call must also succeed
                 out = self.l2.call("eth_call", {**request, "gas": hex(gas)}, "latest", override)
                 delivered = h2b(out)[-1:] == b"\x01"

@@ -137,7 +137,7 @@ ESCROW_ADDED = "EscrowAdded(address,uint256)"
 
 VALUES = st.sampled_from([0, 1, 10**9, 10**15, 10**17, ETHER // 2, ETHER])
 FEES = st.sampled_from([0, 0, 1, 10**12, 10**15])
-MIN_GAS_LIMITS = st.sampled_from([0, 0, 30_000, 200_000, 1_000_000])
+MIN_GAS_LIMITS = st.sampled_from([0, 0, 30_000, 200_000, 1_000_000, MAX_MIN_GAS_LIMIT])
 
 
 # -- the model: what the test sent and what the receipts said --------------------------------
@@ -229,6 +229,7 @@ class Harness:
         self.l2_signers = [Signer.from_key(self.l2, k) for k in DEV_KEYS]
         self.model = Model()
         self.messenger_supply = self.l2.balance(MESSENGER, 0)
+        self.l2_block_gas_limit = h2i(self.l2.block(0)["gasLimit"])
         seq = self.l1_signers[SEQUENCER]
         self.rollup, _, _ = deploy_rollup(seq, self.l2, seq.address, L2_FUNDING)
         self.domain = self.rollup.domain
@@ -374,7 +375,7 @@ class Harness:
             request = {"from": b2h(self.address(relayer)), "to": b2h(MESSENGER), "data": b2h(data)}
             params = [request, "latest"] + ([override] if override else [])
             gas = h2i(self.l2.call("eth_estimateGas", *params))
-            gas += gas // 4 + 30_000
+            gas = min(gas + gas // 4 + 30_000, self.l2_block_gas_limit)
             mode = "enough"
         else:
             mode = "tight"
@@ -1555,3 +1556,20 @@ def test_escrow_and_messaging_invariants(harness, capsys):
             f"steps: {rules}"
         )
     assert stats.examples >= 1
+
+
+def test_the_relayer_delivers_a_message_asking_for_the_largest_gas_floor(harness):
+    """Regression (found by the state machine): a deposit with ``minGasLimit`` =
+    ``MAX_MIN_GAS_LIMIT`` (4,000,000, which ``sendMessage`` accepts) needs a claim of about
+    4.2M gas, inside the 5M L2 block. The relayer added a quarter to the estimate and asked
+    for 5.3M: the L2 pool refused the claim ("exceeds block gas limit"), ``Sequencer.step``
+    raised before mining, and ``native-rollup sequence`` retried the same claim every step:
+    one cheap deposit stopped the L2 for good."""
+    h = harness
+    h.reset()
+    user = USERS[0]
+    d = h.deposit(user, h.address(user), ETHER // 10, 10**15, b"", MAX_MIN_GAS_LIMIT, "eoa")
+    h.sequencer_step()
+    assert h.model.deposits[d.message.index].done_in == len(h.model.blocks)
+    h.check_invariants()
+    h.check_views()
