@@ -1,4 +1,4 @@
-"""Shared fixtures: real node processes on free loopback ports."""
+"""Shared fixtures: real node processes on free loopback ports; the ``requires_tools`` marker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.procs import NodeProcess, start_node  # noqa: E402
+from tests.procs import NodeProcess, require_tool, start_node  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "requires_tools(*tools): the test needs these external tools (forge, cast, anvil, "
+        "solcjs, node); a missing one fails it with how to install it",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test whose tools are missing before its fixtures start any process."""
+    for marker in item.iter_markers("requires_tools"):
+        for tool in marker.args:
+            require_tool(tool)
 
 
 @pytest.fixture

@@ -1,35 +1,115 @@
-"""Real processes for end-to-end tests: free loopback ports, node start/stop by PID, tool paths.
+"""Real processes for end-to-end tests: free loopback ports, node start/stop by PID, the
+external tools tests need, and waiting for a condition.
 
 Set ``DEVNET_UNDER_TEST=anvil`` to run the same tests against anvil (a check that the
 tests describe standard behaviour, not just ours).
+
+A test that needs Foundry (forge, cast, anvil), solcjs or Node gets its path from
+``require_tool`` (or declares ``@pytest.mark.requires_tools(...)``, see tests/conftest.py):
+a missing tool fails the test with what to install, it never skips. A test waiting for
+something to happen polls for it with ``wait_until`` rather than sleeping a fixed time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
 
 
+SOLC = ROOT / "scripts" / "solc"  # forge's compiler (foundry.toml): runs solcjs under Node
+
+NPM_INSTALL = "run `make npm` (or `npm install`) in the repo root"
+# what each tool needs installed; forge, cast, anvil and solcjs are pinned in package.json
+TOOL_INSTALL = {
+    "forge": NPM_INSTALL,
+    "cast": NPM_INSTALL,
+    "anvil": NPM_INSTALL,
+    "solcjs": NPM_INSTALL,
+    "node": "install Node.js (it also brings npm, which `make npm` runs)",
+}
+
+
 def foundry_bin(tool: str) -> Path:
-    """The native binary of a Foundry tool installed from npm (not the Node shim)."""
+    """Where the native binary of a Foundry tool installed from npm is (not the Node shim)."""
     return NODE_MODULES / "@foundry-rs" / f"{tool}-linux-amd64" / "bin" / tool
 
 
-FORGE = foundry_bin("forge")
-CAST = foundry_bin("cast")
-ANVIL = foundry_bin("anvil")
-SOLC = ROOT / "scripts" / "solc"
+def find_tool(tool: str) -> Path | None:
+    """The path of ``tool`` (a name in ``TOOL_INSTALL``), or None when it is not installed."""
+    if tool in ("forge", "cast", "anvil"):
+        path = foundry_bin(tool)
+        return path if os.access(path, os.X_OK) else None
+    if tool == "solcjs":
+        path = NODE_MODULES / "solc"
+        return path if (path / "package.json").is_file() else None
+    if tool == "node":
+        found = shutil.which("node")
+        return Path(found) if found else None
+    raise ValueError(f"unknown tool {tool!r}; known: {', '.join(TOOL_INSTALL)}")
+
+
+def require_tool(tool: str) -> Path:
+    """The path of ``tool``; fails the calling test, saying how to install it, when missing.
+
+    CI installs every tool, so a missing one is a broken setup to report, not a reason to skip.
+    """
+    path = find_tool(tool)
+    if path is None:
+        pytest.fail(f"{tool} is missing: {TOOL_INSTALL[tool]}", pytrace=False)
+    return path
+
+
+def wait_until(
+    condition: Callable[[], object],
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+):
+    """Poll ``condition()`` until it returns something true and return that; fail the test
+    with ``what`` if ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def wait_until_async(
+    condition: Callable[[], object],
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.01,
+):
+    """``wait_until`` for a test on an event loop: yields to the loop between polls, so the
+    tasks that make the condition true get to run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_KEYS = [
@@ -100,13 +180,12 @@ class NodeProcess:
 
     def wait_receipt(self, tx_hash: str, timeout: float = 10.0) -> dict:
         """Poll until the transaction has a receipt (anvil may answer before it has one)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            receipt = self.call("eth_getTransactionReceipt", tx_hash)
-            if receipt is not None:
-                return receipt
-            time.sleep(0.02)
-        raise AssertionError(f"no receipt for {tx_hash} within {timeout}s")
+        return wait_until(
+            lambda: self.call("eth_getTransactionReceipt", tx_hash),
+            f"a receipt for {tx_hash}",
+            timeout,
+            interval=0.02,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -142,7 +221,7 @@ def start_node(
     args = list(args or [])
     port = free_port()
     if (program or under_test()) == "anvil":
-        cmd = [str(ANVIL), "--port", str(port), "--silent", *args]
+        cmd = [str(require_tool("anvil")), "--port", str(port), "--silent", *args]
     else:
         cmd = [sys.executable, "-m", "rpc.cli", "--port", str(port), *args]
     log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))

@@ -15,25 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.procs import CAST, DEV_ADDRESSES, DEV_KEYS, FORGE, ROOT, SOLC, NodeProcess
+from tests.procs import DEV_ADDRESSES, DEV_KEYS, ROOT, SOLC, NodeProcess, require_tool
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (FORGE.exists() and CAST.exists()),
-        reason="Foundry native binaries missing: run `npm ci` in the repo root",
-    ),
-    pytest.mark.skipif(
-        shutil.which("node") is None or not (ROOT / "node_modules" / "solc").is_dir(),
-        reason="forge compiles through scripts/solc, which needs `node` and node_modules/solc",
-    ),
-]
+# forge compiles through scripts/solc, which runs solcjs under Node
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_tools("forge", "cast", "node", "solcjs")]
 
 CAST_TIMEOUT = 60
 FORGE_TIMEOUT = 240
@@ -71,10 +61,10 @@ def foundry_env(tmp_path_factory) -> dict[str, str]:
 
 
 def run_tool(
-    tool: Path, args: list[str], env: dict[str, str], timeout: float, check: bool = True
+    tool: str, args: list[str], env: dict[str, str], timeout: float, check: bool = True
 ) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [str(tool), *args],
+        [str(require_tool(tool)), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -83,7 +73,7 @@ def run_tool(
     )
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"{tool.name} {' '.join(args)} exited {proc.returncode}\n"
+            f"{tool} {' '.join(args)} exited {proc.returncode}\n"
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
@@ -102,7 +92,7 @@ class Foundry:
         return [args[0], "--rpc-url", self.node.url, *args[1:]]
 
     def cast(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run_tool(CAST, self.with_rpc(args), self.env, CAST_TIMEOUT, check)
+        return run_tool("cast", self.with_rpc(args), self.env, CAST_TIMEOUT, check)
 
     def cast_out(self, *args: str) -> str:
         return self.cast(*args).stdout.strip()
@@ -114,7 +104,7 @@ class Foundry:
         self, *args: str, env: dict[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess:
         return run_tool(
-            FORGE, self.with_rpc(args), {**self.env, **(env or {})}, FORGE_TIMEOUT, check
+            "forge", self.with_rpc(args), {**self.env, **(env or {})}, FORGE_TIMEOUT, check
         )
 
     # raw JSON-RPC, to cross-check what cast reports
@@ -418,7 +408,7 @@ def test_forge_script_broadcast_sends_a_burst_from_one_key(fl):
 def test_forge_build_uses_the_wrapper_compiler(foundry_env):
     """forge build uses scripts/solc from foundry.toml (no native solc, no download)."""
     assert os.access(SOLC, os.X_OK)
-    proc = run_tool(FORGE, ["build", "--force"], foundry_env, FORGE_TIMEOUT)
+    proc = run_tool("forge", ["build", "--force"], foundry_env, FORGE_TIMEOUT)
     assert "Solc 0.8.37" in proc.stdout + proc.stderr
     artifact = json.loads(
         (Path(foundry_env["FOUNDRY_OUT"]) / "Counter.sol" / "Counter.json").read_text()

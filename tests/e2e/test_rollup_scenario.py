@@ -9,8 +9,8 @@ advances rejected with reasons 10, 8, 8, 7, 7 by mined L1 transactions that move
 claims that must fail, and the escrow identity.
 
 ``test_cli_and_forge_script_against_urls``: the rollup deployed by the forge script
-``DeployRollup.s.sol`` (or ``native-rollup deploy`` without Foundry), ``native-rollup
-sequence`` running as its own process, users acting through ``native-rollup deposit``,
+``DeployRollup.s.sol`` (``native-rollup deploy`` is tested in test_l2_controls.py),
+``native-rollup sequence`` running as its own process, users acting through ``native-rollup deposit``,
 ``withdraw``, ``prove-withdrawal``, ``claim-withdrawal`` and ``status``, and then the same
 scenario in external mode watching that process settle the blocks (the docker-compose path).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,12 +38,13 @@ from sequencer.scenario import EXPECTED_REASONS, Scenario, summary
 from tests.procs import (
     DEV_ADDRESSES,
     DEV_KEYS,
-    FORGE,
     ROOT,
     NodeProcess,
     free_port,
+    require_tool,
     rpc,
     under_test,
+    wait_until,
 )
 
 pytestmark = [
@@ -178,14 +178,6 @@ def native_rollup(*args: str, env: dict | None = None) -> subprocess.CompletedPr
     return proc
 
 
-def forge_available() -> bool:
-    return (
-        FORGE.exists()
-        and shutil.which("node") is not None
-        and (ROOT / "node_modules" / "solc").is_dir()
-    )
-
-
 def deploy_with_forge(l1: NodeProcess, l2: NodeProcess, tmp_path: Path) -> RollupInfo:
     """``forge script DeployRollup.s.sol --broadcast --skip-simulation`` with the L2 genesis."""
     genesis = l2.call("eth_getBlockByNumber", "0x0", False)
@@ -208,7 +200,7 @@ def deploy_with_forge(l1: NodeProcess, l2: NodeProcess, tmp_path: Path) -> Rollu
     )
     proc = subprocess.run(
         [
-            str(FORGE),
+            str(require_tool("forge")),
             "script",
             "contracts/script/DeployRollup.s.sol:DeployRollup",
             "--rpc-url",
@@ -239,23 +231,14 @@ def deploy_with_forge(l1: NodeProcess, l2: NodeProcess, tmp_path: Path) -> Rollu
     )
 
 
-def wait_for(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
+# forge compiles DeployRollup.s.sol through scripts/solc, which runs solcjs under Node
+@pytest.mark.requires_tools("forge", "node", "solcjs")
 def test_cli_and_forge_script_against_urls(nodes, tmp_path):
     l1, l2, auth = nodes
     urls = ["--l1", l1.url, "--l2", l2.url]
     rollup_file = tmp_path / "rollup.json"
-    if forge_available():
-        info = deploy_with_forge(l1, l2, tmp_path)
-        info.save(rollup_file)
-    else:
-        native_rollup("deploy", *urls, "--initial-escrow", "1", "--rollup-file", str(rollup_file))
-        info = RollupInfo.load(rollup_file)
+    info = deploy_with_forge(l1, l2, tmp_path)
+    info.save(rollup_file)
     rollup = h2b(info.address)
     l1_rpc, l2_rpc = RpcClient(l1.url), RpcClient(l2.url)
     assert l1_rpc.balance(rollup) == L2_FUNDING
@@ -281,19 +264,26 @@ def test_cli_and_forge_script_against_urls(nodes, tmp_path):
             native_rollup("deposit", *urls, *files, *key, "--value", "2", "--fee", "0.001").stdout
         )
         deposit = Message.from_json(out["message"])
-        wait_for(lambda: is_claimed_on_l2(l2_rpc, deposit), "the relayer to claim the deposit")
+        wait_until(
+            lambda: is_claimed_on_l2(l2_rpc, deposit),
+            "the relayer to claim the deposit",
+            timeout=60,
+            interval=0.2,
+        )
         assert l2_rpc.balance(user) == 2 * ETHER
 
         # withdraw 0.5 ETH (the CLI waits for the sequencer to include it), then claim on L1
         out = json.loads(native_rollup("withdraw", *urls, *key, "--value", "0.5").stdout)
         message = Message.from_json(out["message"])
         assert message.value == ETHER // 2 and message.to == h2b(user)
-        wait_for(
+        wait_until(
             lambda: (
                 json.loads(native_rollup("status", *urls, *files).stdout)["lastBlockNumber"]
                 >= out["l2Block"]
             ),
             "the withdrawal block to settle",
+            timeout=60,
+            interval=0.2,
         )
         proof = json.loads(
             native_rollup("prove-withdrawal", *urls, *files, "--index", str(message.index)).stdout

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -35,15 +34,17 @@ from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from devtools.contracts import calldata, load
-from tests.procs import ANVIL, CAST, DEV_ADDRESSES, DEV_KEYS, rpc, start_anvil, start_node
+from tests.procs import (
+    DEV_ADDRESSES,
+    DEV_KEYS,
+    require_tool,
+    rpc,
+    start_anvil,
+    start_node,
+    wait_until,
+)
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (ANVIL.exists() and CAST.exists()),
-        reason="Foundry native binaries missing: run `make npm` in the repo root",
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_tools("anvil", "cast")]
 
 CHAIN_ID = 31337
 GWEI = 10**9
@@ -107,13 +108,10 @@ def mine_workload(url: str) -> Chain:
 
 
 def wait_for_receipt(url: str, tx_hash: str) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        receipt = rpc(url, "eth_getTransactionReceipt", [tx_hash])["result"]
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash}")
+    return wait_until(
+        lambda: rpc(url, "eth_getTransactionReceipt", [tx_hash])["result"],
+        f"a receipt for {tx_hash}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +326,7 @@ def test_errors(ours):
 
 def cast_rpc(url: str, *args: str):
     proc = subprocess.run(
-        [str(CAST), "rpc", "--rpc-url", url, *args],
+        [str(require_tool("cast")), "rpc", "--rpc-url", url, *args],
         capture_output=True,
         text=True,
         timeout=CAST_TIMEOUT,

@@ -12,28 +12,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE = shutil.which("node")
-SOLCJS = ROOT / "node_modules" / "solc"
+from tests.procs import NODE_MODULES, ROOT, SOLC, require_tool
 
-pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="`node` is not on PATH (needed to run solcjs)"),
-    pytest.mark.skipif(
-        not (SOLCJS / "package.json").is_file(),
-        reason="node_modules/solc is missing: run `npm ci` in the repo root",
-    ),
-]
+pytestmark = pytest.mark.requires_tools("node", "solcjs")
 
 
 def test_committed_artifacts_match_sources():
     proc = subprocess.run(
-        [NODE, "scripts/compile-contracts.js", "--check"],
+        [require_tool("node"), "scripts/compile-contracts.js", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,7 +38,7 @@ def test_committed_artifacts_match_sources():
 
 def test_solc_wrapper_reports_a_native_version(tmp_path):
     solcjs_version = subprocess.run(
-        [NODE, "-p", "require('solc').version()"],
+        [require_tool("node"), "-p", "require('solc').version()"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -59,7 +49,7 @@ def test_solc_wrapper_reports_a_native_version(tmp_path):
 
     # from an unrelated cwd: the wrapper finds solcjs relative to its own location
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "solc"), "--version"],
+        [str(SOLC), "--version"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -94,13 +84,13 @@ def test_solc_wrapper_standard_json_resolves_imports(tmp_path):
     }
     proc = subprocess.run(
         [
-            str(ROOT / "scripts" / "solc"),
+            str(SOLC),
             "--allow-paths",
             str(tmp_path),
             "--base-path",
             str(tmp_path),
             "--include-path",
-            str(ROOT / "node_modules"),
+            str(NODE_MODULES),
             "--standard-json",
         ],
         input=json.dumps(standard_input),
@@ -125,7 +115,7 @@ def test_solc_wrapper_reports_missing_imports_in_json(tmp_path):
         "settings": {"outputSelection": {"*": {"*": ["abi"]}}},
     }
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "solc"), "--base-path", str(tmp_path), "--standard-json"],
+        [str(SOLC), "--base-path", str(tmp_path), "--standard-json"],
         input=json.dumps(standard_input),
         cwd=tmp_path,
         capture_output=True,
