@@ -23,18 +23,20 @@ METHODS = anvil.methods
 
 @anvil.method("anvil_nodeInfo")
 async def node_info(devnet: Devnet, params: Any) -> dict[str, Any]:
+    # anvil 1.7.1's shape, field by field: quantities in hex except the timestamp and the
+    # chain id, which anvil writes as JSON numbers.
     head = devnet.head
     return {
-        "currentBlockNumber": head.block_number,
+        "currentBlockNumber": qty(head.block_number),
         "currentBlockTimestamp": head.timestamp,
         "currentBlockHash": hexb(head.hash),
         "hardFork": "prague",
         "transactionOrder": "fees",
         "environment": {
-            "baseFee": devnet.next_base_fee(),
+            "baseFee": qty(devnet.next_base_fee()),
             "chainId": devnet.chain_id,
-            "gasLimit": head.gas_limit,
-            "gasPrice": devnet.next_base_fee() + DEFAULT_PRIORITY_FEE,
+            "gasLimit": qty(head.gas_limit),
+            "gasPrice": qty(devnet.next_base_fee() + DEFAULT_PRIORITY_FEE),
         },
         "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
         "network": devnet.genesis.name,
