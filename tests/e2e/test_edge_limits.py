@@ -36,7 +36,7 @@ import time
 import pytest
 import websockets
 
-from tests.procs import DEV_ADDRESSES, NodeProcess, rpc, under_test
+from tests.procs import DEV_ADDRESSES, NodeProcess, rpc, under_test, wait_until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -531,8 +531,7 @@ def test_other_clients_are_answered_while_a_big_body_is_parsed(shared_l1, make_b
     body = make_body()
     poller = Poller(shared_l1)
     poller.start()
-    while not poller.latencies:
-        time.sleep(0.01)
+    wait_until(lambda: poller.latencies, "the second client's first answer", interval=0.01)
     start = time.monotonic()
     status, _, raw = http_request(shared_l1, body, timeout=120)
     end = time.monotonic()
@@ -553,37 +552,30 @@ def test_other_clients_are_answered_while_a_big_body_is_parsed(shared_l1, make_b
 # --------------------------------------------------------------------------- connections
 
 
+def answer_with_status(node: NodeProcess, wanted: int) -> tuple[int, dict[str, str], bytes] | None:
+    """One request; its answer if it has status ``wanted``, else None (also when the
+    connection breaks)."""
+    try:
+        answer = http_request(node, timeout=WAIT)
+    except (ConnectionError, http.client.HTTPException):
+        return None
+    return answer if answer[0] == wanted else None
+
+
 def test_connection_cap(node_factory):
     node = node_factory("--max-connections", "4")
     held = [socket.create_connection(("127.0.0.1", node.port), timeout=WAIT) for _ in range(4)]
     try:
         # every slot is taken by an idle connection: the next one is refused with a reason
-        deadline = time.monotonic() + WAIT
-        status, body = 200, b""
-        while time.monotonic() < deadline:
-            try:
-                status, _, body = http_request(node, timeout=WAIT)
-            except (ConnectionError, http.client.HTTPException):
-                continue
-            if status == 503:
-                break
-            time.sleep(0.05)
-        assert status == 503, status
+        status, _, body = wait_until(
+            lambda: answer_with_status(node, 503), "a refusal with 503", WAIT
+        )
         assert b"too many open connections (max 4)" in body
     finally:
         held.pop().close()
     try:
         # a freed slot serves again
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            try:
-                if http_request(node, timeout=WAIT)[0] == 200:
-                    break
-            except (ConnectionError, http.client.HTTPException):
-                pass
-            time.sleep(0.05)
-        else:
-            raise AssertionError("a freed connection slot was never reused")
+        wait_until(lambda: answer_with_status(node, 200), "a freed slot to serve again", WAIT)
     finally:
         for sock in held:
             sock.close()
@@ -670,9 +662,7 @@ def test_non_reading_subscribers_do_not_grow_memory(node_factory):
 
 def test_silent_still_warns_about_binding_beyond_loopback(node_factory):
     node = node_factory("--host", "0.0.0.0", "--silent")
-    deadline = time.monotonic() + WAIT
-    while "WARNING" not in node.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: "WARNING" in node.log(), "the warning in the log", WAIT)
     assert "WARNING: listening on 0.0.0.0, beyond loopback" in node.log()
     assert "Available accounts" not in node.log()
 
@@ -701,7 +691,7 @@ def test_websocket_requests_in_flight_are_bounded(node_factory):
                 break  # the node stopped reading: backpressure reached the client
             sent += 1000
             peak = max(peak, rss_mib(node.pid))
-        for _ in range(20):  # let the node take in what it will
+        for _ in range(20):  # the sleep is the measurement: the peak while the node reads
             time.sleep(0.1)
             peak = max(peak, rss_mib(node.pid))
     growth = peak - baseline

@@ -42,7 +42,7 @@ from eth_utils import keccak, to_checksum_address
 
 from devtools.execute_inputs import encoded, input_from_rpc
 from precompiles.execute_wire import Reason, decode_output, encode_invalid, execute_gas_cost
-from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test
+from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test, wait_until
 
 # The test mines L2 blocks itself (evm_mine with anchors) and pays from dev accounts: a local
 # experiment, so it opts into what an L2 node does not do by default.
@@ -486,7 +486,7 @@ def _ping_during(node: NodeProcess, work) -> tuple[object, list[float], float]:
 
     thread = threading.Thread(target=pinger, daemon=True)
     thread.start()
-    time.sleep(0.2)  # the pinger is up before the work starts
+    wait_until(lambda: pings, "the pinger to be up before the work starts")
     window["start"] = time.monotonic()
     try:
         result = work()

@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.procs import NodeProcess, rpc
+from tests.procs import NodeProcess, rpc, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -373,7 +373,7 @@ def test_automine_toggle(node_factory):
         raw, tx_hash = sign_transfer(DEV_KEYS[3], n, to, 10 + n)
         assert send(node, raw) == tx_hash
         hashes.append(tx_hash)
-    time.sleep(0.5)
+    time.sleep(0.5)  # the sleep is the test: with automine off nothing is mined meanwhile
     assert number(node) == 0
     assert all(node.call("eth_getTransactionReceipt", h) is None for h in hashes)
     assert node.call("txpool_status") == {"pending": "0x3", "queued": "0x0"}
@@ -392,19 +392,26 @@ def test_interval_mining_on_and_off(node_factory):
     node = node_factory()
     assert node.call("evm_setIntervalMining", 1) is True
     start = number(node)
-    time.sleep(2.6)
-    produced = number(node) - start
-    assert 2 <= produced <= 4, produced
+    wait_until(lambda: number(node) >= start + 3, "three interval blocks")
+    # genesis carries its file's timestamp, so only gaps between mined blocks count
+    stamps = [
+        q(node.call("eth_getBlockByNumber", hex(n), False)["timestamp"])
+        for n in range(max(start, 1), start + 4)
+    ]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert all(1 <= gap <= 2 for gap in gaps), f"slots of 1 s, got timestamps {stamps}"
     raw, tx_hash = sign_transfer(DEV_KEYS[4], 0, fresh("interval"), 5)
     send(node, raw)
-    assert node.wait_receipt(tx_hash, timeout=3)["status"] == "0x1"
+    assert node.wait_receipt(tx_hash, timeout=10)["status"] == "0x1"
 
     assert node.call("anvil_setIntervalMining", "0x0") is True
-    time.sleep(0.3)  # a block being built as the call arrives may still land
+    # a block being built as the call arrives may still land: a grace period, not a wait
+    # for something that can be polled
+    time.sleep(0.3)
     stopped_at = number(node)
     raw, tx_hash = sign_transfer(DEV_KEYS[4], 1, fresh("interval"), 6)
     send(node, raw)
-    time.sleep(2.2)
+    time.sleep(2.2)  # the sleep is the test: with interval mining off nothing is mined
     assert number(node) == stopped_at
     assert node.call("eth_getTransactionReceipt", tx_hash) is None
     node.call("evm_mine")
@@ -414,12 +421,12 @@ def test_interval_mining_on_and_off(node_factory):
 def test_automine_replaces_interval_mining(node_factory):
     node = node_factory()
     node.call("evm_setIntervalMining", 1)
-    time.sleep(1.2)
+    wait_until(lambda: number(node) >= 1, "an interval block")
     assert node.call("evm_setAutomine", True) is True
     assert node.call("anvil_getAutomine") is True
-    time.sleep(0.3)
+    time.sleep(0.3)  # grace for an interval block being built as the call arrived
     start = number(node)
-    time.sleep(2.2)
+    time.sleep(2.2)  # the sleep is the test: no interval block is mined any more
     assert number(node) == start  # automine: no transactions, no blocks
 
 

@@ -35,7 +35,7 @@ from eth_utils import keccak, to_checksum_address
 
 from devtools.contracts import load
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.procs import ROOT, NodeProcess, free_port
+from tests.procs import ROOT, NodeProcess, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -93,13 +93,12 @@ def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 15.0) -> dict
 
 
 def wait_pool_empty(node: NodeProcess, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = node.call("txpool_status")
-        if status == {"pending": "0x0", "queued": "0x0"}:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"pool not drained: {node.call('txpool_status')}")
+    wait_until(
+        lambda: node.call("txpool_status") == {"pending": "0x0", "queued": "0x0"},
+        "the pool to drain",
+        timeout,
+        interval=0.1,
+    )
 
 
 def balance(node: NodeProcess, address: str, block: str = "latest") -> int:
@@ -222,13 +221,14 @@ def test_kill_9_under_traffic_loses_nothing_a_client_saw(node_factory, tmp_path)
     per_sender = int(SECONDS * 100) + 100  # more than a sender can send before the kill
     traffic = Traffic(node.url, SENDERS, per_sender)
     traffic.start()
-    time.sleep(SECONDS)
-    with traffic.lock:
-        before_kill = len(traffic.seen_receipts)
-    time.sleep(0.2)
-    with traffic.lock:
-        at_kill = len(traffic.seen_receipts)
-    assert at_kill > before_kill, "traffic must still be flowing at the kill"
+    time.sleep(SECONDS)  # the sleep is the test: PERSISTENCE_SECONDS of traffic, then the kill
+
+    def receipts_seen() -> int:
+        with traffic.lock:
+            return len(traffic.seen_receipts)
+
+    before_kill = receipts_seen()
+    wait_until(lambda: receipts_seen() > before_kill, "traffic still flowing at the kill", 10)
     assert all(t.is_alive() for t in traffic.threads[:SENDERS]), traffic.errors
     assert node.stop(signal.SIGKILL) == -signal.SIGKILL
     traffic.join()
@@ -550,7 +550,9 @@ def test_reset_of_a_resumed_node_keeps_its_genesis(node_factory, tmp_path):
     genesis = node.call("eth_getBlockByNumber", "0x0", False)
     node.call("evm_mine")
     assert node.stop(signal.SIGTERM) == 0
-    time.sleep(1.1)  # the resumed process starts in a later second
+    stopped_in = int(time.time())
+    # the resumed process starts in a later second (a genesis rebuilt from the clock would differ)
+    wait_until(lambda: int(time.time()) > stopped_in, "the next second", interval=0.02)
     resumed = node_factory("--data-dir", str(data_dir))
     assert resumed.call("eth_getBlockByNumber", "0x0", False) == genesis
     assert resumed.call("anvil_reset") is None

@@ -17,7 +17,7 @@ from devtools.contracts import load, selector
 from node.devnet import Devnet, MiningConfig, MiningMode, SendRequest
 from rpc import subscriptions
 from rpc.server import RpcServer
-from tests.procs import free_port
+from tests.procs import free_port, wait_until_async
 
 INCREMENTED_TOPIC = "0x" + keccak(text="Incremented(address,uint256)").hex()
 
@@ -284,7 +284,8 @@ async def test_a_slow_client_is_disconnected_when_its_queue_overflows(server, de
     await asyncio.sleep(0)  # the sender takes the first message and blocks on it
     for _ in range(5):
         await devnet.mine()
-    await asyncio.sleep(0.01)  # the close runs as its own task
+    # closing the socket runs as its own task
+    await wait_until_async(lambda: socket.closed_with, "the socket to be closed")
     assert session.closed
     assert socket.closed_with == (1008, b"notification queue overflow")
     assert server.subscriptions.subscriptions == {}
@@ -315,11 +316,9 @@ async def test_closing_the_socket_removes_its_subscriptions(server, devnet):
                 await ws.send(json.dumps({"id": i, "method": "eth_subscribe", "params": params}))
             replies = [json.loads(await ws.recv()) for _ in range(3)]
             assert set(server.subscriptions.subscriptions) == {r["result"] for r in replies}
-        for _ in range(100):
-            if not server.subscriptions.subscriptions:
-                break
-            await asyncio.sleep(0.01)
-        assert server.subscriptions.subscriptions == {}
+        await wait_until_async(
+            lambda: not server.subscriptions.subscriptions, "the subscriptions to be removed"
+        )
     finally:
         await server.stop()
     assert server.subscriptions.on_block not in devnet.listeners

@@ -16,6 +16,7 @@ from node.errors import ExecutionHalted, SimulationAborted, SimulationTimeout, T
 from node.genesis import load_genesis
 from node.interrupt import Deadline, go_duration
 from node.simulation import AccountOverride, CallRequest
+from tests.procs import wait_until
 
 TARGET = b"\x55" * 20
 FOREVER = bytes.fromhex("5b600056")  # JUMPDEST PUSH1 0 JUMP
@@ -69,8 +70,8 @@ def test_abort_from_another_thread_stops_a_running_simulation(chain):
 
     worker = threading.Thread(target=simulate)
     worker.start()
-    while not deadline._classes:  # until the simulation has installed the deadline: running
-        time.sleep(0.001)
+    # the simulation is running once it has installed the deadline
+    wait_until(lambda: deadline._classes, "the simulation to start", interval=0.001)
     deadline.abort()
     worker.join(timeout=10)
     assert not worker.is_alive()
