@@ -41,6 +41,10 @@ async def get_raw_transaction(devnet: Devnet, params: Any) -> str | None:
     return hexb(shapes.encode_transaction(pooled.transaction)) if pooled else None
 
 
+# geth serves the same answer under eth_ (a mined transaction, or one in the pool).
+debug.alias("eth_getRawTransactionByHash", "debug_getRawTransaction")
+
+
 @debug.method("debug_getRawReceipts")
 async def get_raw_receipts(devnet: Devnet, params: Any) -> list[str] | None:
     (block,) = parse_params(params, [(parse.block_id, REQUIRED, "block")])

@@ -380,6 +380,31 @@ async def tx_by_hash_and_index(devnet: Devnet, params: Any) -> dict[str, Any] | 
     return _tx_at(devnet, maybe_header(devnet, block_hash), index)
 
 
+def _raw_tx_at(devnet: Devnet, header: BlockHeaderAPI | None, index: int) -> str | None:
+    if header is None:
+        return None
+    receipts = devnet.receipts(header)
+    if index >= len(receipts):
+        return None
+    return hexb(shapes.encode_transaction(receipts[index].transaction))
+
+
+@method("eth_getRawTransactionByBlockNumberAndIndex")
+async def raw_tx_by_number_and_index(devnet: Devnet, params: Any) -> str | None:
+    block, index = parse_params(
+        params, [(parse.block_id, REQUIRED, "block"), (parse.uint64, REQUIRED, "index")]
+    )
+    return _raw_tx_at(devnet, maybe_header(devnet, block), index)
+
+
+@method("eth_getRawTransactionByBlockHashAndIndex")
+async def raw_tx_by_hash_and_index(devnet: Devnet, params: Any) -> str | None:
+    block_hash, index = parse_params(
+        params, [(parse.hash32, REQUIRED, "blockHash"), (parse.uint64, REQUIRED, "index")]
+    )
+    return _raw_tx_at(devnet, maybe_header(devnet, block_hash), index)
+
+
 @method("eth_getTransactionReceipt")
 async def get_transaction_receipt(devnet: Devnet, params: Any) -> dict[str, Any] | None:
     (tx_hash,) = parse_params(params, [(parse.hash32, REQUIRED, "hash")])
