@@ -5,86 +5,47 @@ keeps answering cheap requests while a block is being built. One thread writes t
 a small pool runs simulations, each under a gas cap and a wall-clock deadline that
 interrupts the EVM (``node.interrupt``), so one endless call never holds the node. Readers
 use the cached ``head`` header, which only moves once a block is fully persisted.
+
+``Devnet`` is assembled from one mixin per concern: ``node.reads`` (plain reads),
+``node.simulator`` (calls, gas estimates, traces), ``node.mining`` (block production and the
+mining mode) and ``node.controls`` (snapshots, time travel, state edits, reset, state files).
+This module keeps the shared state, the lifecycle, transaction submission and the pool's
+restore after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
 
-from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
-from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_HASH32
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
 
-from node import fees, logs, tracing
 from node.accounts import DevAccount
-from node.chain import BuiltBlock, Chain
-from node.errors import (
-    InvalidInput,
-    InvalidTimestamp,
-    InvalidTransaction,
-    SimulationAborted,
-    SimulatorBusy,
-    TooManySnapshots,
-    TxRejection,
-    UnknownBlock,
-)
-from node.fees import ExecuteFeeHistory, FeeHistory
+from node.chain import Chain
+from node.controls import NodeControls, Snapshot
+from node.errors import InvalidInput, InvalidTransaction, TxRejection
 from node.fork.validation import validate_against_state, validate_static
 from node.genesis import Genesis
 from node.impersonation import impersonate
-from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
-from node.logs import FoundLog, LogFilter, LogLimits
+from node.interrupt import Deadline
+from node.logs import LogLimits
+from node.mining import BlockListener, BlockProduction, MiningConfig, MiningMode
 from node.pool import PoolLimits, TxPool
-from node.proofs import AccountProof
-from node.receipts import ReceiptInfo
-from node.simulation import RPC_GAS_CAP, CallRequest, CallResult
-from node.statefile import MAX_STATE_SIZE, checked_entries, dump_state
+from node.reads import ChainReads
+from node.simulation import CallRequest
+from node.simulator import SIMULATOR_THREADS, SimulationLimits, Simulations
+from node.statefile import MAX_STATE_SIZE
 from node.storage import PoolJournal
-from node.witness import ExecutionWitness
 
 log = logging.getLogger("native_devnet")
 
 DEFAULT_PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests, as anvil
-MAX_DROPPED_REMEMBERED = 10_000
-MAX_TIMESTAMP = 2**64 - 1  # header timestamps are uint64
-# Simulations run on a few threads: with the GIL they share one core, but a short eth_call
-# is answered while a long trace runs instead of waiting up to its whole deadline.
-SIMULATOR_THREADS = 2
-MAX_WAITING_SIMULATIONS = 64  # beyond the running ones; more is refused, not queued
 STOP_GRACE = 2.0  # seconds stop() gives aborted simulations to leave their threads
-# Live evm_snapshot ids: each holds the pool's transactions, so an endless loop of snapshots
-# would grow without bound. Reverting uses up a snapshot and every newer one.
-MAX_SNAPSHOTS = 1_000
-
-
-class MiningMode(Enum):
-    AUTO = "automine"
-    INTERVAL = "interval"
-    MANUAL = "manual"
-
-
-@dataclass
-class MiningConfig:
-    mode: MiningMode = MiningMode.AUTO
-    block_time: float | None = None
-
-
-@dataclass(frozen=True)
-class SimulationLimits:
-    """Bounds on every simulation: ``eth_call``, ``eth_estimateGas``,
-    ``eth_createAccessList`` and ``debug_trace*`` (flags ``--rpc-gas-cap``,
-    ``--rpc-evm-timeout``, ``--trace-timeout``, ``--trace-max-steps``)."""
-
-    gas_cap: int = RPC_GAS_CAP
-    timeout: float = RPC_EVM_TIMEOUT
-    trace_timeout: float = TRACE_TIMEOUT
-    trace_max_steps: int = tracing.TRACE_MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -103,20 +64,15 @@ class SendRequest:
     access_list: tuple = ()
 
 
-BlockListener = Callable[[BuiltBlock], None]
 PendingListener = Callable[[SignedTransactionAPI, bytes], None]  # (transaction, sender)
 
 
-@dataclass
-class Snapshot:
-    head: BlockHeaderAPI
-    post_state_root: bytes
-    pool: list
-    time_offset: int
-    next_timestamp: int | None
+class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
+    """The one entry point ``rpc/`` calls: each RPC method is one public method here. Reads,
+    simulations, block production and the test-node controls live in the mixins'
+    modules (``node.reads``, ``node.simulator``, ``node.mining``, ``node.controls``); this class
+    owns the state they share, the lifecycle and transaction submission."""
 
-
-class Devnet:
     def __init__(
         self,
         genesis: Genesis,
@@ -167,13 +123,6 @@ class Devnet:
         if self.mining.mode is MiningMode.INTERVAL:
             self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
 
-    def abort_simulations(self) -> None:
-        """The node is stopping: every simulation, running or waiting, ends at its next
-        check, and no new one starts."""
-        self._stopping = True
-        for deadline in self._simulations:
-            deadline.abort()
-
     async def stop(self) -> None:
         self.abort_simulations()
         for task in self._tasks:
@@ -197,201 +146,6 @@ class Devnet:
 
     async def _on_writer(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
-
-    async def _simulate(self, deadline: Deadline, fn, *args, **kwargs):
-        """``fn(*args, deadline=deadline, **kwargs)`` on a simulator thread, ended by the
-        deadline, by ``abort_simulations`` or when the client goes away."""
-        if self._stopping:
-            raise SimulationAborted("execution aborted (the node is shutting down)")
-        waiting = len(self._simulations) - SIMULATOR_THREADS
-        if waiting >= MAX_WAITING_SIMULATIONS:
-            raise SimulatorBusy(
-                f"too many simulations: {MAX_WAITING_SIMULATIONS} already wait for the "
-                f"{SIMULATOR_THREADS} simulator threads of this node; retry later"
-            )
-        work = functools.partial(deadline.run, fn, *args, deadline=deadline, **kwargs)
-        future = asyncio.get_running_loop().run_in_executor(self._simulator, work)
-        self._simulations[deadline] = future
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            deadline.abort()  # nobody waits for the answer: free the thread
-            raise
-        finally:
-            if future.done():
-                del self._simulations[deadline]
-            else:
-                future.add_done_callback(lambda _: self._simulations.pop(deadline, None))
-
-    def _call_deadline(self) -> Deadline:
-        return Deadline(self.limits.timeout)
-
-    def _trace_deadline(self, options: tracing.TraceOptions) -> Deadline:
-        """The trace config's ``timeout`` (geth's), at most the node's trace timeout."""
-        seconds = self.limits.trace_timeout
-        if options.timeout is not None:
-            seconds = min(seconds, options.timeout)
-        return Deadline.for_trace(seconds)
-
-    def _trace_budget(self) -> tracing.TraceBudget:
-        return tracing.TraceBudget(max_steps=self.limits.trace_max_steps)
-
-    # -- reads ------------------------------------------------------------------------------
-
-    @property
-    def chain_id(self) -> int:
-        return self.chain.chain_id
-
-    def state_nonce(self, sender: bytes) -> int:
-        return self.chain.nonce(sender, self.head)
-
-    def pending_nonce(self, sender: bytes) -> int:
-        return self.pool.next_nonce(sender, self.state_nonce(sender))
-
-    def next_base_fee(self) -> int:
-        return self.chain.next_base_fee(self.head)
-
-    def header_at(self, number: int) -> BlockHeaderAPI:
-        if number > self.head.block_number:
-            raise UnknownBlock(f"block {number} not found")
-        return self.chain.header_by_number(number)
-
-    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
-        header = self.chain.header_by_hash(block_hash)
-        if header.block_number > self.head.block_number:
-            raise UnknownBlock(f"block 0x{block_hash.hex()} not found")
-        return header
-
-    def block(self, header: BlockHeaderAPI) -> BlockAPI:
-        return self.chain.block_by_header(header)
-
-    def receipts(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
-        """The block's transactions with their receipts and senders, in block order."""
-        return self.chain.receipts_of(header)
-
-    def find_transaction(self, tx_hash: bytes) -> ReceiptInfo | None:
-        """A mined transaction (on this chain or one ``evm_revert`` rewound: check the
-        block number against the head)."""
-        return self.chain.find_transaction(tx_hash)
-
-    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.chain.balance(address, header)
-
-    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.chain.nonce(address, header)
-
-    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
-        return self.chain.code(address, header)
-
-    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
-        return self.chain.storage(address, slot, header)
-
-    def account(self, address: bytes, header: BlockHeaderAPI) -> tuple[int, int, bytes]:
-        """Balance, nonce and code of ``address``, read from one state."""
-        db = self.chain.account_db(header)
-        return db.get_balance(address), db.get_nonce(address), db.get_code(address)
-
-    def proof(self, address: bytes, slots: list[int], header: BlockHeaderAPI) -> AccountProof:
-        return self.chain.proof(address, slots, header)
-
-    def blob_base_fee(self) -> int:
-        return self.chain.pending_state(self.head).blob_base_fee
-
-    def witness(self, block_hash: bytes) -> ExecutionWitness | None:
-        return self.chain.witnesses.get(block_hash)
-
-    @property
-    def vm_class(self) -> type:
-        """The VM class of the chain's fork (the L1's carries the EXECUTE market)."""
-        return self.chain.vm_class
-
-    @property
-    def delayed_state_root(self) -> bool:
-        return self.chain.delayed_state_root
-
-    @property
-    def data_directory(self) -> str | None:
-        """Where the chain is stored; None in memory."""
-        return getattr(self.chain.db, "directory", None)
-
-    async def logs(self, query: LogFilter, since: int | None = None) -> list[FoundLog]:
-        """Logs matching ``query`` (only in blocks after ``since`` when given), within
-        ``log_limits``, on a worker thread: a query over a long chain reads many blocks and
-        must hold up neither other requests nor the chain writer."""
-        if since is None:
-            return await asyncio.to_thread(logs.logs_matching, self, query, self.log_limits)
-        return await asyncio.to_thread(logs.logs_since, self, query, since, self.log_limits)
-
-    async def fee_history(
-        self, count: int, newest: BlockHeaderAPI, percentiles: list[float] | None
-    ) -> FeeHistory:
-        """``eth_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
-        return await asyncio.to_thread(fees.fee_history, self, count, newest, percentiles)
-
-    async def execute_fee_history(self, count: int, newest: BlockHeaderAPI) -> ExecuteFeeHistory:
-        """``execute_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
-        return await asyncio.to_thread(fees.execute_fee_history, self, count, newest)
-
-    async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
-        return await self._simulate(
-            self._call_deadline(), self.chain.call, request, header, gas_cap=self.limits.gas_cap
-        )
-
-    async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
-        return await self._simulate(
-            self._call_deadline(),
-            self.chain.create_access_list,
-            request,
-            header,
-            gas_cap=self.limits.gas_cap,
-        )
-
-    async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
-        return await self._simulate(
-            self._call_deadline(),
-            self.chain.estimate_gas,
-            request,
-            header,
-            gas_cap=self.limits.gas_cap,
-        )
-
-    async def trace_transaction(
-        self, tx_hash: bytes, options: tracing.TraceOptions
-    ) -> tracing.TraceResult:
-        return await self._simulate(
-            self._trace_deadline(options),
-            tracing.trace_transaction,
-            self.chain,
-            tx_hash,
-            options,
-            budget=self._trace_budget(),
-        )
-
-    async def trace_call(
-        self, request: CallRequest, header: BlockHeaderAPI, options: tracing.TraceOptions
-    ) -> tracing.TraceResult:
-        return await self._simulate(
-            self._trace_deadline(options),
-            tracing.trace_call,
-            self.chain,
-            request,
-            header,
-            options,
-            gas_cap=self.limits.gas_cap,
-            budget=self._trace_budget(),
-        )
-
-    async def trace_block(
-        self, header: BlockHeaderAPI, options: tracing.TraceOptions
-    ) -> list[tuple[bytes, tracing.TraceResult]]:
-        return await self._simulate(
-            self._trace_deadline(options),
-            tracing.trace_block,
-            self.chain,
-            header,
-            options,
-            budget=self._trace_budget(),
-        )
 
     # -- submission -------------------------------------------------------------------------
 
@@ -501,152 +255,6 @@ class Devnet:
             return impersonate(unsigned, request.sender)
         return unsigned.as_signed_transaction(account.private_key)
 
-    # -- block production ---------------------------------------------------------------------
-
-    def check_block_timestamp(self, timestamp: int) -> None:
-        """A timestamp the next block may have: after the head's and a uint64."""
-        if timestamp > MAX_TIMESTAMP:
-            raise InvalidTimestamp(
-                f"The timestamp is too big: {timestamp} is above the largest uint64 {MAX_TIMESTAMP}"
-            )
-        if timestamp <= self.head.timestamp:
-            raise InvalidTimestamp(
-                f"Timestamp error: {timestamp} is lower than or equal to previous block's "
-                f"timestamp {self.head.timestamp}"
-            )
-
-    def set_next_timestamp(self, timestamp: int) -> None:
-        """``evm_setNextBlockTimestamp``."""
-        self.check_block_timestamp(timestamp)
-        self._next_timestamp = timestamp
-
-    def set_next_block_fields(
-        self,
-        anchor: bytes | None = None,
-        prev_randao: bytes | None = None,
-        coinbase: bytes | None = None,
-    ) -> None:
-        """Header fields of the next block only: the L1 anchor (``parent_beacon_block_root``)
-        a rollup sequencer hands its L2, ``prevRandao`` and the fee recipient."""
-        if anchor is not None:
-            self._next_fields["parent_beacon_block_root"] = anchor
-        if prev_randao is not None:
-            self._next_fields["prev_randao"] = prev_randao
-        if coinbase is not None:
-            self._next_fields["coinbase"] = coinbase
-
-    async def mine(self, timestamp: int | None = None) -> BuiltBlock:
-        """Mine one block now with whatever the pool can execute."""
-        if timestamp is not None:
-            self.check_block_timestamp(timestamp)
-        built = await self._on_writer(self._build_next_block, timestamp)
-        self._after_block(built)
-        return built
-
-    def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
-        head = self.chain.head
-        base_fee = self.chain.next_base_fee(head)
-        ordered = self.pool.ordered_for_block(self.chain.account_db(head).get_nonce, base_fee)
-        if timestamp is None:
-            timestamp = self._next_timestamp
-            self._next_timestamp = None
-        if timestamp is None:
-            timestamp = int(time.time()) + self.time_offset
-        timestamp = max(timestamp, head.timestamp + 1)
-        if timestamp > MAX_TIMESTAMP:  # the clock ran out: no block can follow
-            raise InvalidTimestamp(
-                f"The timestamp is too big: block {head.block_number + 1} would need "
-                f"{timestamp}, above the largest uint64 {MAX_TIMESTAMP}"
-            )
-        fields, self._next_fields = self._next_fields, {}
-        fields.setdefault("parent_beacon_block_root", ZERO_HASH32)
-        built = self.chain.build_block(
-            [p.transaction for p in ordered], timestamp=timestamp, **fields
-        )
-        for info in built.receipts:
-            self.pool.remove(info.transaction_hash)
-        for skipped in built.skipped:
-            pooled = self.pool.get(skipped.transaction.hash)
-            if pooled is None:
-                continue
-            if skipped.error.retryable:
-                pooled.last_error = str(skipped.error)
-            else:
-                self.pool.remove(pooled.hash)
-        new_head = built.block.header
-        self.pool.prune(self.chain.account_db(new_head).get_nonce)
-        return built
-
-    def _after_block(self, built: BuiltBlock) -> None:
-        self.head = built.block.header
-        header = built.block.header
-        log.info(
-            "block %d 0x%s txs=%d gas=%d base_fee=%d in %.1f ms",
-            header.block_number,
-            built.block.hash.hex()[:16],
-            len(built.receipts),
-            header.gas_used,
-            header.base_fee_per_gas,
-            built.seconds * 1000,
-        )
-        for info in built.receipts:
-            self._settle(info.transaction_hash, None)
-        for skipped in built.skipped:
-            if not skipped.error.retryable:
-                log.info("tx 0x%s dropped: %s", skipped.transaction.hash.hex(), skipped.error)
-                self.dropped[skipped.transaction.hash] = str(skipped.error)
-                while len(self.dropped) > MAX_DROPPED_REMEMBERED:
-                    self.dropped.pop(next(iter(self.dropped)))
-                self._settle(skipped.transaction.hash, skipped.error)
-            else:
-                log.info("tx 0x%s deferred: %s", skipped.transaction.hash.hex(), skipped.error)
-        for listener in list(self.listeners):
-            try:
-                listener(built)
-            except Exception:  # a listener must never stop block production
-                log.exception("block listener failed")
-
-    def _settle(self, tx_hash: bytes, error: Exception | None) -> None:
-        waiter = self._waiters.pop(tx_hash, None)
-        if waiter is not None and not waiter.done():
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
-
-    def _has_executable(self) -> bool:
-        head = self.head
-        return bool(self.pool.pending(self.chain.account_db(head).get_nonce))
-
-    async def _automine_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self.mining.mode is not MiningMode.AUTO:
-                continue
-            while self._has_executable():
-                try:
-                    built = await self.mine()
-                except Exception:
-                    log.exception("block production failed; pool left as it was")
-                    break
-                if not built.receipts:
-                    break  # nothing could be included now; wait for the next change
-            # Waiters whose tx is still pooled were deferred: answer them (tx is pending).
-            for tx_hash in [h for h in self._waiters if h in self.pool]:
-                self._settle(tx_hash, None)
-
-    async def _interval_loop(self) -> None:
-        interval = self.mining.block_time or 1.0
-        next_at = time.monotonic() + interval
-        while True:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            next_at += interval
-            try:
-                await self.mine()
-            except Exception:
-                log.exception("interval block production failed")
-
     # -- restart ----------------------------------------------------------------------------
 
     def _restore_pool(self) -> None:
@@ -682,133 +290,3 @@ class Devnet:
             )
         if restored:
             self._wake.set()
-
-    # -- test-node controls -----------------------------------------------------------------
-
-    async def snapshot(self) -> int:
-        """``evm_snapshot``: remember head, head state, pool and clock."""
-        if len(self._snapshots) >= MAX_SNAPSHOTS:
-            raise TooManySnapshots(
-                f"too many snapshots: {MAX_SNAPSHOTS} are live; evm_revert one to free them"
-            )
-        snapshot_id = self._next_snapshot_id
-        self._next_snapshot_id += 1
-        head = self.head
-        self._snapshots[snapshot_id] = Snapshot(
-            head=head,
-            post_state_root=self.chain.state_root_after(head),
-            pool=[(p.transaction, p.sender) for p in self.pool.by_hash.values()],
-            time_offset=self.time_offset,
-            next_timestamp=self._next_timestamp,
-        )
-        return snapshot_id
-
-    async def revert(self, snapshot_id: int) -> bool:
-        """``evm_revert``: back to the snapshot; it and every newer one are used up."""
-        snap = self._snapshots.get(snapshot_id)
-        if snap is None:
-            return False
-        for newer in [i for i in self._snapshots if i >= snapshot_id]:
-            del self._snapshots[newer]
-
-        def rewind() -> None:
-            self.chain.rewind_to(snap.head)
-            self.chain.edit_head_state(lambda db: None, post_state_root=snap.post_state_root)
-            self.pool.clear()
-            for tx, sender in sorted(snap.pool, key=lambda pooled: pooled[0].nonce):
-                try:
-                    self.pool.add(tx, sender, self.chain.nonce(sender, snap.head))
-                except InvalidTransaction as exc:  # the limits may have changed since
-                    log.info("pooled tx 0x%s dropped on revert: %s", tx.hash.hex(), exc)
-                    continue
-                self.journal.added(tx.hash, tx.encode())
-
-        await self._on_writer(rewind)
-        self.head = snap.head
-        self.time_offset = snap.time_offset
-        self._next_timestamp = snap.next_timestamp
-        log.info("reverted to snapshot %d (block %d)", snapshot_id, snap.head.block_number)
-        return True
-
-    def increase_time(self, seconds: int) -> int:
-        """``evm_increaseTime``: move the clock forward (never back, as anvil)."""
-        if seconds < 0:
-            raise InvalidTimestamp(f"cannot increase time by a negative {seconds} seconds")
-        clock = int(time.time()) + self.time_offset + seconds
-        if clock > MAX_TIMESTAMP:
-            raise InvalidTimestamp(
-                f"The timestamp is too big: the clock would read {clock}, above the largest "
-                f"uint64 {MAX_TIMESTAMP}"
-            )
-        self.time_offset += seconds
-        return self.time_offset
-
-    async def edit_state(self, edit) -> None:
-        """Change the state after the head block (``anvil_setBalance`` and friends)."""
-        await self._on_writer(self.chain.edit_head_state, edit)
-
-    async def reset(self) -> None:
-        """``anvil_reset``: a fresh chain from the same genesis, an empty pool."""
-
-        # The genesis this chain really has (a resumed node's file may say "now").
-        genesis = self.genesis.with_overrides(timestamp=self.chain.genesis_header.timestamp)
-
-        def fresh() -> None:
-            self.pool.clear()
-            db = self.chain.db
-            with db.block_transaction():
-                db.clear()
-                self.chain = Chain(genesis, db)
-
-        await self._on_writer(fresh)
-        self.head = self.chain.head
-        self.time_offset = 0
-        self._next_timestamp = None
-        self._snapshots.clear()
-
-    async def dump_state(self) -> dict:
-        """The chain as a state document, taken between blocks (never of a half-built one)."""
-        return await self._on_writer(dump_state, self.chain)
-
-    async def load_state(self, entries: list[tuple[bytes, bytes]]) -> None:
-        """Replace the whole chain with a state file's (``anvil_loadState``). The file must
-        come from this genesis; otherwise nothing changes."""
-
-        def load() -> None:
-            checked_entries(lambda db: Chain(self.genesis, db), entries)
-            self.pool.on_removed = None
-            self.pool.clear()
-            self.pool.on_removed = self.journal.removed
-            db = self.chain.db
-            with db.block_transaction():  # one commit: the old chain or the new one
-                db.clear()
-                for key, value in entries:
-                    db[key] = value
-            self.chain = Chain(self.genesis, db)
-
-        await self._on_writer(load)
-        self.head = self.chain.head
-        self._snapshots.clear()
-        self._restore_pool()
-        log.info("loaded a state file: head is block %d", self.head.block_number)
-
-    # -- mining controls --------------------------------------------------------------------
-
-    def set_interval_mining(self, seconds: float) -> None:
-        """``evm_setIntervalMining``: a block every ``seconds``; 0 turns it off."""
-        for task in [t for t in self._tasks if t.get_name() == "interval"]:
-            task.cancel()
-            self._tasks.remove(task)
-        if seconds > 0:
-            self.mining = MiningConfig(MiningMode.INTERVAL, seconds)
-            self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
-        elif self.mining.mode is MiningMode.INTERVAL:
-            self.mining = MiningConfig(MiningMode.MANUAL)
-
-    def set_automine(self, enabled: bool) -> None:
-        if enabled:
-            self.set_interval_mining(0)  # automine replaces interval mining, as in anvil
-            self.mining = MiningConfig(MiningMode.AUTO)
-            self._wake.set()
-        elif self.mining.mode is MiningMode.AUTO:
-            self.mining = MiningConfig(MiningMode.MANUAL)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.devnet import DEFAULT_PRIORITY_FEE, MAX_TIMESTAMP, Devnet, MiningMode
+from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
 from node.genesis import GenesisError
+from node.mining import MAX_TIMESTAMP
 from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
 from rpc import params as parse
 from rpc.errors import InvalidParams

@@ -379,7 +379,7 @@ async def test_receipts_cache_is_bounded(genesis, dev_accounts, monkeypatch):
 
 
 async def test_live_snapshots_are_bounded_and_reverting_frees_them(server, devnet, monkeypatch):
-    monkeypatch.setattr("node.devnet.MAX_SNAPSHOTS", 5)
+    monkeypatch.setattr("node.controls.MAX_SNAPSHOTS", 5)
     ids = [await call(server, "evm_snapshot") for _ in range(5)]
     error = await error_of(server, "evm_snapshot")
     assert error["code"] == -32005 and "too many snapshots" in error["message"]

@@ -151,7 +151,7 @@ async def test_waiting_simulations_are_bounded_and_stop_ends_them_all(monkeypatc
     from node.devnet import SIMULATOR_THREADS, Devnet, SimulationLimits
     from node.errors import SimulatorBusy
 
-    monkeypatch.setattr("node.devnet.MAX_WAITING_SIMULATIONS", 1)
+    monkeypatch.setattr("node.simulator.MAX_WAITING_SIMULATIONS", 1)
     account = derive_dev_accounts(DEFAULT_MNEMONIC, 1)[0]
     genesis = load_genesis("genesis/l1.json").with_accounts([account.address], 10**21)
     devnet = Devnet(genesis, limits=SimulationLimits(timeout=600))

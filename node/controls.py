@@ -1,0 +1,180 @@
+"""Test-node controls of the devnet: snapshots and revert, time travel, the next block's
+timestamp and header fields, state edits, reset, and dumping and loading the whole state
+(``evm_*`` and ``anvil_*`` methods).
+
+Mixed into ``node.devnet.Devnet``, which provides ``chain``, ``pool``, ``head``, the journal and
+the writer thread; changes to the chain run on the writer thread, between blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from eth.abc import BlockHeaderAPI
+
+from node.chain import Chain
+from node.errors import InvalidTimestamp, InvalidTransaction, TooManySnapshots
+from node.genesis import Genesis
+from node.mining import MAX_TIMESTAMP
+from node.pool import TxPool
+from node.statefile import checked_entries, dump_state
+from node.storage import PoolJournal
+
+log = logging.getLogger("native_devnet")
+
+# Live evm_snapshot ids: each holds the pool's transactions, so an endless loop of snapshots
+# would grow without bound. Reverting uses up a snapshot and every newer one.
+MAX_SNAPSHOTS = 1_000
+
+
+@dataclass
+class Snapshot:
+    head: BlockHeaderAPI
+    post_state_root: bytes
+    pool: list
+    time_offset: int
+    next_timestamp: int | None
+
+
+class NodeControls:
+    """The test-node side of ``Devnet``."""
+
+    genesis: Genesis
+    chain: Chain
+    pool: TxPool
+    head: BlockHeaderAPI
+    journal: PoolJournal
+    time_offset: int
+    _next_timestamp: int | None
+    _next_fields: dict[str, bytes]
+    _snapshots: dict[int, Snapshot]
+    _next_snapshot_id: int
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        """``evm_setNextBlockTimestamp``."""
+        self.check_block_timestamp(timestamp)
+        self._next_timestamp = timestamp
+
+    def set_next_block_fields(
+        self,
+        anchor: bytes | None = None,
+        prev_randao: bytes | None = None,
+        coinbase: bytes | None = None,
+    ) -> None:
+        """Header fields of the next block only: the L1 anchor (``parent_beacon_block_root``)
+        a rollup sequencer hands its L2, ``prevRandao`` and the fee recipient."""
+        if anchor is not None:
+            self._next_fields["parent_beacon_block_root"] = anchor
+        if prev_randao is not None:
+            self._next_fields["prev_randao"] = prev_randao
+        if coinbase is not None:
+            self._next_fields["coinbase"] = coinbase
+
+    async def snapshot(self) -> int:
+        """``evm_snapshot``: remember head, head state, pool and clock."""
+        if len(self._snapshots) >= MAX_SNAPSHOTS:
+            raise TooManySnapshots(
+                f"too many snapshots: {MAX_SNAPSHOTS} are live; evm_revert one to free them"
+            )
+        snapshot_id = self._next_snapshot_id
+        self._next_snapshot_id += 1
+        head = self.head
+        self._snapshots[snapshot_id] = Snapshot(
+            head=head,
+            post_state_root=self.chain.state_root_after(head),
+            pool=[(p.transaction, p.sender) for p in self.pool.by_hash.values()],
+            time_offset=self.time_offset,
+            next_timestamp=self._next_timestamp,
+        )
+        return snapshot_id
+
+    async def revert(self, snapshot_id: int) -> bool:
+        """``evm_revert``: back to the snapshot; it and every newer one are used up."""
+        snap = self._snapshots.get(snapshot_id)
+        if snap is None:
+            return False
+        for newer in [i for i in self._snapshots if i >= snapshot_id]:
+            del self._snapshots[newer]
+
+        def rewind() -> None:
+            self.chain.rewind_to(snap.head)
+            self.chain.edit_head_state(lambda db: None, post_state_root=snap.post_state_root)
+            self.pool.clear()
+            for tx, sender in sorted(snap.pool, key=lambda pooled: pooled[0].nonce):
+                try:
+                    self.pool.add(tx, sender, self.chain.nonce(sender, snap.head))
+                except InvalidTransaction as exc:  # the limits may have changed since
+                    log.info("pooled tx 0x%s dropped on revert: %s", tx.hash.hex(), exc)
+                    continue
+                self.journal.added(tx.hash, tx.encode())
+
+        await self._on_writer(rewind)
+        self.head = snap.head
+        self.time_offset = snap.time_offset
+        self._next_timestamp = snap.next_timestamp
+        log.info("reverted to snapshot %d (block %d)", snapshot_id, snap.head.block_number)
+        return True
+
+    def increase_time(self, seconds: int) -> int:
+        """``evm_increaseTime``: move the clock forward (never back, as anvil)."""
+        if seconds < 0:
+            raise InvalidTimestamp(f"cannot increase time by a negative {seconds} seconds")
+        clock = int(time.time()) + self.time_offset + seconds
+        if clock > MAX_TIMESTAMP:
+            raise InvalidTimestamp(
+                f"The timestamp is too big: the clock would read {clock}, above the largest "
+                f"uint64 {MAX_TIMESTAMP}"
+            )
+        self.time_offset += seconds
+        return self.time_offset
+
+    async def edit_state(self, edit) -> None:
+        """Change the state after the head block (``anvil_setBalance`` and friends)."""
+        await self._on_writer(self.chain.edit_head_state, edit)
+
+    async def reset(self) -> None:
+        """``anvil_reset``: a fresh chain from the same genesis, an empty pool."""
+
+        # The genesis this chain really has (a resumed node's file may say "now").
+        genesis = self.genesis.with_overrides(timestamp=self.chain.genesis_header.timestamp)
+
+        def fresh() -> None:
+            self.pool.clear()
+            db = self.chain.db
+            with db.block_transaction():
+                db.clear()
+                self.chain = Chain(genesis, db)
+
+        await self._on_writer(fresh)
+        self.head = self.chain.head
+        self.time_offset = 0
+        self._next_timestamp = None
+        self._snapshots.clear()
+
+    async def dump_state(self) -> dict:
+        """The chain as a state document, taken between blocks (never of a half-built one)."""
+        return await self._on_writer(dump_state, self.chain)
+
+    async def load_state(self, entries: list[tuple[bytes, bytes]]) -> None:
+        """Replace the whole chain with a state file's (``anvil_loadState``). The file must
+        come from this genesis; otherwise nothing changes."""
+
+        def load() -> None:
+            checked_entries(lambda db: Chain(self.genesis, db), entries)
+            self.pool.on_removed = None
+            self.pool.clear()
+            self.pool.on_removed = self.journal.removed
+            db = self.chain.db
+            with db.block_transaction():  # one commit: the old chain or the new one
+                db.clear()
+                for key, value in entries:
+                    db[key] = value
+            self.chain = Chain(self.genesis, db)
+
+        await self._on_writer(load)
+        self.head = self.chain.head
+        self._snapshots.clear()
+        self._restore_pool()
+        log.info("loaded a state file: head is block %d", self.head.block_number)

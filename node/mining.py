@@ -1,0 +1,203 @@
+"""Block production on the devnet: mining one block from the pool, the automine and interval
+loops, and the mining mode (``evm_setAutomine``, ``evm_setIntervalMining``).
+
+One thread writes the chain (``Devnet._on_writer``); readers use the cached ``head`` header,
+which only moves once a block is fully persisted. Mixed into ``node.devnet.Devnet``, which
+provides ``chain``, ``pool``, ``head``, the writer thread and the transaction waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from eth.abc import BlockHeaderAPI
+from eth.constants import ZERO_HASH32
+
+from node.chain import BuiltBlock, Chain
+from node.errors import InvalidTimestamp
+from node.pool import TxPool
+
+log = logging.getLogger("native_devnet")
+
+MAX_DROPPED_REMEMBERED = 10_000
+MAX_TIMESTAMP = 2**64 - 1  # header timestamps are uint64
+
+
+class MiningMode(Enum):
+    AUTO = "automine"
+    INTERVAL = "interval"
+    MANUAL = "manual"
+
+
+@dataclass
+class MiningConfig:
+    mode: MiningMode = MiningMode.AUTO
+    block_time: float | None = None
+
+
+BlockListener = Callable[[BuiltBlock], None]
+
+
+class BlockProduction:
+    """The block-producing side of ``Devnet``."""
+
+    chain: Chain
+    pool: TxPool
+    head: BlockHeaderAPI
+    mining: MiningConfig
+    time_offset: int
+    dropped: dict[bytes, str]
+    listeners: list[BlockListener]
+    _tasks: list[asyncio.Task]
+    _wake: asyncio.Event
+    _waiters: dict[bytes, asyncio.Future]
+    _next_timestamp: int | None
+    _next_fields: dict[str, bytes]
+
+    def check_block_timestamp(self, timestamp: int) -> None:
+        """A timestamp the next block may have: after the head's and a uint64."""
+        if timestamp > MAX_TIMESTAMP:
+            raise InvalidTimestamp(
+                f"The timestamp is too big: {timestamp} is above the largest uint64 {MAX_TIMESTAMP}"
+            )
+        if timestamp <= self.head.timestamp:
+            raise InvalidTimestamp(
+                f"Timestamp error: {timestamp} is lower than or equal to previous block's "
+                f"timestamp {self.head.timestamp}"
+            )
+
+    async def mine(self, timestamp: int | None = None) -> BuiltBlock:
+        """Mine one block now with whatever the pool can execute."""
+        if timestamp is not None:
+            self.check_block_timestamp(timestamp)
+        built = await self._on_writer(self._build_next_block, timestamp)
+        self._after_block(built)
+        return built
+
+    def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
+        head = self.chain.head
+        base_fee = self.chain.next_base_fee(head)
+        ordered = self.pool.ordered_for_block(self.chain.account_db(head).get_nonce, base_fee)
+        if timestamp is None:
+            timestamp = self._next_timestamp
+            self._next_timestamp = None
+        if timestamp is None:
+            timestamp = int(time.time()) + self.time_offset
+        timestamp = max(timestamp, head.timestamp + 1)
+        if timestamp > MAX_TIMESTAMP:  # the clock ran out: no block can follow
+            raise InvalidTimestamp(
+                f"The timestamp is too big: block {head.block_number + 1} would need "
+                f"{timestamp}, above the largest uint64 {MAX_TIMESTAMP}"
+            )
+        fields, self._next_fields = self._next_fields, {}
+        fields.setdefault("parent_beacon_block_root", ZERO_HASH32)
+        built = self.chain.build_block(
+            [p.transaction for p in ordered], timestamp=timestamp, **fields
+        )
+        for info in built.receipts:
+            self.pool.remove(info.transaction_hash)
+        for skipped in built.skipped:
+            pooled = self.pool.get(skipped.transaction.hash)
+            if pooled is None:
+                continue
+            if skipped.error.retryable:
+                pooled.last_error = str(skipped.error)
+            else:
+                self.pool.remove(pooled.hash)
+        new_head = built.block.header
+        self.pool.prune(self.chain.account_db(new_head).get_nonce)
+        return built
+
+    def _after_block(self, built: BuiltBlock) -> None:
+        self.head = built.block.header
+        header = built.block.header
+        log.info(
+            "block %d 0x%s txs=%d gas=%d base_fee=%d in %.1f ms",
+            header.block_number,
+            built.block.hash.hex()[:16],
+            len(built.receipts),
+            header.gas_used,
+            header.base_fee_per_gas,
+            built.seconds * 1000,
+        )
+        for info in built.receipts:
+            self._settle(info.transaction_hash, None)
+        for skipped in built.skipped:
+            if not skipped.error.retryable:
+                log.info("tx 0x%s dropped: %s", skipped.transaction.hash.hex(), skipped.error)
+                self.dropped[skipped.transaction.hash] = str(skipped.error)
+                while len(self.dropped) > MAX_DROPPED_REMEMBERED:
+                    self.dropped.pop(next(iter(self.dropped)))
+                self._settle(skipped.transaction.hash, skipped.error)
+            else:
+                log.info("tx 0x%s deferred: %s", skipped.transaction.hash.hex(), skipped.error)
+        for listener in list(self.listeners):
+            try:
+                listener(built)
+            except Exception:  # a listener must never stop block production
+                log.exception("block listener failed")
+
+    def _settle(self, tx_hash: bytes, error: Exception | None) -> None:
+        waiter = self._waiters.pop(tx_hash, None)
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def _has_executable(self) -> bool:
+        head = self.head
+        return bool(self.pool.pending(self.chain.account_db(head).get_nonce))
+
+    async def _automine_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.mining.mode is not MiningMode.AUTO:
+                continue
+            while self._has_executable():
+                try:
+                    built = await self.mine()
+                except Exception:
+                    log.exception("block production failed; pool left as it was")
+                    break
+                if not built.receipts:
+                    break  # nothing could be included now; wait for the next change
+            # Waiters whose tx is still pooled were deferred: answer them (tx is pending).
+            for tx_hash in [h for h in self._waiters if h in self.pool]:
+                self._settle(tx_hash, None)
+
+    async def _interval_loop(self) -> None:
+        interval = self.mining.block_time or 1.0
+        next_at = time.monotonic() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += interval
+            try:
+                await self.mine()
+            except Exception:
+                log.exception("interval block production failed")
+
+    def set_interval_mining(self, seconds: float) -> None:
+        """``evm_setIntervalMining``: a block every ``seconds``; 0 turns it off."""
+        for task in [t for t in self._tasks if t.get_name() == "interval"]:
+            task.cancel()
+            self._tasks.remove(task)
+        if seconds > 0:
+            self.mining = MiningConfig(MiningMode.INTERVAL, seconds)
+            self._tasks.append(asyncio.create_task(self._interval_loop(), name="interval"))
+        elif self.mining.mode is MiningMode.INTERVAL:
+            self.mining = MiningConfig(MiningMode.MANUAL)
+
+    def set_automine(self, enabled: bool) -> None:
+        if enabled:
+            self.set_interval_mining(0)  # automine replaces interval mining, as in anvil
+            self.mining = MiningConfig(MiningMode.AUTO)
+            self._wake.set()
+        elif self.mining.mode is MiningMode.AUTO:
+            self.mining = MiningConfig(MiningMode.MANUAL)

@@ -1,0 +1,125 @@
+"""Plain reads of the devnet's chain: headers, blocks, receipts, accounts, proofs, logs and
+fee history, all at a given header (``head`` unless asked otherwise).
+
+Mixed into ``node.devnet.Devnet``, which provides ``chain``, ``head``, ``pool`` and
+``log_limits``. Log queries and fee history read many blocks, so they run on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from eth.abc import BlockAPI, BlockHeaderAPI
+
+from node import fees, logs
+from node.chain import Chain
+from node.errors import UnknownBlock
+from node.fees import ExecuteFeeHistory, FeeHistory
+from node.logs import FoundLog, LogFilter, LogLimits
+from node.pool import TxPool
+from node.proofs import AccountProof
+from node.receipts import ReceiptInfo
+from node.witness import ExecutionWitness
+
+
+class ChainReads:
+    """The read side of ``Devnet``."""
+
+    chain: Chain
+    head: BlockHeaderAPI
+    pool: TxPool
+    log_limits: LogLimits
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    def state_nonce(self, sender: bytes) -> int:
+        return self.chain.nonce(sender, self.head)
+
+    def pending_nonce(self, sender: bytes) -> int:
+        return self.pool.next_nonce(sender, self.state_nonce(sender))
+
+    def next_base_fee(self) -> int:
+        return self.chain.next_base_fee(self.head)
+
+    def header_at(self, number: int) -> BlockHeaderAPI:
+        if number > self.head.block_number:
+            raise UnknownBlock(f"block {number} not found")
+        return self.chain.header_by_number(number)
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        header = self.chain.header_by_hash(block_hash)
+        if header.block_number > self.head.block_number:
+            raise UnknownBlock(f"block 0x{block_hash.hex()} not found")
+        return header
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        return self.chain.block_by_header(header)
+
+    def receipts(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
+        """The block's transactions with their receipts and senders, in block order."""
+        return self.chain.receipts_of(header)
+
+    def find_transaction(self, tx_hash: bytes) -> ReceiptInfo | None:
+        """A mined transaction (on this chain or one ``evm_revert`` rewound: check the
+        block number against the head)."""
+        return self.chain.find_transaction(tx_hash)
+
+    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.chain.balance(address, header)
+
+    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.chain.nonce(address, header)
+
+    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
+        return self.chain.code(address, header)
+
+    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
+        return self.chain.storage(address, slot, header)
+
+    def account(self, address: bytes, header: BlockHeaderAPI) -> tuple[int, int, bytes]:
+        """Balance, nonce and code of ``address``, read from one state."""
+        db = self.chain.account_db(header)
+        return db.get_balance(address), db.get_nonce(address), db.get_code(address)
+
+    def proof(self, address: bytes, slots: list[int], header: BlockHeaderAPI) -> AccountProof:
+        return self.chain.proof(address, slots, header)
+
+    def blob_base_fee(self) -> int:
+        return self.chain.pending_state(self.head).blob_base_fee
+
+    def witness(self, block_hash: bytes) -> ExecutionWitness | None:
+        return self.chain.witnesses.get(block_hash)
+
+    @property
+    def vm_class(self) -> type:
+        """The VM class of the chain's fork (the L1's carries the EXECUTE market)."""
+        return self.chain.vm_class
+
+    @property
+    def delayed_state_root(self) -> bool:
+        return self.chain.delayed_state_root
+
+    @property
+    def data_directory(self) -> str | None:
+        """Where the chain is stored; None in memory."""
+        return getattr(self.chain.db, "directory", None)
+
+    async def logs(self, query: LogFilter, since: int | None = None) -> list[FoundLog]:
+        """Logs matching ``query`` (only in blocks after ``since`` when given), within
+        ``log_limits``, on a worker thread: a query over a long chain reads many blocks and
+        must hold up neither other requests nor the chain writer."""
+        if since is None:
+            return await asyncio.to_thread(logs.logs_matching, self, query, self.log_limits)
+        return await asyncio.to_thread(logs.logs_since, self, query, since, self.log_limits)
+
+    async def fee_history(
+        self, count: int, newest: BlockHeaderAPI, percentiles: list[float] | None
+    ) -> FeeHistory:
+        """``eth_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
+        return await asyncio.to_thread(fees.fee_history, self, count, newest, percentiles)
+
+    async def execute_fee_history(self, count: int, newest: BlockHeaderAPI) -> ExecuteFeeHistory:
+        """``execute_feeHistory`` over ``count`` blocks up to ``newest``, on a worker thread."""
+        return await asyncio.to_thread(fees.execute_fee_history, self, count, newest)

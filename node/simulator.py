@@ -1,0 +1,156 @@
+"""Simulations on the devnet: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList`` and
+the ``debug_trace*`` entry points.
+
+Each runs on a small pool of simulator threads, under a gas cap and a wall-clock deadline that
+interrupts the EVM (``node.interrupt``), so one endless call never holds the node; a bounded
+number may wait for a thread, more are refused. Mixed into ``node.devnet.Devnet``, which
+provides ``chain``, ``limits`` and the simulator thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from eth.abc import BlockHeaderAPI
+
+from node import tracing
+from node.chain import Chain
+from node.errors import SimulationAborted, SimulatorBusy
+from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
+from node.simulation import RPC_GAS_CAP, CallRequest, CallResult
+
+# Simulations run on a few threads: with the GIL they share one core, but a short eth_call
+# is answered while a long trace runs instead of waiting up to its whole deadline.
+SIMULATOR_THREADS = 2
+MAX_WAITING_SIMULATIONS = 64  # beyond the running ones; more is refused, not queued
+
+
+@dataclass(frozen=True)
+class SimulationLimits:
+    """Bounds on every simulation: ``eth_call``, ``eth_estimateGas``,
+    ``eth_createAccessList`` and ``debug_trace*`` (flags ``--rpc-gas-cap``,
+    ``--rpc-evm-timeout``, ``--trace-timeout``, ``--trace-max-steps``)."""
+
+    gas_cap: int = RPC_GAS_CAP
+    timeout: float = RPC_EVM_TIMEOUT
+    trace_timeout: float = TRACE_TIMEOUT
+    trace_max_steps: int = tracing.TRACE_MAX_STEPS
+
+
+class Simulations:
+    """The simulation side of ``Devnet``."""
+
+    chain: Chain
+    limits: SimulationLimits
+    _simulator: ThreadPoolExecutor
+    _simulations: dict[Deadline, asyncio.Future]  # running or waiting
+    _stopping: bool
+
+    def abort_simulations(self) -> None:
+        """The node is stopping: every simulation, running or waiting, ends at its next
+        check, and no new one starts."""
+        self._stopping = True
+        for deadline in self._simulations:
+            deadline.abort()
+
+    async def _simulate(self, deadline: Deadline, fn, *args, **kwargs):
+        """``fn(*args, deadline=deadline, **kwargs)`` on a simulator thread, ended by the
+        deadline, by ``abort_simulations`` or when the client goes away."""
+        if self._stopping:
+            raise SimulationAborted("execution aborted (the node is shutting down)")
+        waiting = len(self._simulations) - SIMULATOR_THREADS
+        if waiting >= MAX_WAITING_SIMULATIONS:
+            raise SimulatorBusy(
+                f"too many simulations: {MAX_WAITING_SIMULATIONS} already wait for the "
+                f"{SIMULATOR_THREADS} simulator threads of this node; retry later"
+            )
+        work = functools.partial(deadline.run, fn, *args, deadline=deadline, **kwargs)
+        future = asyncio.get_running_loop().run_in_executor(self._simulator, work)
+        self._simulations[deadline] = future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            deadline.abort()  # nobody waits for the answer: free the thread
+            raise
+        finally:
+            if future.done():
+                del self._simulations[deadline]
+            else:
+                future.add_done_callback(lambda _: self._simulations.pop(deadline, None))
+
+    def _call_deadline(self) -> Deadline:
+        return Deadline(self.limits.timeout)
+
+    def _trace_deadline(self, options: tracing.TraceOptions) -> Deadline:
+        """The trace config's ``timeout`` (geth's), at most the node's trace timeout."""
+        seconds = self.limits.trace_timeout
+        if options.timeout is not None:
+            seconds = min(seconds, options.timeout)
+        return Deadline.for_trace(seconds)
+
+    def _trace_budget(self) -> tracing.TraceBudget:
+        return tracing.TraceBudget(max_steps=self.limits.trace_max_steps)
+
+    async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
+        return await self._simulate(
+            self._call_deadline(), self.chain.call, request, header, gas_cap=self.limits.gas_cap
+        )
+
+    async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
+        return await self._simulate(
+            self._call_deadline(),
+            self.chain.create_access_list,
+            request,
+            header,
+            gas_cap=self.limits.gas_cap,
+        )
+
+    async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
+        return await self._simulate(
+            self._call_deadline(),
+            self.chain.estimate_gas,
+            request,
+            header,
+            gas_cap=self.limits.gas_cap,
+        )
+
+    async def trace_transaction(
+        self, tx_hash: bytes, options: tracing.TraceOptions
+    ) -> tracing.TraceResult:
+        return await self._simulate(
+            self._trace_deadline(options),
+            tracing.trace_transaction,
+            self.chain,
+            tx_hash,
+            options,
+            budget=self._trace_budget(),
+        )
+
+    async def trace_call(
+        self, request: CallRequest, header: BlockHeaderAPI, options: tracing.TraceOptions
+    ) -> tracing.TraceResult:
+        return await self._simulate(
+            self._trace_deadline(options),
+            tracing.trace_call,
+            self.chain,
+            request,
+            header,
+            options,
+            gas_cap=self.limits.gas_cap,
+            budget=self._trace_budget(),
+        )
+
+    async def trace_block(
+        self, header: BlockHeaderAPI, options: tracing.TraceOptions
+    ) -> list[tuple[bytes, tracing.TraceResult]]:
+        return await self._simulate(
+            self._trace_deadline(options),
+            tracing.trace_block,
+            self.chain,
+            header,
+            options,
+            budget=self._trace_budget(),
+        )
