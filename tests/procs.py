@@ -25,13 +25,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
-
-
 SOLC = ROOT / "scripts" / "solc"  # forge's compiler (foundry.toml): runs solcjs under Node
 
 NPM_INSTALL = "run `make npm` (or `npm install`) in the repo root"
@@ -75,12 +74,15 @@ def require_tool(tool: str) -> Path:
     return path
 
 
+T = TypeVar("T")
+
+
 def wait_until(
-    condition: Callable[[], object],
+    condition: Callable[[], T],
     what: str,
     timeout: float = 30.0,
     interval: float = 0.05,
-):
+) -> T:
     """Poll ``condition()`` until it returns something true and return that; fail the test
     with ``what`` if ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
@@ -94,11 +96,11 @@ def wait_until(
 
 
 async def wait_until_async(
-    condition: Callable[[], object],
+    condition: Callable[[], T],
     what: str,
     timeout: float = 30.0,
     interval: float = 0.01,
-):
+) -> T:
     """``wait_until`` for a test on an event loop: yields to the loop between polls, so the
     tasks that make the condition true get to run."""
     deadline = time.monotonic() + timeout
