@@ -10,6 +10,8 @@ the ``L2Messenger`` predeploy (L2), speaking plain JSON-RPC to any L1 and L2 nod
   L2 -> L1 withdrawals (find them, prove them with ``eth_getProof``, claim them on L1).
 - ``sequencer``: builds L2 blocks with the L1 anchor, fetches ``debug_executionWitness``,
   settles each block through ``advance`` -> EXECUTE and checks the hashes agree.
+- ``advance``: one L2 block as ``advance`` input (header fields, body, execution witness).
+- ``settlement``: one settled block's record, read from its L1 receipt, and its L1 gas split.
 - ``scenario``: the end-to-end demo (docs/ROLLUP.md, steps 1-7) and its summary.
 - ``localnet``: L1/L2 node processes on free loopback ports, stopped by PID.
 - ``cli``: the ``native-rollup`` command.

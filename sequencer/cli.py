@@ -19,7 +19,8 @@ from sequencer.client import RpcError, TxFailed
 from sequencer.messages import decode_revert
 from sequencer.relayer import RelayError
 from sequencer.rollup import EscrowMismatch
-from sequencer.sequencer import ChainMismatch, SettlementError
+from sequencer.sequencer import ChainMismatch
+from sequencer.settlement import SettlementError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,7 +72,8 @@ from sequencer.scenario_results import (
     expect,
 )
 from sequencer.scenario_summary import load_rollup_file, summary
-from sequencer.sequencer import Sequencer, Settlement
+from sequencer.sequencer import Sequencer
+from sequencer.settlement import Settlement
 
 # -- the scenario ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from eth_hash.auto import keccak
 
+from sequencer.advance import AdvanceInput, fetch_advance_input
 from sequencer.client import ETHER, RpcError, gas_cost, h2b, h2i
 from sequencer.messages import MessageTree, Revert, calldata, decode_revert
 from sequencer.relayer import (
@@ -26,7 +27,8 @@ from sequencer.scenario_results import (
     Forgery,
     expect,
 )
-from sequencer.sequencer import AdvanceInput, Sequencer, calldata_gas, fetch_advance_input
+from sequencer.sequencer import Sequencer
+from sequencer.settlement import calldata_gas
 
 
 class ScenarioAttacks:

@@ -10,7 +10,8 @@ from sequencer.client import RpcClient, b2h, h2b, h2i
 from sequencer.messages import BLOCK_SETTLED, topic
 from sequencer.rollup import Rollup
 from sequencer.scenario_results import ScenarioError, expect
-from sequencer.sequencer import Sequencer, Settlement, settlement_of
+from sequencer.sequencer import Sequencer
+from sequencer.settlement import Settlement, settlement_of
 
 # -- how blocks get made -------------------------------------------------------------------------
 

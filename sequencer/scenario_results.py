@@ -9,7 +9,7 @@ from precompiles.execute_wire import Reason
 from sequencer.client import ETHER
 from sequencer.messages import Revert
 from sequencer.rollup import RollupInfo
-from sequencer.sequencer import Settlement
+from sequencer.settlement import Settlement
 
 DEV_KEYS = (
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",

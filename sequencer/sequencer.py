@@ -20,6 +20,9 @@ The L2 node must not mine on its own (``native-devnet --no-mining``): the sequen
 what every block holds and which anchor it carries. L2 timestamps never run ahead of the
 L1 (``advance`` requires ``timestamp <= block.timestamp``): the next L2 timestamp is
 ``max(parent + 1, latest L1 timestamp)``, and an advance that is early waits for L1 time.
+
+The advance input of one block lives in ``sequencer.advance``, the record of its settlement
+(and the split of its L1 gas) in ``sequencer.settlement``.
 """
 
 from __future__ import annotations
@@ -27,317 +30,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-import rlp
-from eth_abi import decode
 from eth_hash.auto import keccak
 
-from precompiles.execute_wire import encode_witness, execute_gas_cost, execute_input_length
+from sequencer.advance import AdvanceInput, fetch_advance_input
 from sequencer.client import RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
-from sequencer.messages import (
-    ADVANCE,
-    BLOCK_SETTLED,
-    Revert,
-    calldata,
-    decode_revert,
-    topic,
-)
+from sequencer.messages import Revert, decode_revert
 from sequencer.relayer import Relayer
 from sequencer.rollup import Rollup
+from sequencer.settlement import Settlement, SettlementError, settlement_of
 
 log = logging.getLogger("native_rollup.sequencer")
 
-TX_BASE_GAS = 21_000
 EARLY_RETRY_SECONDS = 60.0
 METHOD_NOT_FOUND = -32601
 
 
-class SettlementError(RuntimeError):
-    """The L1 refused (or would refuse) an ``advance``."""
-
-    def __init__(self, message: str, revert: Revert | None = None) -> None:
-        super().__init__(message)
-        self.revert = revert
-
-
 class ChainMismatch(RuntimeError):
     """The L2 node does not serve the chain the L1 contract settles."""
-
-
-# -- one L2 block as advance input ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Witness:
-    """``debug_executionWitness`` in parts; ``encode`` gives EXECUTE's canonical RLP form."""
-
-    headers: tuple[bytes, ...]
-    codes: tuple[bytes, ...]
-    state: tuple[bytes, ...]
-    keys: tuple[bytes, ...]
-
-    @classmethod
-    def from_json(cls, doc: dict) -> Witness:
-        return cls(
-            *(
-                tuple(h2b(x) for x in doc.get(k) or [])
-                for k in ("headers", "codes", "state", "keys")
-            )
-        )
-
-    def encode(self) -> bytes:
-        return encode_witness(self.headers, self.codes, self.state, self.keys)
-
-    def without_state_node(self, node_hash: bytes) -> Witness:
-        state = tuple(n for n in self.state if keccak(n) != node_hash)
-        if len(state) == len(self.state):
-            raise ValueError(f"no state node 0x{node_hash.hex()} in the witness")
-        return replace(self, state=state)
-
-    def without_code(self, code_hash: bytes) -> Witness:
-        codes = tuple(c for c in self.codes if keccak(c) != code_hash)
-        if len(codes) == len(self.codes):
-            raise ValueError(f"no code 0x{code_hash.hex()} in the witness")
-        return replace(self, codes=codes)
-
-
-@dataclass(frozen=True)
-class AdvanceInput:
-    """The sequencer's fields of ``advance(...)`` for one L2 block (override to forge)."""
-
-    number: int
-    block_hash: bytes
-    post_state_root: bytes
-    receipts_root: bytes
-    gas_used: int
-    timestamp: int
-    coinbase: bytes
-    prev_randao: bytes
-    anchor: bytes
-    transactions: bytes
-    witness: Witness
-    tx_count: int
-
-    def calldata(self) -> bytes:
-        return calldata(
-            ADVANCE,
-            self.post_state_root,
-            self.receipts_root,
-            self.gas_used,
-            self.timestamp,
-            self.coinbase,
-            self.prev_randao,
-            self.anchor,
-            self.transactions,
-            self.witness.encode(),
-        )
-
-    @property
-    def witness_bytes(self) -> int:
-        return len(self.witness.encode())
-
-    @property
-    def execute_input_length(self) -> int:
-        """``abi.encode(ExecuteHead, transactions, witness)`` as ``advance`` builds it."""
-        return execute_input_length(len(self.transactions), self.witness_bytes)
-
-
-def fetch_advance_input(l2: RpcClient, number: int) -> AdvanceInput:
-    """``advance`` input for L2 block ``number``: header fields, body, execution witness."""
-    block = l2.block(number)
-    raw_block = rlp.decode(h2b(l2.call("debug_getRawBlock", hex(number))))
-    witness = Witness.from_json(l2.call("debug_executionWitness", hex(number)))
-    return AdvanceInput(
-        number=number,
-        block_hash=h2b(block["hash"]),
-        post_state_root=h2b(block["stateRoot"]),
-        receipts_root=h2b(block["receiptsRoot"]),
-        gas_used=h2i(block["gasUsed"]),
-        timestamp=h2i(block["timestamp"]),
-        coinbase=h2b(block["miner"]),
-        prev_randao=h2b(block["mixHash"]),
-        anchor=h2b(block.get("parentBeaconBlockRoot") or "0x" + "00" * 32),
-        transactions=rlp.encode(raw_block[1]),
-        witness=witness,
-        tx_count=len(raw_block[1]),
-    )
-
-
-# -- L1 gas of an advance ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GasSplit:
-    """Where an ``advance`` transaction's L1 gas went.
-
-    ``calldata_standard`` is 16/4 gas per non-zero/zero byte, ``calldata_floor`` EIP-7623's
-    10 per token (a non-zero byte is 4 tokens). ``execute`` is EXECUTE's L1 charge
-    (100000 + 6 per input word). ``execution`` is all the EVM gas of the call (EXECUTE plus
-    the contract's logic) when a trace measured it. When the floor binds, the receipt shows
-    ``21000 + floor`` and the execution gas is inside it (``floor_surcharge`` is the excess).
-    """
-
-    total: int
-    calldata_bytes: int
-    calldata_standard: int
-    calldata_floor: int
-    execute: int
-    execution: int | None
-
-    @property
-    def floor_binds(self) -> bool:
-        return self.total == TX_BASE_GAS + self.calldata_floor and (
-            self.execution is None or self.calldata_floor > self.calldata_standard + self.execution
-        )
-
-    @property
-    def logic(self) -> int | None:
-        """Contract logic: execution gas minus EXECUTE's charge."""
-        if self.execution is not None:
-            return self.execution - self.execute
-        if not self.floor_binds:
-            return self.total - TX_BASE_GAS - self.calldata_standard - self.execute
-        return None
-
-    @property
-    def floor_surcharge(self) -> int:
-        """Gas paid beyond 21000 + standard calldata + execution (EIP-7623)."""
-        if not self.floor_binds:
-            return 0
-        if self.execution is None:
-            return self.total - TX_BASE_GAS - self.calldata_standard - self.execute
-        return self.total - TX_BASE_GAS - self.calldata_standard - self.execution
-
-
-def calldata_gas(data: bytes) -> tuple[int, int]:
-    """(standard 16/4 gas, EIP-7623 floor) of transaction data."""
-    zeros = data.count(0)
-    nonzero = len(data) - zeros
-    return 4 * zeros + 16 * nonzero, 10 * (zeros + 4 * nonzero)
-
-
-def measured_execution_gas(l1: RpcClient, tx_hash: str) -> int | None:
-    """EVM gas of a transaction's execution from geth's struct logger, if the node has it."""
-    try:
-        trace = l1.call(
-            "debug_traceTransaction",
-            tx_hash,
-            {"disableStack": True, "disableStorage": True, "enableMemory": False},
-        )
-    except RpcError:
-        return None
-    logs = trace.get("structLogs") or []
-    if not logs:
-        return None
-    top = [s for s in logs if s.get("depth") == 1]
-    last = top[-1]
-    return h2i(logs[0]["gas"]) - (h2i(last["gas"]) - h2i(last["gasCost"]))
-
-
-# -- settlements ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Settlement:
-    """One L2 block settled on L1."""
-
-    number: int
-    l2_hash: bytes
-    l1_tx: str
-    l1_block: int
-    tx_count: int
-    l2_gas_used: int
-    witness_bytes: int
-    transactions_bytes: int
-    gas: GasSplit
-    burned_fees: int
-    execute_fee: int
-    execute_base_fee: int
-    l1_gas_price: int
-    seconds: float  # from the start of the block (mining or catch-up) to the checked hash
-    mine_seconds: float = 0.0
-
-    @property
-    def l1_cost(self) -> int:
-        """Wei the sequencer spent on L1 for this block (gas + execute fee)."""
-        return self.gas.total * self.l1_gas_price + self.execute_fee
-
-
-ADVANCE_ARGS = [
-    "bytes32",
-    "bytes32",
-    "uint256",
-    "uint256",
-    "address",
-    "bytes32",
-    "bytes32",
-    "bytes",
-    "bytes",
-]
-
-
-def settled_event(receipt: dict, rollup_address: bytes) -> dict:
-    """The ``BlockSettled`` event of an ``advance`` receipt."""
-    wanted = topic(BLOCK_SETTLED)
-    for entry in receipt["logs"]:
-        if h2b(entry["address"]) == rollup_address and entry["topics"][0] == wanted:
-            _, gas_used, burned, fee = decode(
-                ["bytes32", "uint256", "uint256", "uint256"], h2b(entry["data"])
-            )
-            return {
-                "number": h2i(entry["topics"][1]),
-                "blockHash": h2b(entry["topics"][2]),
-                "gasUsed": gas_used,
-                "burnedFees": burned,
-                "executeFee": fee,
-            }
-    raise SettlementError("advance succeeded without a BlockSettled event")
-
-
-def settlement_of(
-    l1: RpcClient,
-    rollup_address: bytes,
-    receipt: dict,
-    data: bytes,
-    seconds: float = 0.0,
-    mine_seconds: float = 0.0,
-    measure_execution: bool = True,
-) -> Settlement:
-    """Describe a successful ``advance`` from its L1 receipt and calldata alone."""
-    event = settled_event(receipt, rollup_address)
-    args = decode(ADVANCE_ARGS, data[4:])
-    transactions, witness = args[7], args[8]
-    l1_block = l1.block(h2i(receipt["blockNumber"]))
-    standard, floor = calldata_gas(data)
-    execution = (
-        measured_execution_gas(l1, receipt["transactionHash"]) if measure_execution else None
-    )
-    input_length = execute_input_length(len(transactions), len(witness))
-    return Settlement(
-        number=event["number"],
-        l2_hash=event["blockHash"],
-        l1_tx=receipt["transactionHash"],
-        l1_block=h2i(receipt["blockNumber"]),
-        tx_count=len(rlp.decode(transactions)),
-        l2_gas_used=event["gasUsed"],
-        witness_bytes=len(witness),
-        transactions_bytes=len(transactions),
-        gas=GasSplit(
-            total=h2i(receipt["gasUsed"]),
-            calldata_bytes=len(data),
-            calldata_standard=standard,
-            calldata_floor=floor,
-            execute=execute_gas_cost(input_length),
-            execution=execution,
-        ),
-        burned_fees=event["burnedFees"],
-        execute_fee=event["executeFee"],
-        execute_base_fee=h2i(l1_block.get("executeBaseFeePerGas") or "0x0"),
-        l1_gas_price=h2i(receipt["effectiveGasPrice"]),
-        seconds=seconds,
-        mine_seconds=mine_seconds,
-    )
 
 
 @dataclass
