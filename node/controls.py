@@ -84,7 +84,7 @@ class NodeControls:
         self._snapshots[snapshot_id] = Snapshot(
             head=head,
             post_state_root=self.chain.state_root_after(head),
-            pool=[(p.transaction, p.sender) for p in self.pool.by_hash.values()],
+            pool=self.pool.entries(),
             time_offset=self.time_offset,
             next_timestamp=self._next_timestamp,
         )

@@ -9,12 +9,17 @@ waiting for a nonce gap to fill ("queued") at most ``MAX_QUEUED_PER_SENDER`` per
 ``MAX_QUEUED`` in all. There is no per-sender cap on executable transactions: a devnet
 with ``--no-mining`` and a forge script may hold hundreds from one deployer, and the global
 bound already bounds memory. A replacement (same sender and nonce) never counts twice.
+
+The event loop adds and reads while the chain-writer thread takes transactions for a block
+and removes the mined ones, so every public method holds the pool's lock.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +33,17 @@ MAX_PENDING_SLOTS = 5_120  # geth's txpool.globalslots (executable transactions,
 MAX_QUEUED = 1_024  # geth's txpool.globalqueue (nonce-gap transactions, all senders)
 MAX_QUEUED_PER_SENDER = 64  # geth's txpool.accountqueue
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize: bytes of one encoded transaction
+
+
+def _locked(method):
+    """Run ``method`` holding the pool's lock (re-entrant: locked methods call each other)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 @dataclass(frozen=True)
@@ -79,13 +95,17 @@ class TxPool:
     pending_slots: int = 0  # slots of executable transactions, all senders
     queued_count: int = 0  # transactions waiting for a nonce gap to fill, all senders
     _accounts: dict[bytes, _Account] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
+    @_locked
     def __len__(self) -> int:
         return len(self.by_hash)
 
+    @_locked
     def __contains__(self, tx_hash: bytes) -> bool:
         return tx_hash in self.by_hash
 
+    @_locked
     def get(self, tx_hash: bytes) -> PooledTransaction | None:
         return self.by_hash.get(tx_hash)
 
@@ -97,6 +117,7 @@ class TxPool:
                 f"transaction size {size}, limit {self.limits.max_tx_size}",
             )
 
+    @_locked
     def add(
         self, tx: SignedTransactionAPI, sender: bytes, state_nonce: int | None = None
     ) -> PooledTransaction | None:
@@ -136,6 +157,7 @@ class TxPool:
             self._recount(sender)  # the slots of one executable transaction may change
         return replaced
 
+    @_locked
     def remove(self, tx_hash: bytes) -> None:
         pooled = self.by_hash.pop(tx_hash, None)
         if pooled is None:
@@ -150,6 +172,7 @@ class TxPool:
             self.by_sender.pop(pooled.sender, None)
             self._accounts.pop(pooled.sender, None)
 
+    @_locked
     def prune(self, nonce_of: Callable[[bytes], int]) -> list[PooledTransaction]:
         """Drop transactions whose nonce is already used on chain; returns them."""
         dropped = []
@@ -167,12 +190,19 @@ class TxPool:
         self.queued_count = sum(a.queued for a in self._accounts.values())
         return dropped
 
+    @_locked
+    def entries(self) -> list[tuple[SignedTransactionAPI, bytes]]:
+        """Every pooled transaction with its sender, as one consistent copy."""
+        return [(p.transaction, p.sender) for p in self.by_hash.values()]
+
+    @_locked
     def clear(self) -> list[PooledTransaction]:
         everything = list(self.by_hash.values())
         for pooled in everything:
             self.remove(pooled.hash)
         return everything
 
+    @_locked
     def next_nonce(self, sender: bytes, state_nonce: int) -> int:
         """The nonce after the sender's contiguous run of pooled transactions."""
         queue = self.by_sender.get(sender, {})
@@ -181,6 +211,7 @@ class TxPool:
             nonce += 1
         return nonce
 
+    @_locked
     def pending(self, nonce_of: Callable[[bytes], int]) -> list[PooledTransaction]:
         """Executable transactions (contiguous from the on-chain nonce), per sender."""
         ready = []
@@ -191,11 +222,13 @@ class TxPool:
                 nonce += 1
         return ready
 
+    @_locked
     def queued(self, nonce_of: Callable[[bytes], int]) -> list[PooledTransaction]:
         """Transactions waiting for a nonce gap to fill."""
         ready = {p.hash for p in self.pending(nonce_of)}
         return [p for p in self.by_hash.values() if p.hash not in ready]
 
+    @_locked
     def ordered_for_block(
         self, nonce_of: Callable[[bytes], int], base_fee: int
     ) -> list[PooledTransaction]:
