@@ -24,10 +24,9 @@ METHODS = execute.methods
 
 
 def _vm(devnet: Devnet):
-    vm_class = devnet.vm_class
-    if not hasattr(vm_class, "market_params"):
+    if not devnet.genesis.execute.enabled:
         raise RpcError(SERVER_ERROR, "this chain has no EXECUTE market (is it an L2?)")
-    return vm_class
+    return devnet.vm_class
 
 
 @execute.method("execute_params")
