@@ -58,6 +58,7 @@ class BlockProduction:
     _waiters: dict[bytes, asyncio.Future]
     _next_timestamp: int | None
     _next_fields: dict[str, bytes]
+    increase_time: Callable[[int], int]  # node/controls.py
 
     def check_block_timestamp(self, timestamp: int) -> None:
         """A timestamp the next block may have: after the head's and a uint64."""
@@ -78,6 +79,17 @@ class BlockProduction:
         built = await self._on_writer(self._build_next_block, timestamp)
         self._after_block(built)
         return built
+
+    async def mine_after_interval(self, interval: int) -> BuiltBlock:
+        """One block of ``anvil_mine [blocks, interval]``: the interval adds to the clock's
+        offset (as anvil), and the block lands at least ``interval`` after the head (blocks
+        here never share a timestamp, so the head may be ahead of the clock); an exact next
+        timestamp (``evm_setNextBlockTimestamp``) still wins."""
+        self.increase_time(interval)
+        if self._next_timestamp is not None:
+            return await self.mine()
+        clock = int(time.time()) + self.time_offset
+        return await self.mine(max(clock, self.head.timestamp + max(interval, 1)))
 
     def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
         head = self.chain.head

@@ -98,11 +98,11 @@ async def anvil_mine(devnet: Devnet, params: Any) -> None:
             f"The timestamp is too big: {blocks} blocks {interval} seconds apart would pass "
             f"the largest uint64 timestamp {MAX_TIMESTAMP}"
         )
-    timestamp = None
     for _ in range(blocks):
-        if interval is not None:
-            timestamp = devnet.head.timestamp + interval
-        await devnet.mine(timestamp)
+        if interval is None:
+            await devnet.mine()
+        else:  # as anvil: the interval adds to the clock's offset
+            await devnet.mine_after_interval(interval)
     return None
 
 
