@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
-from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS
 
 from node.accounts import DevAccount
 from node.chain import Chain
@@ -62,6 +62,7 @@ class SendRequest:
     max_priority_fee_per_gas: int | None = None
     nonce: int | None = None
     access_list: tuple = ()
+    authorization_list: tuple = ()  # signed EIP-7702 authorizations, taken as given
 
 
 PendingListener = Callable[[SignedTransactionAPI, bytes], None]  # (transaction, sender)
@@ -104,7 +105,8 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
         self._waiters: dict[bytes, asyncio.Future] = {}
         self._tasks: list[asyncio.Task] = []
         self._next_timestamp: int | None = None
-        self._next_fields: dict[str, bytes] = {}
+        self._next_fields: dict[str, bytes | int] = {}  # the next block's chosen header fields
+        self.coinbase = ZERO_ADDRESS  # anvil_setCoinbase
         self.started_at = time.time()
         self.journal = PoolJournal(self.chain.db)
         self.pool.on_removed = self.journal.removed
@@ -151,7 +153,7 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
 
     def validate_for_pool(self, tx: SignedTransactionAPI) -> None:
         """Everything that makes a transaction unacceptable now, against the pending block."""
-        validate_static(tx, self.chain_id, self.head.gas_limit)
+        validate_static(tx, self.chain_id, self.next_gas_limit())
         validate_against_state(
             self.chain.account_db(self.head), tx, self.next_base_fee(), allow_future_nonce=True
         )
@@ -217,10 +219,35 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                     value=request.value,
                     data=request.data,
                     access_list=request.access_list,
+                    authorization_list=request.authorization_list,
                 ),
                 self.head,
             )
-        if request.gas_price is not None:
+        if request.authorization_list:  # EIP-7702 set-code (type 4), as geth and anvil build it
+            tip = request.max_priority_fee_per_gas
+            max_fee = request.max_fee_per_gas
+            if request.gas_price is not None:  # a legacy price pays both
+                tip = tip if tip is not None else request.gas_price
+                max_fee = max_fee if max_fee is not None else request.gas_price
+            if tip is None:
+                tip = (
+                    DEFAULT_PRIORITY_FEE if max_fee is None else min(DEFAULT_PRIORITY_FEE, max_fee)
+                )
+            if max_fee is None:
+                max_fee = 2 * self.next_base_fee() + tip
+            unsigned = builder.new_unsigned_set_code_transaction(
+                self.chain_id,
+                nonce,
+                tip,
+                max_fee,
+                gas,
+                request.to,
+                request.value,
+                request.data,
+                list(request.access_list),
+                list(request.authorization_list),
+            )
+        elif request.gas_price is not None:
             unsigned = builder.new_unsigned_access_list_transaction(
                 self.chain_id,
                 nonce,

@@ -278,7 +278,7 @@ async def send_transaction(devnet: Devnet, params: Any) -> str:
     (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
     if "sender" not in fields:
         raise InvalidParams("transaction.from: missing sender")
-    request = SendRequest(**{k: v for k, v in fields.items() if k != "authorization_list"})
+    request = SendRequest(**fields)
     return hexb(await devnet.send_transaction(request))
 
 

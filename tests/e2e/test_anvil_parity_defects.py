@@ -1,6 +1,9 @@
 """Wrong answers found by trying the node side by side with anvil 1.7.1 (issue 11), each
 checked on both nodes:
 
+- ``eth_sendTransaction`` with an ``authorizationList`` mines a type-4 (EIP-7702 set-code)
+  transaction: the authority's code becomes ``0xef0100 || delegate`` and the call runs the
+  delegate's code (it was silently dropped and a type-2 transaction mined).
 - viem's ``increaseTime`` / ``setNextBlockTimestamp`` then ``mine()`` send
   ``anvil_mine [blocks, interval]``; the interval adds to the clock's offset (it does not
   replace it), and an exact next timestamp still wins.
@@ -9,6 +12,7 @@ checked on both nodes:
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
 
 from tests.procs import NodeProcess, start_anvil, start_node
 
@@ -25,6 +29,54 @@ def both(tmp_path):
     yield nodes
     for node in nodes:
         node.stop()
+
+
+# Runtime ``PUSH1 0x2a PUSH1 0 SSTORE STOP`` behind an init code that returns it.
+STORE_42_INITCODE = "0x6006600c60003960066000f3" + "602a60005500"
+AUTHORITY_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # account 1
+
+
+def delegate_by_send_transaction(node: NodeProcess) -> tuple[dict, dict, str, str, str]:
+    """Deploy the delegate, then let dev account 0 send a set-code transaction carrying
+    account 1's signed authorization to it; answers (transaction, receipt, authority's code, delegate, authority's slot 0)."""
+    sender = node.call("eth_accounts")[0]
+    deployed = node.call("eth_sendTransaction", {"from": sender, "data": STORE_42_INITCODE})
+    node.call("evm_mine")
+    delegate = node.wait_receipt(deployed)["contractAddress"]
+    authority = Account.from_key(AUTHORITY_KEY)
+    chain_id = int(node.call("eth_chainId"), 16)
+    auth = authority.sign_authorization({"chainId": chain_id, "address": delegate, "nonce": 0})
+    authorization = {
+        "chainId": hex(auth.chain_id),
+        "address": "0x" + auth.address.hex(),
+        "nonce": hex(auth.nonce),
+        "yParity": hex(auth.y_parity),
+        "r": hex(auth.r),
+        "s": hex(auth.s),
+    }
+    tx_hash = node.call(
+        "eth_sendTransaction",
+        {"from": sender, "to": authority.address, "authorizationList": [authorization]},
+    )
+    node.call("evm_mine")
+    receipt = node.wait_receipt(tx_hash)
+    tx = node.call("eth_getTransactionByHash", tx_hash)
+    code = node.call("eth_getCode", authority.address, "latest")
+    slot = node.call("eth_getStorageAt", authority.address, "0x0", "latest")
+    return tx, receipt, code, delegate, slot
+
+
+def test_send_transaction_with_authorization_list_sets_code_as_anvil(both):
+    answers = [delegate_by_send_transaction(node) for node in both]
+    for tx, receipt, code, delegate, slot in answers:
+        assert receipt["status"] == "0x1"
+        assert receipt["type"] == tx["type"] == "0x4"
+        assert code == "0xef0100" + delegate[2:].lower()
+        assert int(slot, 16) == 42  # the call ran the delegate's code in the authority
+        assert len(tx["authorizationList"]) == 1
+    (anvil_tx, *_), (devnet_tx, *_) = answers
+    assert anvil_tx["authorizationList"] == devnet_tx["authorizationList"]
+    assert sorted(anvil_tx) == sorted(devnet_tx)
 
 
 def head_timestamp(node: NodeProcess) -> int:
