@@ -108,9 +108,13 @@ class AccessRecorder:
         state.mark_storage_warm = storage_warm
 
     def access_list(self, excluded: set[bytes]) -> tuple:
+        """Every address with the slots it touched; an ``excluded`` address only when it
+        has slots (geth's and anvil's access-list tracers keep the slots of the sender,
+        recipient and precompiles and leave out their address-only entries)."""
         return tuple(
             (address, tuple(sorted(self.slots.get(address, ()))))
-            for address in sorted(self.addresses - excluded)
+            for address in sorted(self.addresses)
+            if address not in excluded or self.slots.get(address)
         )
 
 
@@ -202,8 +206,8 @@ def create_access_list(
     gas_cap: int = RPC_GAS_CAP,
     deadline: Deadline | None = None,
 ) -> tuple[tuple, CallResult]:
-    """geth's ``eth_createAccessList``: run, collect what was touched (not the sender,
-    recipient, coinbase or precompiles), run again with that list until it is stable.
+    """geth's ``eth_createAccessList``: run, collect what was touched (the sender,
+    recipient, coinbase and precompiles only with the slots they have), run again with that list until it is stable.
     Every run shares ``deadline``."""
     sender = request.sender
     created = contract_address(

@@ -4,6 +4,8 @@ checked on both nodes:
 - ``eth_sendTransaction`` with an ``authorizationList`` mines a type-4 (EIP-7702 set-code)
   transaction: the authority's code becomes ``0xef0100 || delegate`` and the call runs the
   delegate's code (it was silently dropped and a type-2 transaction mined).
+- ``eth_createAccessList`` keeps the storage slots of every address touched, the recipient's
+  included; only address-only entries of the sender, recipient and precompiles are left out.
 - viem's ``increaseTime`` / ``setNextBlockTimestamp`` then ``mine()`` send
   ``anvil_mine [blocks, interval]``; the interval adds to the clock's offset (it does not
   replace it), and an exact next timestamp still wins.
@@ -77,6 +79,25 @@ def test_send_transaction_with_authorization_list_sets_code_as_anvil(both):
     (anvil_tx, *_), (devnet_tx, *_) = answers
     assert anvil_tx["authorizationList"] == devnet_tx["authorizationList"]
     assert sorted(anvil_tx) == sorted(devnet_tx)
+
+
+# Runtime ``PUSH1 0 SLOAD STOP``: reads its own slot 0.
+READ_OWN_SLOT_INITCODE = "0x6004600c60003960046000f3" + "60005400"
+
+
+def access_list_of_self_reader(node: NodeProcess) -> dict:
+    sender = node.call("eth_accounts")[0]
+    deployed = node.call("eth_sendTransaction", {"from": sender, "data": READ_OWN_SLOT_INITCODE})
+    node.call("evm_mine")
+    reader = node.wait_receipt(deployed)["contractAddress"]
+    answer = node.call("eth_createAccessList", {"from": sender, "to": reader}, "latest")
+    return {"reader": reader, **answer}
+
+
+def test_create_access_list_keeps_the_recipients_slots_as_anvil(both):
+    anvil, devnet = (access_list_of_self_reader(node) for node in both)
+    assert anvil["accessList"] == [{"address": anvil["reader"], "storageKeys": ["0x" + "00" * 32]}]
+    assert devnet == anvil
 
 
 def head_timestamp(node: NodeProcess) -> int:
