@@ -162,11 +162,14 @@ class Chain:
         coinbase: bytes = ZERO_ADDRESS,
         prev_randao: bytes | None = None,
         parent_beacon_block_root: bytes = ZERO_HASH32,
+        base_fee_per_gas: int | None = None,
+        gas_limit: int | None = None,
     ) -> BuiltBlock:
         """Build, import and persist the next block from ``transactions`` in that order.
 
         Transactions that are invalid at their position are left out and returned in
-        ``skipped``; one bad transaction never aborts a block.
+        ``skipped``; one bad transaction never aborts a block. A base fee or gas limit given
+        here (test-node controls) replaces what the rules derive from the parent.
         """
         started = time.perf_counter()
         parent = self.head
@@ -175,6 +178,9 @@ class Chain:
         timestamp = max(timestamp, parent.timestamp + 1)
         if prev_randao is None:
             prev_randao = keccak(parent.hash + b"prevrandao")
+        chosen = {}
+        if gas_limit is not None:
+            chosen["gas_limit"] = gas_limit
         header = self.vm_class.create_header_from_parent(
             parent,
             timestamp=timestamp,
@@ -182,10 +188,15 @@ class Chain:
             mix_hash=prev_randao,
             parent_beacon_block_root=parent_beacon_block_root,
             state_root=self.state_root_after(parent),
+            **chosen,
         )
+        if base_fee_per_gas is not None:
+            chosen["base_fee_per_gas"] = base_fee_per_gas
+            header = header.copy(base_fee_per_gas=base_fee_per_gas)
         recorder = RecordingDatabase(self.db)
         vm = self.vm_factory.vm(header, chaindb=L1ChainDB(recorder))
         vm.skip_invalid_transactions = True
+        vm.chosen_header_fields = frozenset(chosen)
         template = vm.get_block_class()(
             header, transactions=list(transactions), uncles=[], withdrawals=[]
         )

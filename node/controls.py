@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth.abc import BlockHeaderAPI
@@ -48,7 +49,10 @@ class NodeControls:
     journal: PoolJournal
     time_offset: int
     _next_timestamp: int | None
-    _next_fields: dict[str, bytes]
+    _next_fields: dict[str, bytes | int]
+    coinbase: bytes
+    _waiters: dict
+    _settle: Callable[[bytes, Exception | None], None]
     _snapshots: dict[int, Snapshot]
     _next_snapshot_id: int
 
@@ -71,6 +75,53 @@ class NodeControls:
             self._next_fields["prev_randao"] = prev_randao
         if coinbase is not None:
             self._next_fields["coinbase"] = coinbase
+
+    def set_next_base_fee(self, base_fee: int) -> None:
+        """``anvil_setNextBlockBaseFeePerGas``: the next block's base fee; later blocks follow
+        EIP-1559 from it (as anvil, the builder sets it whatever the parent's rule says)."""
+        self._next_fields["base_fee_per_gas"] = base_fee
+
+    def set_block_gas_limit(self, gas_limit: int) -> None:
+        """``evm_setBlockGasLimit``: the next block's gas limit, which later blocks keep
+        (the limit stays pinned to the parent's)."""
+        self._next_fields["gas_limit"] = gas_limit
+
+    def next_gas_limit(self) -> int:
+        """The gas limit of the block to come."""
+        chosen = self._next_fields.get("gas_limit")
+        return chosen if isinstance(chosen, int) else self.head.gas_limit
+
+    def set_coinbase(self, coinbase: bytes) -> None:
+        """``anvil_setCoinbase``: the fee recipient of every block from the next one on
+        (``devnet_setNextBlockFields`` still overrides it for one block)."""
+        self.coinbase = coinbase
+
+    def drop_transaction(self, tx_hash: bytes) -> bytes | None:
+        """``anvil_dropTransaction``: remove one pooled transaction; its hash, or None if the
+        pool does not hold it."""
+        if tx_hash not in self.pool:
+            return None
+        self.pool.remove(tx_hash)
+        self._settle(tx_hash, None)
+        log.info("tx 0x%s dropped from the pool", tx_hash.hex())
+        return tx_hash
+
+    def drop_all_transactions(self) -> None:
+        """``anvil_dropAllTransactions``: empty the pool."""
+        for pooled in self.pool.clear():
+            self._settle(pooled.hash, None)
+        log.info("all pooled transactions dropped")
+
+    def remove_pool_transactions(self, sender: bytes) -> None:
+        """``anvil_removePoolTransactions``: remove every pooled transaction of ``sender``."""
+        for pooled in self.pool.remove_sender(sender):
+            self._settle(pooled.hash, None)
+        log.info("pooled transactions of 0x%s dropped", sender.hex())
+
+    def set_logging_enabled(self, enabled: bool) -> None:
+        """``anvil_setLoggingEnabled``: switch the node's informational log lines (requests,
+        blocks, transactions) on or off; warnings and errors always print."""
+        logging.getLogger("native_devnet").setLevel(logging.NOTSET if enabled else logging.WARNING)
 
     async def snapshot(self) -> int:
         """``evm_snapshot``: remember head, head state, pool and clock."""

@@ -57,7 +57,8 @@ class BlockProduction:
     _wake: asyncio.Event
     _waiters: dict[bytes, asyncio.Future]
     _next_timestamp: int | None
-    _next_fields: dict[str, bytes]
+    _next_fields: dict[str, bytes | int]
+    coinbase: bytes
     increase_time: Callable[[int], int]  # node/controls.py
 
     def check_block_timestamp(self, timestamp: int) -> None:
@@ -93,7 +94,9 @@ class BlockProduction:
 
     def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
         head = self.chain.head
-        base_fee = self.chain.next_base_fee(head)
+        base_fee = self._next_fields.get("base_fee_per_gas")
+        if not isinstance(base_fee, int):
+            base_fee = self.chain.next_base_fee(head)
         ordered = self.pool.ordered_for_block(self.chain.account_db(head).get_nonce, base_fee)
         if timestamp is None:
             timestamp = self._next_timestamp
@@ -108,6 +111,7 @@ class BlockProduction:
             )
         fields, self._next_fields = self._next_fields, {}
         fields.setdefault("parent_beacon_block_root", ZERO_HASH32)
+        fields.setdefault("coinbase", self.coinbase)
         built = self.chain.build_block(
             [p.transaction for p in ordered], timestamp=timestamp, **fields
         )

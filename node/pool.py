@@ -203,6 +203,14 @@ class TxPool:
         return everything
 
     @_locked
+    def remove_sender(self, sender: bytes) -> list[PooledTransaction]:
+        """Remove every pooled transaction of ``sender``; returns them."""
+        everything = list(self.by_sender.get(sender, {}).values())
+        for pooled in everything:
+            self.remove(pooled.hash)
+        return everything
+
+    @_locked
     def next_nonce(self, sender: bytes, state_nonce: int) -> int:
         """The nonce after the sender's contiguous run of pooled transactions."""
         queue = self.by_sender.get(sender, {})

@@ -29,6 +29,7 @@ class ChainReads:
     head: BlockHeaderAPI
     pool: TxPool
     log_limits: LogLimits
+    _next_fields: dict[str, bytes | int]
 
     @property
     def chain_id(self) -> int:
@@ -41,7 +42,9 @@ class ChainReads:
         return self.pool.next_nonce(sender, self.state_nonce(sender))
 
     def next_base_fee(self) -> int:
-        return self.chain.next_base_fee(self.head)
+        """The next block's base fee: ``anvil_setNextBlockBaseFeePerGas``'s, else EIP-1559's."""
+        chosen = self._next_fields.get("base_fee_per_gas")
+        return chosen if isinstance(chosen, int) else self.chain.next_base_fee(self.head)
 
     def header_at(self, number: int) -> BlockHeaderAPI:
         if number > self.head.block_number:

@@ -36,7 +36,7 @@ async def node_info(devnet: Devnet, params: Any) -> dict[str, Any]:
         "environment": {
             "baseFee": qty(devnet.next_base_fee()),
             "chainId": devnet.chain_id,
-            "gasLimit": qty(head.gas_limit),
+            "gasLimit": qty(devnet.next_gas_limit()),
             "gasPrice": qty(devnet.next_base_fee() + DEFAULT_PRIORITY_FEE),
         },
         "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
@@ -262,6 +262,61 @@ async def auto_impersonate(devnet: Devnet, params: Any) -> None:
     devnet.auto_impersonate = enabled
 
 
+@anvil.method("anvil_setNextBlockBaseFeePerGas")
+async def set_next_block_base_fee(devnet: Devnet, params: Any) -> None:
+    """The next block's base fee; later blocks follow EIP-1559 from it."""
+    (base_fee,) = parse_params(params, [(parse.quantity, parse.REQUIRED, "baseFee")])
+    devnet.set_next_base_fee(base_fee)
+
+
+@anvil.method("evm_setBlockGasLimit")
+async def set_block_gas_limit(devnet: Devnet, params: Any) -> bool:
+    """The gas limit of the next block and, pinned, of every later one."""
+    (gas_limit,) = parse_params(params, [(parse.uint64, parse.REQUIRED, "gasLimit")])
+    devnet.set_block_gas_limit(gas_limit)
+    return True
+
+
+@anvil.method("anvil_setCoinbase")
+async def set_coinbase(devnet: Devnet, params: Any) -> None:
+    (coinbase,) = parse_params(params, [(parse.address, parse.REQUIRED, "address")])
+    devnet.set_coinbase(coinbase)
+
+
+@anvil.method("anvil_dropTransaction")
+async def drop_transaction(devnet: Devnet, params: Any) -> str | None:
+    """Remove one pooled transaction: its hash, or null when the pool does not hold it."""
+    (tx_hash,) = parse_params(params, [(parse.hash32, parse.REQUIRED, "hash")])
+    dropped = devnet.drop_transaction(tx_hash)
+    return hexb(dropped) if dropped is not None else None
+
+
+@anvil.method("anvil_dropAllTransactions")
+async def drop_all_transactions(devnet: Devnet, params: Any) -> None:
+    parse_params(params, [])
+    devnet.drop_all_transactions()
+
+
+@anvil.method("anvil_removePoolTransactions")
+async def remove_pool_transactions(devnet: Devnet, params: Any) -> None:
+    """Remove every pooled transaction of one sender."""
+    (sender,) = parse_params(params, [(parse.address, parse.REQUIRED, "address")])
+    devnet.remove_pool_transactions(sender)
+
+
+@anvil.method("anvil_setLoggingEnabled")
+async def set_logging_enabled(devnet: Devnet, params: Any) -> None:
+    (enabled,) = parse_params(params, [(parse.boolean, parse.REQUIRED, "enabled")])
+    devnet.set_logging_enabled(enabled)
+
+
+@anvil.method("anvil_setMinGasPrice")
+async def set_min_gas_price(devnet: Devnet, params: Any) -> None:
+    """Refused as anvil refuses it: a minimum gas price has no meaning under EIP-1559."""
+    parse_params(params, [(parse.quantity, parse.REQUIRED, "gasPrice")])
+    raise InvalidParams("anvil_setMinGasPrice is not supported when EIP-1559 is active")
+
+
 anvil.alias("hardhat_impersonateAccount", "anvil_impersonateAccount")
 anvil.alias("hardhat_stopImpersonatingAccount", "anvil_stopImpersonatingAccount")
 anvil.alias("hardhat_mine", "anvil_mine")
@@ -273,3 +328,13 @@ anvil.alias("anvil_increaseTime", "evm_increaseTime")
 anvil.alias("anvil_setNextBlockTimestamp", "evm_setNextBlockTimestamp")
 anvil.alias("anvil_setIntervalMining", "evm_setIntervalMining")
 anvil.alias("anvil_setAutomine", "evm_setAutomine")
+anvil.alias("anvil_setBlockGasLimit", "evm_setBlockGasLimit")
+for _name in (
+    "setCoinbase",
+    "dropTransaction",
+    "dropAllTransactions",
+    "setLoggingEnabled",
+    "setMinGasPrice",
+    "setNextBlockBaseFeePerGas",
+):
+    anvil.alias(f"hardhat_{_name}", f"anvil_{_name}")

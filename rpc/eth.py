@@ -72,7 +72,7 @@ async def accounts(devnet: Devnet, params: Any) -> list[str]:
 
 @method("eth_coinbase")
 async def coinbase(devnet: Devnet, params: Any) -> str:
-    return hexb(devnet.head.coinbase)
+    return hexb(devnet.coinbase)  # of the blocks to come (anvil_setCoinbase), as anvil
 
 
 @method("eth_syncing")

@@ -23,6 +23,7 @@ from eth.abc import (
     SignedTransactionAPI,
     WithdrawalAPI,
 )
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague.constants import (
     CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
     WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT,
@@ -54,6 +55,10 @@ class BuilderMode:
     # A native-rollup L2 builder leaves out transactions that enqueue execution requests:
     # EXECUTE rejects any block that has them (reason 11).
     refuse_execution_requests: bool = False
+    # Header fields the builder chose itself instead of deriving them from the parent
+    # (test-node controls: ``base_fee_per_gas``, ``gas_limit``). As anvil, the node builds
+    # such a block; the fork's parent rules are checked with the derived values instead.
+    chosen_header_fields: frozenset[str] = frozenset()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -177,3 +182,14 @@ class BuilderMode:
         return super().set_block_transactions_and_withdrawals(
             base_block, new_header, transactions, receipts, withdrawals
         )
+
+    def validate_block(self, block: BlockAPI) -> None:
+        if self.chosen_header_fields:
+            parent = self.chaindb.get_block_header_by_hash(block.header.parent_hash)
+            derived = {
+                "base_fee_per_gas": calculate_expected_base_fee_per_gas(parent),
+                "gas_limit": parent.gas_limit,
+            }
+            fields = {name: derived[name] for name in self.chosen_header_fields}
+            block = block.copy(header=block.header.copy(**fields))
+        super().validate_block(block)
