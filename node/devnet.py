@@ -202,6 +202,15 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
         tx = await self.fill_and_sign(request, account)
         return await self.submit(tx)
 
+    async def sign_transaction(self, request: SendRequest) -> bytes:
+        """Fill as ``eth_sendTransaction`` does and sign with the dev key, without submitting
+        (``eth_signTransaction``): the signed transaction in network form."""
+        account = self.dev_accounts.get(request.sender)
+        if account is None:
+            raise InvalidInput(f"no key for sender 0x{request.sender.hex()}")
+        self.pool.check_size(len(request.data))
+        return (await self.fill_and_sign(request, account)).encode()
+
     def is_impersonating(self, address: bytes) -> bool:
         return self.auto_impersonate or address in self.impersonated
 

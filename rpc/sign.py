@@ -1,9 +1,14 @@
-"""Signing with the dev accounts' keys: ``eth_sign``, ``personal_sign``, ``eth_signTypedData_v4``.
+"""Signing with the dev accounts' keys: ``eth_sign``, ``personal_sign``, ``eth_signTypedData_v4``,
+``eth_signTransaction``.
 
 Messages are signed as geth and anvil sign them: ``eth_sign`` and ``personal_sign`` hash the
 EIP-191 personal message (``"\\x19Ethereum Signed Message:\\n" + len + message``), typed data
 is hashed per EIP-712. Signatures are 65 bytes ``r || s || v`` with ``v`` 27 or 28. Messages
 are hex data; a string without ``0x`` is taken as UTF-8 text, as wallets send it.
+
+``eth_signTransaction`` fills a transaction as ``eth_sendTransaction`` does and answers it
+signed, in network form, without submitting it: anvil's answer, the raw transaction as hex
+(geth answers ``{raw, tx}``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_defunct, encode_typed_data
 
 from node.accounts import DevAccount
-from node.devnet import Devnet
+from node.devnet import Devnet, SendRequest
 from precompiles.nesting import json_depth_ok
 from rpc import params as parse
 from rpc.errors import SERVER_ERROR, InvalidParams, RpcError
@@ -98,3 +103,15 @@ async def sign_typed_data_v4(devnet: Devnet, params: Any) -> str:
     except Exception as exc:  # eth-account raises several types for malformed typed data
         raise InvalidParams(f"typedData: {exc}") from None
     return _sign(account, message)
+
+
+@method("eth_signTransaction")
+async def sign_transaction(devnet: Devnet, params: Any) -> str:
+    """Fill and sign with ``from``'s dev key; the raw signed transaction, not submitted."""
+    (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
+    sender = fields.get("sender")
+    if sender is None:
+        raise InvalidParams("transaction.from: missing sender")
+    if sender not in devnet.dev_accounts:
+        raise InvalidParams("No Signer available")  # anvil's words
+    return hexb(await devnet.sign_transaction(SendRequest(**fields)))

@@ -194,3 +194,31 @@ def test_the_new_methods_are_test_node_controls():
         "anvil_setMinGasPrice",
     ):
         assert is_control(name), name
+
+
+async def test_sign_transaction_fills_signs_and_does_not_submit(server, dev_accounts):
+    alice = dev_accounts[0]
+    raw = await call(
+        server,
+        "eth_signTransaction",
+        {"from": hexaddr(alice), "to": "0x" + "11" * 20, "value": "0x1"},
+    )
+    assert isinstance(raw, str) and raw.startswith("0x02")  # anvil: the raw type-2 tx as hex
+    tx = server.devnet.chain.decode_transaction(bytes.fromhex(raw[2:]))
+    assert tx.sender == alice.address
+    assert (tx.nonce, tx.gas, tx.value, tx.chain_id) == (0, 21_000, 1, 31337)
+    assert tx.max_priority_fee_per_gas == GWEI
+    assert await call(server, "txpool_status") == {"pending": "0x0", "queued": "0x0"}
+    assert await call(server, "eth_sendRawTransaction", raw) == "0x" + tx.hash.hex()
+
+
+async def test_sign_transaction_needs_a_dev_key(server):
+    refused = await error(
+        server, "eth_signTransaction", {"from": "0x" + "01" * 20, "to": "0x" + "11" * 20}
+    )
+    assert refused == {"code": -32602, "message": "No Signer available"}  # anvil's answer
+    await call(server, "anvil_impersonateAccount", "0x" + "01" * 20)
+    refused = await error(
+        server, "eth_signTransaction", {"from": "0x" + "01" * 20, "to": "0x" + "11" * 20}
+    )
+    assert refused["message"] == "No Signer available"  # impersonation signs nothing
