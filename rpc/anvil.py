@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.constants import GAS_LIMIT_MINIMUM
+
 from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
 from node.genesis import GenesisError
 from node.mining import MAX_TIMESTAMP
@@ -264,15 +266,19 @@ async def auto_impersonate(devnet: Devnet, params: Any) -> None:
 
 @anvil.method("anvil_setNextBlockBaseFeePerGas")
 async def set_next_block_base_fee(devnet: Devnet, params: Any) -> None:
-    """The next block's base fee; later blocks follow EIP-1559 from it."""
-    (base_fee,) = parse_params(params, [(parse.quantity, parse.REQUIRED, "baseFee")])
+    """The next block's base fee; later blocks follow EIP-1559 from it. At most a uint64, as
+    anvil's fee manager holds it."""
+    (base_fee,) = parse_params(params, [(parse.uint64, parse.REQUIRED, "baseFee")])
     devnet.set_next_base_fee(base_fee)
 
 
 @anvil.method("evm_setBlockGasLimit")
 async def set_block_gas_limit(devnet: Devnet, params: Any) -> bool:
-    """The gas limit of the next block and, pinned, of every later one."""
+    """The gas limit of the next block and, pinned, of every later one. At least 5 000, the
+    least any header may have (anvil takes less, but no block can follow such a limit here)."""
     (gas_limit,) = parse_params(params, [(parse.uint64, parse.REQUIRED, "gasLimit")])
+    if gas_limit < GAS_LIMIT_MINIMUM:
+        raise InvalidParams(f"gasLimit: {gas_limit} is below the minimum {GAS_LIMIT_MINIMUM}")
     devnet.set_block_gas_limit(gas_limit)
     return True
 

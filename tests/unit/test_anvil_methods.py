@@ -80,6 +80,20 @@ async def test_next_block_base_fee_is_chosen_and_later_blocks_follow_eip1559(ser
     assert (await block(server))["baseFeePerGas"] == "0x77359400"
     await call(server, "evm_mine")
     assert (await block(server))["baseFeePerGas"] == "0x684ee180"  # anvil's next fee too
+    too_big = await error(server, "anvil_setNextBlockBaseFeePerGas", hex(2**64))
+    assert too_big["code"] == -32602
+
+
+async def test_a_zero_base_fee_and_the_least_gas_limit_build_blocks(server):
+    await call(server, "anvil_setNextBlockBaseFeePerGas", "0x0")
+    await call(server, "evm_setBlockGasLimit", hex(5000))
+    for _ in range(3):
+        await call(server, "evm_mine")
+    latest = await block(server)
+    assert (latest["baseFeePerGas"], latest["gasLimit"]) == ("0x0", hex(5000))
+    # anvil takes any limit; below py-evm's and geth's 5 000 no block could follow here.
+    too_low = await error(server, "evm_setBlockGasLimit", hex(4999))
+    assert too_low == {"code": -32602, "message": "gasLimit: 4999 is below the minimum 5000"}
 
 
 async def test_a_base_fee_below_the_rule_still_builds_and_includes_transactions(
