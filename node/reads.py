@@ -8,6 +8,8 @@ Mixed into ``node.devnet.Devnet``, which provides ``chain``, ``head``, ``pool`` 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI
 
@@ -15,7 +17,9 @@ from node import fees, logs
 from node.chain import Chain
 from node.errors import UnknownBlock
 from node.fees import ExecuteFeeHistory, FeeHistory
+from node.interrupt import Deadline
 from node.logs import FoundLog, LogFilter, LogLimits
+from node.pending import PendingBlock, build_pending_block, next_timestamp
 from node.pool import TxPool
 from node.proofs import AccountProof
 from node.receipts import ReceiptInfo
@@ -30,6 +34,11 @@ class ChainReads:
     pool: TxPool
     log_limits: LogLimits
     _next_fields: dict[str, bytes | int]
+    _next_timestamp: int | None
+    time_offset: int
+    coinbase: bytes
+    _simulate: Callable[..., Awaitable[Any]]  # node/simulator.py
+    _call_deadline: Callable[[], Deadline]
 
     @property
     def chain_id(self) -> int:
@@ -108,6 +117,26 @@ class ChainReads:
     def data_directory(self) -> str | None:
         """Where the chain is stored; None in memory."""
         return getattr(self.chain.db, "directory", None)
+
+    async def pending_block(self) -> PendingBlock:
+        """The block the node would mine now (the ``pending`` tag): the pool's executable
+        transactions on top of the head with the next block's fields, executed on a
+        simulator thread and never written."""
+        head = self.head
+        fields = dict(self._next_fields)
+        fields.setdefault("coinbase", self.coinbase)
+        ordered = self.pool.ordered_for_block(
+            self.chain.account_db(head).get_nonce, self.next_base_fee()
+        )
+        return await self._simulate(
+            self._call_deadline(),
+            build_pending_block,
+            self.chain,
+            head,
+            ordered,
+            next_timestamp(self._next_timestamp, self.time_offset),
+            fields,
+        )
 
     async def logs(self, query: LogFilter, since: int | None = None) -> list[FoundLog]:
         """Logs matching ``query`` (only in blocks after ``since`` when given), within

@@ -290,6 +290,9 @@ async def get_block_by_number(devnet: Devnet, params: Any) -> dict[str, Any] | N
     block, full = parse_params(
         params, [(parse.block_id, REQUIRED, "block"), (parse.boolean, False, "fullTransactions")]
     )
+    if block == "pending":
+        pending = await devnet.pending_block()
+        return shapes.pending_block_json(pending.block, full, pending.senders)
     header = maybe_header(devnet, block)
     return block_json(devnet, header, full) if header is not None else None
 
@@ -306,6 +309,8 @@ async def get_block_by_hash(devnet: Devnet, params: Any) -> dict[str, Any] | Non
 @method("eth_getBlockTransactionCountByNumber")
 async def tx_count_by_number(devnet: Devnet, params: Any) -> str | None:
     (block,) = parse_params(params, [(parse.block_id, REQUIRED, "block")])
+    if block == "pending":
+        return qty(len((await devnet.pending_block()).block.transactions))
     header = maybe_header(devnet, block)
     return qty(len(devnet.receipts(header))) if header is not None else None
 

@@ -201,3 +201,11 @@ def block_json(
 
 def found_log_json(found: FoundLog) -> dict[str, Any]:
     return log_json(found.receipt, found.offset, found.log)
+
+
+def pending_block_json(block: BlockAPI, full: bool, senders: Sequence[bytes]) -> dict[str, Any]:
+    """The ``pending`` block as geth answers it: not sealed, so ``hash``, ``nonce`` and
+    ``miner`` are null (anvil's keys; anvil fills them)."""
+    out = block_json(block, full, senders)
+    out["hash"] = out["nonce"] = out["miner"] = None
+    return out
