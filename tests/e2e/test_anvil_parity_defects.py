@@ -6,6 +6,7 @@ checked on both nodes:
   delegate's code (it was silently dropped and a type-2 transaction mined).
 - ``eth_createAccessList`` keeps the storage slots of every address touched, the recipient's
   included; only address-only entries of the sender, recipient and precompiles are left out.
+- The ``pending`` block is head + 1 with the pool's transactions (it was the latest block).
 - viem's ``increaseTime`` / ``setNextBlockTimestamp`` then ``mine()`` send
   ``anvil_mine [blocks, interval]``; the interval adds to the clock's offset (it does not
   replace it), and an exact next timestamp still wins.
@@ -131,3 +132,31 @@ def test_increase_time_then_mine_with_interval_as_anvil(both):
     assert 3601 <= expected[0] <= 3603
     assert got[1:] == expected[1:]
     assert 3601 <= got[0] <= 3603, got
+
+
+def pending_view(node: NodeProcess) -> dict:
+    sender = node.call("eth_accounts")[0]
+    recipient = node.call("eth_accounts")[1]
+    hashes = [
+        node.call("eth_sendTransaction", {"from": sender, "to": recipient, "value": hex(v)})
+        for v in (1, 2)
+    ]
+    latest = node.call("eth_getBlockByNumber", "latest", False)
+    pending = node.call("eth_getBlockByNumber", "pending", False)
+    full = node.call("eth_getBlockByNumber", "pending", True)
+    return {
+        "keys": set(pending) - {"executeGasUsed", "executeBaseFeePerGas"},  # this L1's own
+        "number": int(pending["number"], 16) - int(latest["number"], 16),
+        "parent": pending["parentHash"] == latest["hash"],
+        "transactions": pending["transactions"] == hashes,
+        "full": [tx["hash"] for tx in full["transactions"]] == hashes,
+        "gasUsed": pending["gasUsed"],
+        "count": node.call("eth_getBlockTransactionCountByNumber", "pending"),
+        "latest count": node.call("eth_getBlockTransactionCountByNumber", "latest"),
+    }
+
+
+def test_pending_block_is_the_next_block_as_anvil(both):
+    anvil, devnet = (pending_view(node) for node in both)
+    assert anvil["number"] == 1 and anvil["transactions"] and anvil["count"] == "0x2"
+    assert devnet == anvil
