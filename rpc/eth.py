@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
 
 from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, SendRequest
 from node.errors import UnknownBlock
@@ -278,6 +279,8 @@ async def send_transaction(devnet: Devnet, params: Any) -> str:
     (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
     if "sender" not in fields:
         raise InvalidParams("transaction.from: missing sender")
+    if fields.get("authorization_list") and fields["to"] == CREATE_CONTRACT_ADDRESS:
+        raise InvalidParams('transaction.to: missing "to" in set code transaction')  # as anvil
     request = SendRequest(**fields)
     return hexb(await devnet.send_transaction(request))
 

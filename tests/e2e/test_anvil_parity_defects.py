@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from tests.procs import NodeProcess, start_anvil, start_node
+from tests.procs import NodeProcess, rpc, start_anvil, start_node
 
 pytestmark = pytest.mark.requires_tools("anvil")
 
@@ -99,6 +99,22 @@ def test_create_access_list_keeps_the_recipients_slots_as_anvil(both):
     anvil, devnet = (access_list_of_self_reader(node) for node in both)
     assert anvil["accessList"] == [{"address": anvil["reader"], "storageKeys": ["0x" + "00" * 32]}]
     assert devnet == anvil
+
+
+def test_send_transaction_with_authorization_list_needs_to_as_anvil(both):
+    for node in both:
+        sender = node.call("eth_accounts")[0]
+        authorization = {
+            "chainId": "0x7a69", "address": "0x" + "11" * 20, "nonce": "0x0",
+            "yParity": "0x0", "r": "0x1", "s": "0x1",
+        }  # fmt: skip
+        answer = rpc(
+            node.url,
+            "eth_sendTransaction",
+            [{"from": sender, "authorizationList": [authorization]}],
+        )
+        assert answer["error"]["code"] == -32602, answer
+        assert '"to"' in answer["error"]["message"], answer
 
 
 def head_timestamp(node: NodeProcess) -> int:
