@@ -52,6 +52,9 @@ class NodeControls:
     _next_fields: dict[str, bytes | int]
     coinbase: bytes
     _waiters: dict
+    _level_before_silence: int | None = (
+        None  # the log level anvil_setLoggingEnabled(false) replaced
+    )
     _settle: Callable[[bytes, Exception | None], None]
     _snapshots: dict[int, Snapshot]
     _next_snapshot_id: int
@@ -120,8 +123,20 @@ class NodeControls:
 
     def set_logging_enabled(self, enabled: bool) -> None:
         """``anvil_setLoggingEnabled``: switch the node's informational log lines (requests,
-        blocks, transactions) on or off; warnings and errors always print."""
-        logging.getLogger("native_devnet").setLevel(logging.NOTSET if enabled else logging.WARNING)
+        blocks, transactions) off, or back on at the level they had (at least INFO, so a
+        ``--silent`` node starts logging, as anvil's switch does); warnings and errors
+        always print."""
+        logger = logging.getLogger("native_devnet")
+        if not enabled:
+            if self._level_before_silence is None:
+                self._level_before_silence = logger.level
+            logger.setLevel(logging.WARNING)
+            return
+        level, self._level_before_silence = self._level_before_silence, None
+        if level is not None:
+            logger.setLevel(level)
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
 
     async def snapshot(self) -> int:
         """``evm_snapshot``: remember head, head state, pool and clock."""

@@ -179,12 +179,22 @@ async def test_remove_one_senders_transactions_and_drop_all(server, dev_accounts
 
 async def test_logging_switch(server):
     logger = logging.getLogger("native_devnet")
+    logger.setLevel(logging.DEBUG)  # as a verbose node's
+    assert await call(server, "anvil_setLoggingEnabled", False) is None
     assert await call(server, "anvil_setLoggingEnabled", False) is None
     assert not logger.isEnabledFor(logging.INFO)
+    assert not logging.getLogger("native_devnet.rpc").isEnabledFor(logging.INFO)
     assert logging.getLogger("native_devnet.rpc").isEnabledFor(logging.WARNING)
     assert await call(server, "hardhat_setLoggingEnabled", True) is None
-    assert logger.getEffectiveLevel() == logging.getLogger().getEffectiveLevel()
+    assert logger.level == logging.DEBUG  # back as it was
     assert (await error(server, "anvil_setLoggingEnabled", "0x1"))["code"] == -32602
+
+
+async def test_logging_switch_turns_a_silent_nodes_lines_on(server):
+    logger = logging.getLogger("native_devnet")
+    logger.setLevel(logging.WARNING)  # as --silent leaves the node's lines
+    assert await call(server, "anvil_setLoggingEnabled", True) is None
+    assert logger.isEnabledFor(logging.INFO)
 
 
 async def test_min_gas_price_is_refused_as_anvil_refuses_it(server):
