@@ -246,3 +246,17 @@ async def test_sign_transaction_needs_a_dev_key(server):
         server, "eth_signTransaction", {"from": "0x" + "01" * 20, "to": "0x" + "11" * 20}
     )
     assert refused["message"] == "No Signer available"  # impersonation signs nothing
+
+
+async def test_a_chain_with_chosen_fields_dumps_loads_and_keeps_building(server):
+    await call(server, "anvil_setNextBlockBaseFeePerGas", "0x5")
+    await call(server, "evm_setBlockGasLimit", "0x2625a00")
+    await call(server, "evm_mine")
+    dumped = await call(server, "anvil_dumpState")
+    await call(server, "evm_mine")
+    assert await call(server, "anvil_loadState", dumped) is True
+    assert await call(server, "eth_blockNumber") == "0x1"
+    await call(server, "evm_mine")
+    latest = await block(server)
+    assert latest["gasLimit"] == "0x2625a00"
+    assert latest["baseFeePerGas"] == "0x5"  # EIP-1559 from 5 wei: an empty block keeps 5
