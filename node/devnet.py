@@ -37,7 +37,7 @@ from node.logs import LogLimits
 from node.mining import BlockListener, BlockProduction, MiningConfig, MiningMode
 from node.pool import PoolLimits, TxPool
 from node.reads import ChainReads
-from node.simulation import CallRequest
+from node.simulation import CallRequest, unsigned_fee_market_transaction
 from node.simulator import SIMULATOR_THREADS, SimulationLimits, Simulations
 from node.statefile import MAX_STATE_SIZE
 from node.storage import PoolJournal
@@ -214,6 +214,20 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
     def is_impersonating(self, address: bytes) -> bool:
         return self.auto_impersonate or address in self.impersonated
 
+    def _fee_fields(self, request: SendRequest) -> tuple[int, int]:
+        """(tip, fee cap) a filled transaction pays: what the request names, a legacy price for
+        both, else anvil's defaults (a 1 gwei tip, a cap of twice the next base fee plus it)."""
+        tip = request.max_priority_fee_per_gas
+        max_fee = request.max_fee_per_gas
+        if request.gas_price is not None:  # a legacy price pays both
+            tip = tip if tip is not None else request.gas_price
+            max_fee = max_fee if max_fee is not None else request.gas_price
+        if tip is None:
+            tip = DEFAULT_PRIORITY_FEE if max_fee is None else min(DEFAULT_PRIORITY_FEE, max_fee)
+        if max_fee is None:
+            max_fee = 2 * self.next_base_fee() + tip
+        return tip, max_fee
+
     async def fill_and_sign(
         self, request: SendRequest, account: DevAccount | None
     ) -> SignedTransactionAPI:
@@ -232,31 +246,7 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                 ),
                 self.head,
             )
-        if request.authorization_list:  # EIP-7702 set-code (type 4), as geth and anvil build it
-            tip = request.max_priority_fee_per_gas
-            max_fee = request.max_fee_per_gas
-            if request.gas_price is not None:  # a legacy price pays both
-                tip = tip if tip is not None else request.gas_price
-                max_fee = max_fee if max_fee is not None else request.gas_price
-            if tip is None:
-                tip = (
-                    DEFAULT_PRIORITY_FEE if max_fee is None else min(DEFAULT_PRIORITY_FEE, max_fee)
-                )
-            if max_fee is None:
-                max_fee = 2 * self.next_base_fee() + tip
-            unsigned = builder.new_unsigned_set_code_transaction(
-                self.chain_id,
-                nonce,
-                tip,
-                max_fee,
-                gas,
-                request.to,
-                request.value,
-                request.data,
-                list(request.access_list),
-                list(request.authorization_list),
-            )
-        elif request.gas_price is not None:
+        if request.gas_price is not None and not request.authorization_list:
             unsigned = builder.new_unsigned_access_list_transaction(
                 self.chain_id,
                 nonce,
@@ -267,16 +257,10 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                 request.data,
                 list(request.access_list),
             )
-        else:
-            tip = request.max_priority_fee_per_gas
-            if tip is None:
-                tip = DEFAULT_PRIORITY_FEE
-                if request.max_fee_per_gas is not None:
-                    tip = min(tip, request.max_fee_per_gas)
-            max_fee = request.max_fee_per_gas
-            if max_fee is None:
-                max_fee = 2 * self.next_base_fee() + tip
-            unsigned = builder.new_unsigned_dynamic_fee_transaction(
+        else:  # type 2, or type 4 (EIP-7702 set code) with authorizations, as geth and anvil
+            tip, max_fee = self._fee_fields(request)
+            unsigned = unsigned_fee_market_transaction(
+                builder,
                 self.chain_id,
                 nonce,
                 tip,
@@ -285,7 +269,8 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                 request.to,
                 request.value,
                 request.data,
-                list(request.access_list),
+                request.access_list,
+                request.authorization_list,
             )
         if account is None:
             return impersonate(unsigned, request.sender)

@@ -118,6 +118,39 @@ class AccessRecorder:
         )
 
 
+def unsigned_fee_market_transaction(
+    builder,
+    chain_id: int,
+    nonce: int,
+    tip: int,
+    max_fee: int,
+    gas: int,
+    to: bytes,
+    value: int,
+    data: bytes,
+    access_list: tuple = (),
+    authorization_list: tuple = (),
+):
+    """A dynamic-fee transaction (type 2), or a set-code one (type 4) when it carries
+    authorizations: what simulations run and what ``eth_sendTransaction`` signs."""
+    if authorization_list:
+        return builder.new_unsigned_set_code_transaction(
+            chain_id,
+            nonce,
+            tip,
+            max_fee,
+            gas,
+            to,
+            value,
+            data,
+            list(access_list),
+            list(authorization_list),
+        )
+    return builder.new_unsigned_dynamic_fee_transaction(
+        chain_id, nonce, tip, max_fee, gas, to, value, data, list(access_list)
+    )
+
+
 def call(
     chain: Chain,
     request: CallRequest,
@@ -151,32 +184,19 @@ def call(
     if tip is None:
         tip = max_fee if request.max_fee_per_gas is not None else 0
     nonce = request.nonce if request.nonce is not None else state.get_nonce(request.sender)
-    builder = chain.transaction_builder
-    if request.authorization_list:
-        unsigned = builder.new_unsigned_set_code_transaction(
-            chain.chain_id,
-            nonce,
-            tip,
-            max_fee,
-            gas,
-            request.to,
-            request.value,
-            request.data,
-            list(request.access_list),
-            list(request.authorization_list),
-        )
-    else:
-        unsigned = builder.new_unsigned_dynamic_fee_transaction(
-            chain.chain_id,
-            nonce,
-            tip,
-            max_fee,
-            gas,
-            request.to,
-            request.value,
-            request.data,
-            list(request.access_list),
-        )
+    unsigned = unsigned_fee_market_transaction(
+        chain.transaction_builder,
+        chain.chain_id,
+        nonce,
+        tip,
+        max_fee,
+        gas,
+        request.to,
+        request.value,
+        request.data,
+        request.access_list,
+        request.authorization_list,
+    )
     tx = SpoofTransaction(unsigned, sender=request.sender, type_id=unsigned._type_id)
     if tx.gas < unsigned.intrinsic_gas:
         raise InvalidTransaction(
