@@ -6,7 +6,8 @@ export ETH_HASH_BACKEND ?= pysha3
 
 .PHONY: devnet test unit e2e bench demo lint install npm clean
 
-devnet: $(VENV)/.installed
+# The node needs the runtime only; the tests, lint and plots add the dev extras.
+devnet: $(VENV)/.runtime
 	$(BIN)/native-devnet $(ARGS)
 
 test: $(VENV)/.installed node_modules/.installed
@@ -32,9 +33,13 @@ lint: $(VENV)/.installed
 install: $(VENV)/.installed
 npm: node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.runtime: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.runtime
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
