@@ -37,7 +37,7 @@ from rpc.cli_flags import (  # noqa: E402
     simulation_limits,
 )
 from rpc.http_policy import is_loopback  # noqa: E402
-from rpc.server import RpcServer  # noqa: E402
+from rpc.server import REQUEST_LEVEL, RpcServer  # noqa: E402
 
 log = logging.getLogger("native_devnet")
 
@@ -269,6 +269,14 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def node_log_level(silent: bool, verbose: int) -> int:
+    """The node's own log level: ``--silent`` wins; each ``-v`` adds detail (only the
+    node's loggers, never the libraries')."""
+    if silent:
+        return logging.WARNING
+    return (logging.INFO, REQUEST_LEVEL, logging.DEBUG)[min(verbose, 2)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -284,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stdout,
     )
     logging.getLogger("eth").setLevel(logging.WARNING)
+    log.setLevel(node_log_level(args.silent, args.verbose))
     try:
         return uvloop.run(serve(args))
     except (GenesisError, StateFileError, JwtSecretError) as exc:

@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the chain to a state file on exit (atomically)",
     )
     p.add_argument("--silent", action="store_true", help="print nothing but errors")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log each RPC method's name (-v), with its params size and duration and the "
+        "traceback of internal errors (-vv); refused transactions are logged without it",
+    )
     controls = p.add_argument_group(
         "test-node controls and the authenticated endpoint",
         "Controls (anvil_*, hardhat_*, evm_*, devnet_set*: balances, code, storage, mining, "

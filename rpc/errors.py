@@ -61,8 +61,10 @@ class MethodNotFound(RpcError):
         self.method = method
 
 
-def to_rpc_error(exc: BaseException) -> RpcError:
-    """Map any exception raised while serving a request to the error a client expects."""
+def to_rpc_error(exc: BaseException, method: str | None = None) -> RpcError:
+    """Map any exception raised while serving a request (of ``method``, when known) to the
+    error a client expects. An unexpected one (-32603) is logged as one line, with its
+    traceback only at DEBUG (``-vv``)."""
     if isinstance(exc, RpcError):
         return exc
     if isinstance(exc, ExecutionReverted):
@@ -84,5 +86,11 @@ def to_rpc_error(exc: BaseException) -> RpcError:
         return RpcError(INVALID_PARAMS, str(exc))
     if isinstance(exc, InvalidInput):
         return RpcError(SERVER_ERROR, str(exc))
-    log.exception("internal error while serving a request", exc_info=exc)
+    log.error(
+        "internal error serving %.200s: %s: %s",
+        method or "a request",
+        type(exc).__name__,
+        " ".join(str(exc).split()),
+        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+    )
     return RpcError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")

@@ -18,6 +18,10 @@ read, and a WebSocket message over it closes the socket with 1009), strict decod
 at ``MAX_BATCH_RESPONSE_BYTES``: the requests after that one are answered geth's
 ``-32003 response too large`` without being run.
 
+The request log (``-v``): one line per method at ``REQUEST_LEVEL``; at DEBUG (``-vv``) the
+line also gives the params size and the time taken. A refused transaction is logged with its
+reason at INFO, whatever the verbosity; nothing is formatted when a level is off.
+
 A node may run two of these: the public port (without the test-node controls on an L2, see
 ``rpc.exposure``) and the authenticated endpoint (every method, behind ``rpc.auth``'s JWT).
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +66,11 @@ from rpc.errors import (
 from rpc.http_policy import AccessPolicy, HostPolicy, OriginPolicy
 
 log = logging.getLogger("native_devnet.rpc")
+
+# "-v": one line per RPC method, between DEBUG ("-vv": sizes, durations, tracebacks) and INFO.
+REQUEST_LEVEL = 15
+logging.addLevelName(REQUEST_LEVEL, "REQUEST")
+TRANSACTION_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
 
 # 32 MiB, not geth's 5: anvil_loadState carries a whole chain (about 15 kB of hex per block
 # here), so 5 MiB would refuse the dump of a few hundred blocks.
@@ -167,19 +177,27 @@ class RpcServer:
             return _error(None, RpcError(INVALID_REQUEST, "invalid request: bad id"))
         handler = session.methods.get(method) if session is not None else None
         handler = handler or self.methods.get(method)
+        params = request.get("params")
+        started = time.perf_counter() if log.isEnabledFor(REQUEST_LEVEL) else None
         try:
             if handler is None:
                 raise MethodNotFound(method)
-            params = request.get("params")
             if params is not None and not isinstance(params, list):
                 raise InvalidParams("non-array args")  # geth's words: no by-name params
             result = await handler(self.devnet, params)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes an error object, never a crash
+            error = to_rpc_error(exc, method)
+            if started is not None:
+                _log_request(method, params, started)
+            if method in TRANSACTION_METHODS:
+                log.info("%s rejected: %s", method, error.message)
             if is_notification:
                 return None
-            return _error(id_, to_rpc_error(exc))
+            return _error(id_, error)
+        if started is not None:
+            _log_request(method, params, started)
         if is_notification:
             return None
         return {"jsonrpc": "2.0", "id": id_, "result": result}
@@ -313,6 +331,16 @@ class RpcServer:
             self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def _log_request(method: str, params: Any, started: float) -> None:
+    """The request's line (called only when ``REQUEST_LEVEL`` is on)."""
+    if log.isEnabledFor(logging.DEBUG):
+        size = len(wire.encode(params)) if params is not None else 0
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("%.200s (%d bytes of params, %.1f ms)", method, size, elapsed_ms)
+    else:
+        log.log(REQUEST_LEVEL, "%.200s", method)
 
 
 def _encode(response: dict[str, Any]) -> bytes:
