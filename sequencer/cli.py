@@ -15,7 +15,7 @@ import sys
 
 from sequencer.cli_commands import COMMANDS
 from sequencer.cli_flags import build_parser
-from sequencer.client import RpcError, TxFailed
+from sequencer.client import RpcError, RpcUnreachable, TxFailed
 from sequencer.messages import decode_revert
 from sequencer.relayer import RelayError
 from sequencer.rollup import EscrowMismatch
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
+    except RpcUnreachable as exc:  # a node that is down or a wrong URL: one line, exit 2
+        print(f"native-rollup {args.command}: {exc}", file=sys.stderr)
+        return 2
     except (
         RpcError,
         TxFailed,

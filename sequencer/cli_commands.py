@@ -18,7 +18,7 @@ from sequencer.relayer import (
     withdraw,
     withdrawal_from_receipt,
 )
-from sequencer.rollup import Rollup, RollupInfo, deploy_rollup, open_rollup
+from sequencer.rollup import Rollup, RollupInfo, deploy_rollup, l2_genesis_supply, open_rollup
 from sequencer.sequencer import ChainMismatch, Sequencer
 
 log = logging.getLogger("native_rollup")
@@ -35,12 +35,38 @@ def open_from_args(args: argparse.Namespace, l1: RpcClient) -> Rollup:
     return open_rollup(l1, RollupInfo.load(args.rollup_file))
 
 
+def nodes(args: argparse.Namespace) -> tuple[RpcClient, RpcClient]:
+    """The L1 and L2 clients of ``--l1`` and ``--l2`` (named in connection errors)."""
+    return RpcClient(args.l1, name="L1"), RpcClient(args.l2, name="L2")
+
+
+def check_l2(l1: RpcClient, l2: RpcClient, control: RpcClient | None, deploying: bool) -> None:
+    """Before any L1 transaction: the L2 node answers, is not the L1, and (to deploy) has
+    a block 0 whose state root its ``devnet_genesisAlloc`` matches; the controls endpoint,
+    if given, answers (its JWT accepted) for the same chain."""
+    l1_id, l2_id = l1.chain_id(), l2.chain_id()
+    if l2_id == l1_id:
+        raise ChainMismatch(
+            f"the L2 node {l2.url} has chain id {l2_id}, as the L1 {l1.url}: "
+            "--l2 must name the L2 node (native-devnet --genesis genesis/l2.json)"
+        )
+    if deploying:
+        l2_genesis_supply(l2)  # block 0 and the alloc it was built from agree
+    if control is not None:
+        control_id = control.chain_id()
+        if control_id != l2_id:
+            raise ChainMismatch(
+                f"the L2 controls endpoint {control.url} serves chain id {control_id}, "
+                f"the L2 node {l2.url} chain id {l2_id}"
+            )
+
+
 def emit(doc: Any) -> None:
     print(json.dumps(doc, indent=2))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    l1, l2 = nodes(args)
     deployer = Signer.from_key(l1, args.key)
     sequencer = args.sequencer or deployer.address
     _, info, receipt = deploy_rollup(deployer, l2, sequencer, args.initial_escrow)
@@ -50,7 +76,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_deposit(args: argparse.Namespace) -> int:
-    l1 = RpcClient(args.l1)
+    l1 = RpcClient(args.l1, name="L1")
     rollup = open_from_args(args, l1)
     signer = Signer.from_key(l1, args.key)
     message, receipt = rollup.deposit(
@@ -100,9 +126,10 @@ def _ensure_rollup(
 
 
 def cmd_sequence(args: argparse.Namespace) -> int:
-    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    l1, l2 = nodes(args)
     signer = Signer.from_key(l1, args.key)
     control = l2_control(args)
+    check_l2(l1, l2, control, args.deploy)
     rollup = _ensure_rollup(args, l1, l2, signer, control)
     relayer = Relayer(
         rollup, l2, Signer.from_key(l2, args.relayer_key or args.key), min_fee=args.min_fee
@@ -145,7 +172,7 @@ def cmd_sequence(args: argparse.Namespace) -> int:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    l2 = RpcClient(args.l2)
+    l2 = RpcClient(args.l2, name="L2")
     signer = Signer.from_key(l2, args.key)
     tx_hash, receipt = withdraw(
         signer,
@@ -167,14 +194,14 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    l1, l2 = nodes(args)
     proof = prove_withdrawal(open_from_args(args, l1), l2, args.index, args.l2_block)
     emit(proof.to_json())
     return 0
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
-    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    l1, l2 = nodes(args)
     rollup = open_from_args(args, l1)
     signer = Signer.from_key(l1, args.key)
     proof = prove_withdrawal(rollup, l2, args.index, args.l2_block)
@@ -191,7 +218,7 @@ def cmd_claim(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    l1, l2 = RpcClient(args.l1), RpcClient(args.l2)
+    l1, l2 = nodes(args)
     rollup = open_from_args(args, l1)
     state = rollup.state()
     l2_head = l2.block_number()

@@ -131,7 +131,7 @@ def l2_control(args: argparse.Namespace) -> RpcClient | None:
         secret = read_jwt_secret(args.jwt_secret)
     except (OSError, ValueError) as exc:
         raise SystemExit(f"native-rollup: {exc}") from None
-    return RpcClient(args.l2_auth_url, jwt_secret=secret)
+    return RpcClient(args.l2_auth_url, jwt_secret=secret, name="L2 controls")
 
 
 def _rollup(p: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
 """JSON-RPC to any Ethereum node, hex helpers, and a signer that keeps a nonce book.
 
 Nothing here knows about the rollup: ``RpcClient`` posts JSON-RPC over HTTP (stdlib only)
-and raises ``RpcError`` (with the revert data, if any); given a JWT secret it signs each
+and raises ``RpcError`` (with the revert data, if any), or ``RpcUnreachable`` naming the URL
+when the node cannot be reached (refused, DNS, timeout, not an HTTP URL); given a JWT secret it signs each
 request for a node's authenticated endpoint, where an L2 serves its controls. ``Signer``
 signs EIP-1559 transactions with ``eth_account``, sends them raw and waits for their
 receipts, which works the same against an automining devnet, an interval-mining one or
@@ -10,8 +11,10 @@ any other node.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +54,32 @@ class RpcError(RuntimeError):
             except ValueError:
                 return None
         return None
+
+
+class RpcUnreachable(ConnectionError):
+    """A node that could not be reached or did not answer JSON-RPC: the message names the
+    URL and what failed (deliberately not an ``RpcError``, which is the node's own answer)."""
+
+    def __init__(self, url: str, method: str, reason: str, name: str = "") -> None:
+        where = f"the {name} node at {url}" if name else url
+        super().__init__(f"cannot reach {where} ({method}): {reason}")
+        self.url = url
+        self.name = name
+        self.method = method
+        self.reason = reason
+
+
+def _failure(exc: BaseException) -> str:
+    """What failed, in a few words (``connection refused``, ``timed out``, ...)."""
+    reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(reason, socket.gaierror):
+        return f"unknown host ({reason.strerror or reason})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror[:1].lower() + reason.strerror[1:]
+    text = str(reason).strip() or type(reason).__name__
+    return text
 
 
 class TxFailed(RuntimeError):
@@ -108,6 +137,7 @@ class RpcClient:
     url: str
     timeout: float = 120.0
     jwt_secret: bytes | None = field(default=None, repr=False)
+    name: str = ""  # "L1", "L2": named in connection errors
     _ids: itertools.count = field(default_factory=itertools.count, repr=False)
 
     def call(self, method: str, *params: Any) -> Any:
@@ -118,8 +148,8 @@ class RpcClient:
         if self.jwt_secret is not None:
             token = jwt.encode({"iat": int(time.time())}, self.jwt_secret, algorithm="HS256")
             headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.url, data=body, headers=headers)
         try:
+            request = urllib.request.Request(self.url, data=body, headers=headers)
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:  # a non-2xx answer may still be JSON-RPC
@@ -131,6 +161,11 @@ class RpcClient:
                 reason = raw.decode(errors="replace").strip()[:200]
                 detail = f"HTTP {exc.code}" + (f": {reason}" if reason else "")
                 raise RpcError(method, exc.code, detail) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            # refused, DNS, timeout, reset, a URL that is not http(s), a body that is not JSON
+            raise RpcUnreachable(self.url, method, _failure(exc), self.name) from None
+        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
+            raise RpcUnreachable(self.url, method, "the answer is not JSON-RPC", self.name)
         if "error" in answer:
             error = answer["error"]
             raise RpcError(
