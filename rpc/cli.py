@@ -15,8 +15,9 @@ from pathlib import Path
 os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")  # 5x faster keccak than pycryptodome
 
 import uvloop  # noqa: E402
+from eth_utils import to_checksum_address  # noqa: E402
 
-from node.accounts import derive_dev_accounts, dev_funding  # noqa: E402
+from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts, dev_funding  # noqa: E402
 from node.chain import GENESIS_HASH_KEY, Chain  # noqa: E402
 from node.devnet import Devnet, MiningConfig, MiningMode  # noqa: E402
 from node.genesis import GenesisError, load_genesis  # noqa: E402
@@ -42,6 +43,7 @@ from rpc.server import REQUEST_LEVEL, RpcServer  # noqa: E402
 log = logging.getLogger("native_devnet")
 
 WEI_PER_ETH = 10**18
+DERIVATION_PATH = "m/44'/60'/0'/0/"  # each dev account's index follows, as anvil prints it
 
 
 class CannotListen(OSError):
@@ -140,13 +142,23 @@ class Access:
         return out
 
 
-def banner(devnet: Devnet, url: str, access: Access | None = None) -> str:
+def banner(
+    devnet: Devnet, url: str, access: Access | None = None, mnemonic: str = DEFAULT_MNEMONIC
+) -> str:
+    """What the node prints on start: the chain, its fork and markets (an L1's EXECUTE, or
+    what an L2 is), who may call the controls, and the dev accounts as anvil lists them
+    (EIP-55 addresses, keys, the mnemonic and derivation path)."""
     genesis = devnet.genesis
+    is_l2 = genesis.role == "l2"
+    title = (
+        "py-evm devnet (L2 rollup chain)" if is_l2 else "py-evm devnet with the EXECUTE precompile"
+    )
     lines = [
         "",
-        "native-devnet — py-evm devnet with the EXECUTE precompile",
+        f"native-devnet — {title}",
         "",
         f"Chain ID:     {devnet.chain_id} ({genesis.name})",
+        f"Hardfork:     {devnet.chain.vm_class.fork}",
         f"RPC:          {url} (HTTP and WebSocket)",
         f"Genesis:      0x{devnet.head.hash.hex()}",
         f"Gas limit:    {devnet.head.gas_limit}",
@@ -162,9 +174,11 @@ def banner(devnet: Devnet, url: str, access: Access | None = None) -> str:
             f"EXECUTE:      0x{'0' * 37}101  limit {e.gas_limit}  target {e.gas_target}  "
             f"initial fee {e.initial_base_fee} wei  min {e.min_base_fee} wei"
         )
+    elif is_l2:
+        lines.append("Rollup:       L2 of a native rollup (no EXECUTE precompile)")
     if access is not None:
         lines += access.lines()
-    if not devnet.dev_accounts and genesis.role == "l2":
+    if not devnet.dev_accounts and is_l2:
         lines += [
             "",
             "Dev accounts: none funded. L2 ETH must be backed by L1 escrow: it enters through",
@@ -176,11 +190,18 @@ def banner(devnet: Devnet, url: str, access: Access | None = None) -> str:
     lines += ["", "Available accounts", "=================="]
     balances = {a: devnet.balance(a, devnet.head) for a in devnet.dev_accounts}
     for i, (address, balance) in enumerate(balances.items()):
-        lines.append(f"({i}) 0x{address.hex()} ({balance // WEI_PER_ETH} ETH)")
+        lines.append(f"({i}) {to_checksum_address(address)} ({balance // WEI_PER_ETH} ETH)")
     lines += ["", "Private keys", "=================="]
     for i, account in enumerate(devnet.dev_accounts.values()):
         lines.append(f"({i}) 0x{account.private_key.to_bytes().hex()}")
-    lines.append("")
+    lines += [
+        "",
+        "Wallet",
+        "==================",
+        f"Mnemonic:     {mnemonic}",
+        f"Derivation path: {DERIVATION_PATH}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -230,7 +251,8 @@ async def serve(args: argparse.Namespace) -> int:
             "or --public-controls)"
         )
     if not args.silent:
-        print(banner(devnet, url, Access(public_controls, auth_url, secret_path)), flush=True)
+        access = Access(public_controls, auth_url, secret_path)
+        print(banner(devnet, url, access, args.mnemonic), flush=True)
         print(
             f"Browsers:     {server.access.origins.describe()} (Host: "
             f"{server.access.hosts.describe()})",

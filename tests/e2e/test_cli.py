@@ -10,8 +10,11 @@ import subprocess
 import sys
 
 import pytest
+from eth_utils import to_checksum_address
 
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, ROOT, free_port, start_node, under_test
+
+MNEMONIC = "test test test test test test test test test test test junk"
 
 pytestmark = [
     pytest.mark.e2e,
@@ -27,11 +30,48 @@ def test_banner_lists_chain_accounts_keys_execute_and_mining(tmp_path):
         node.stop()
     assert "Chain ID:     31337" in banner
     assert f"http://127.0.0.1:{node.port}" in banner
-    assert DEV_ADDRESSES[0].lower() in banner and "(10000 ETH)" in banner
+    assert f"(0) {DEV_ADDRESSES[0]} (10000 ETH)" in banner  # EIP-55, as anvil prints them
+    assert DEV_ADDRESSES[0] != DEV_ADDRESSES[0].lower()
     assert DEV_KEYS[0] in banner
     assert "0x0000000000000000000000000000000000000101" in banner and "limit 10000000" in banner
     assert "interval every 5s" in banner
     assert "delayed one slot" in banner
+    assert "Hardfork:     prague" in banner
+    assert f"Mnemonic:     {MNEMONIC}" in banner
+    assert "Derivation path: m/44'/60'/0'/0/" in banner
+
+
+def test_banner_shows_the_chosen_mnemonic(tmp_path):
+    mnemonic = "abandon " * 11 + "about"
+    node = start_node(["--mnemonic", mnemonic, "--accounts", "1"], log_dir=tmp_path)
+    try:
+        banner = node.log()
+        (address,) = node.call("eth_accounts")
+    finally:
+        node.stop()
+    assert f"Mnemonic:     {mnemonic}" in banner
+    assert f"(0) {to_checksum_address(address)} (10000 ETH)" in banner
+
+
+@pytest.mark.parametrize("accounts", [[], ["--accounts", "2"]])
+def test_an_l2_banner_says_what_the_l2_is_and_claims_no_execute(tmp_path, accounts):
+    node = start_node(["--genesis", "genesis/l2.json", *accounts], log_dir=tmp_path)
+    try:
+        banner = node.log()
+    finally:
+        node.stop()
+    assert "EXECUTE:" not in banner and "0x0000000000000000000000000000000000000101" not in banner
+    assert "native-devnet — py-evm devnet (L2 rollup chain)" in banner
+    assert "with the EXECUTE precompile" not in banner
+    assert "Chain ID:     31338" in banner
+    assert "Rollup:       L2 of a native rollup (no EXECUTE precompile)" in banner
+    assert "Controls:     anvil_*/evm_*/hardhat_* not on the public port" in banner
+    assert "Hardfork:     prague" in banner
+    if accounts:
+        assert f"(1) {DEV_ADDRESSES[1]} (10000 ETH)" in banner
+        assert f"Mnemonic:     {MNEMONIC}" in banner
+    else:
+        assert "Dev accounts: none funded" in banner and "Mnemonic" not in banner
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
