@@ -54,12 +54,12 @@ from rpc import (
     subscriptions,
     trace,
     txpool,
+    unsupported,
     wire,
 )
 from rpc.errors import (
     INVALID_REQUEST,
     InvalidParams,
-    MethodNotFound,
     RpcError,
     to_rpc_error,
 )
@@ -181,7 +181,7 @@ class RpcServer:
         started = time.perf_counter() if log.isEnabledFor(REQUEST_LEVEL) else None
         try:
             if handler is None:
-                raise MethodNotFound(method)
+                raise unsupported.refusal(method)  # anvil's names say why
             if params is not None and not isinstance(params, list):
                 raise InvalidParams("non-array args")  # geth's words: no by-name params
             result = await handler(self.devnet, params)

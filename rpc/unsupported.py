@@ -1,0 +1,139 @@
+"""anvil's methods that native-devnet does not serve, each with the reason it gives.
+
+anvil 1.7.1 answers about 190 method names (its ``EthRequest`` enum with aliases, checked
+against the binary: a name it does not know answers -32601, a known one with bad params
+-32602). Those native-devnet does not serve are listed here, each answering -32601 (as
+anvil's unknown methods do, so clients that probe a method still fall back) with a message
+that says why and what to use instead, not the bare "Method not found". The table is looked
+up only for a name no handler serves, on every port; a name not here (a typo, another
+client's namespace) keeps the generic answer.
+
+Two kinds of reason: things that do not fit this node (forking, proof of work, reorgs,
+Tempo's fee tokens, unsigned transactions: EXECUTE re-executes real signatures) and
+conveniences not built yet, each naming the served method that does the same.
+"""
+
+from __future__ import annotations
+
+from rpc.errors import METHOD_NOT_FOUND, MethodNotFound, RpcError
+
+FORKING = "forking needs a remote node; native-devnet always starts from its own genesis"
+NO_POW = "there is no proof of work: the node mines its own blocks (evm_mine, anvil_mine)"
+NO_UNCLES = "blocks have no uncles since the merge (eth_getUncleCount* answers 0)"
+TEMPO = "Tempo's fee tokens are not part of Ethereum; native-devnet charges fees in ETH"
+SIGNED_ONLY = (
+    "every transaction carries a real signature here (EXECUTE re-executes them); "
+    "send as any account with anvil_impersonateAccount and eth_sendTransaction"
+)
+OTTERSCAN = (
+    "the Otterscan API is not served; debug_traceTransaction and trace_* give the same traces"
+)
+ERC20 = (
+    "it guesses the token's storage layout; write the slot with anvil_setStorageAt "
+    "(find it with debug_traceCall's prestateTracer)"
+)
+NO_BLOBS = "blob sidecars are not kept: native-devnet has no blob pool or consensus layer"
+NO_REORGS = (
+    "blocks are final here (settled L2 blocks, delayed state roots); "
+    "roll back with evm_snapshot and evm_revert"
+)
+BACKWARDS = "time only moves forward here; use evm_setNextBlockTimestamp or evm_increaseTime"
+TIMESTAMP_INTERVAL = (
+    "not built; space blocks with anvil_mine [blocks, interval] or evm_setNextBlockTimestamp"
+)
+
+
+def _use(method: str) -> str:
+    return f"not built; use {method}"
+
+
+UNSUPPORTED: dict[str, str] = {
+    # forking
+    "anvil_setRpcUrl": FORKING,
+    # chain identity is fixed by the genesis: a rollup contract and EXECUTE bind it
+    "anvil_setChainId": "the chain id is fixed by the genesis (--chain-id): a rollup "
+    "contract and EXECUTE's chainId bind it",
+    # proof of work and uncles
+    "eth_getWork": NO_POW,
+    "eth_submitWork": NO_POW,
+    "eth_submitHashrate": NO_POW,
+    "eth_getUncleByBlockHashAndIndex": NO_UNCLES,
+    "eth_getUncleByBlockNumberAndIndex": NO_UNCLES,
+    # reorgs and time travel
+    "anvil_reorg": NO_REORGS,
+    "anvil_rollback": NO_REORGS,
+    "anvil_setTime": BACKWARDS,
+    "evm_setTime": BACKWARDS,
+    # transactions without a real signature
+    "eth_sendUnsignedTransaction": SIGNED_ONLY,
+    "anvil_impersonateSignature": SIGNED_ONLY,
+    # Tempo (anvil's fee-token network)
+    "anvil_setFeeToken": TEMPO,
+    "anvil_setValidatorFeeToken": TEMPO,
+    "anvil_setFeeAmmLiquidity": TEMPO,
+    # ERC-20 storage guessing
+    "anvil_dealERC20": ERC20,
+    "hardhat_dealERC20": ERC20,
+    "anvil_setERC20Balance": ERC20,
+    "anvil_setERC20Allowance": ERC20,
+    # blobs
+    "anvil_getBlobByHash": NO_BLOBS,
+    "anvil_getBlobsByTransactionHash": NO_BLOBS,
+    # Otterscan
+    "erigon_getHeaderByNumber": OTTERSCAN,
+    "ots_getApiLevel": OTTERSCAN,
+    "ots_getInternalOperations": OTTERSCAN,
+    "ots_hasCode": OTTERSCAN,
+    "ots_traceTransaction": OTTERSCAN,
+    "ots_getTransactionError": OTTERSCAN,
+    "ots_getBlockDetails": OTTERSCAN,
+    "ots_getBlockDetailsByHash": OTTERSCAN,
+    "ots_getBlockTransactions": OTTERSCAN,
+    "ots_searchTransactionsBefore": OTTERSCAN,
+    "ots_searchTransactionsAfter": OTTERSCAN,
+    "ots_getTransactionBySenderAndNonce": OTTERSCAN,
+    "ots_getContractCreator": OTTERSCAN,
+    # the node's database
+    "debug_dbGet": "there is no raw database access (py-evm's store is not geth's)",
+    # conveniences not built, each with the served method that does the same
+    "anvil_addBalance": _use("anvil_setBalance with the sum"),
+    "hardhat_addBalance": _use("anvil_setBalance with the sum"),
+    "tenderly_addBalance": _use("anvil_setBalance with the sum"),
+    "tenderly_setBalance": _use("anvil_setBalance"),
+    "anvil_metadata": _use("anvil_nodeInfo and web3_clientVersion"),
+    "hardhat_metadata": _use("anvil_nodeInfo and web3_clientVersion"),
+    "anvil_mine_detailed": _use("evm_mine, then eth_getBlockByNumber"),
+    "evm_mine_detailed": _use("evm_mine, then eth_getBlockByNumber"),
+    "anvil_getIntervalMining": _use("anvil_nodeInfo"),
+    "anvil_setBlockTimestampInterval": TIMESTAMP_INTERVAL,
+    "anvil_removeBlockTimestampInterval": TIMESTAMP_INTERVAL,
+    "anvil_getGenesisTime": _use("the timestamp of eth_getBlockByNumber 0x0"),
+    "evm_setAccountNonce": _use("anvil_setNonce"),
+    "hardhat_autoImpersonateAccount": _use("anvil_autoImpersonateAccount"),
+    "hardhat_getAutomine": _use("anvil_getAutomine"),
+    "hardhat_dumpState": _use("anvil_dumpState"),
+    "hardhat_loadState": _use("anvil_loadState"),
+    "eth_networkId": _use("net_version"),
+    "eth_requestAccounts": _use("eth_accounts"),
+    "eth_signTypedData": _use("eth_signTypedData_v4"),
+    "eth_signTypedData_v3": _use("eth_signTypedData_v4"),
+    "eth_getAccount": _use("eth_getAccountInfo or eth_getProof"),
+    "eth_getStorageValues": _use("eth_getStorageAt (in a batch)"),
+    "eth_getTransactionBySenderAndNonce": _use("eth_getLogs or the block's transactions"),
+    "eth_sendTransactionSync": _use("eth_sendTransaction, then eth_getTransactionReceipt"),
+    "eth_sendRawTransactionSync": _use("eth_sendRawTransaction, then eth_getTransactionReceipt"),
+    "eth_fillTransaction": _use("eth_signTransaction, which fills the same fields"),
+    "eth_config": _use("anvil_nodeInfo (hardfork) and eth_chainId"),
+    "debug_codeByHash": _use("eth_getCode at the account"),
+}
+
+
+def refusal(method: str) -> RpcError:
+    """The error for a method no handler serves: its reason if it is one of anvil's that
+    native-devnet does not serve, else the generic "Method not found"."""
+    reason = UNSUPPORTED.get(method)
+    if reason is None:
+        return MethodNotFound(method)
+    return RpcError(
+        METHOD_NOT_FOUND, f"the method {method} is not supported by native-devnet: {reason}"
+    )
