@@ -76,3 +76,30 @@ def test_a_dead_l1_is_named(tmp_path):
         )
         assert out.returncode == 2, (command, out.stderr)
         assert dead in one_line(out.stderr)
+
+
+def test_sequence_deploy_against_a_good_l2_deploys_and_settles(l1, tmp_path):
+    """The path docker-compose's relayer takes: checks pass, deploy, settle one block."""
+    from tests.e2e.test_l2_controls import start_l2
+
+    l2 = start_l2(tmp_path, "--accounts", "1", "--balance", "1")
+    try:
+        rollup_file = tmp_path / "rollup.json"
+        auth = ["--l2-auth-url", l2.auth_url, "--jwt-secret", str(l2.secret_path)]
+        urls = ["--l1", l1.url, "--l2", l2.node.url]
+        out = native_rollup(
+            "sequence", "--deploy", "--once", "--initial-escrow", "1", *urls, *auth,
+            "--rollup-file", str(rollup_file),
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert rollup_file.is_file()
+        # a wrong escrow is refused by the check before anything is sent
+        before = l1_marks(l1)
+        out = native_rollup(
+            "sequence", "--deploy", "--once", "--initial-escrow", "2", *urls, *auth,
+            "--rollup-file", str(tmp_path / "other.json"),
+        )  # fmt: skip
+        assert out.returncode == 1 and "initial escrow" in out.stderr, out.stderr
+        assert l1_marks(l1) == before
+    finally:
+        l2.node.stop()
