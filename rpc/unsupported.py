@@ -93,6 +93,9 @@ UNSUPPORTED: dict[str, str] = {
     "ots_searchTransactionsAfter": OTTERSCAN,
     "ots_getTransactionBySenderAndNonce": OTTERSCAN,
     "ots_getContractCreator": OTTERSCAN,
+    # peer-to-peer
+    "eth_protocolVersion": "there is no peer-to-peer protocol on this node (geth removed "
+    "the method too)",
     # the node's database
     "debug_dbGet": "there is no raw database access (py-evm's store is not geth's)",
     # conveniences not built, each with the served method that does the same
