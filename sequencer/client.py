@@ -148,6 +148,8 @@ class RpcClient:
         if self.jwt_secret is not None:
             token = jwt.encode({"iat": int(time.time())}, self.jwt_secret, algorithm="HS256")
             headers["Authorization"] = f"Bearer {token}"
+        if not self.url.lower().startswith(("http://", "https://")):
+            raise RpcUnreachable(self.url, method, "not an http:// or https:// URL", self.name)
         try:
             request = urllib.request.Request(self.url, data=body, headers=headers)
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

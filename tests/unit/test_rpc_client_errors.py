@@ -46,3 +46,4 @@ def test_a_url_without_scheme_names_the_url():
     with pytest.raises(RpcUnreachable) as caught:
         RpcClient("127.0.0.1:8545", timeout=1).call("eth_chainId")
     assert "127.0.0.1:8545" in str(caught.value)
+    assert "not an http:// or https:// URL" in str(caught.value)
