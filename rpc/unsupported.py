@@ -9,8 +9,8 @@ up only for a name no handler serves, on every port; a name not here (a typo, an
 client's namespace) keeps the generic answer.
 
 Two kinds of reason: things that do not fit this node (forking, proof of work, reorgs,
-Tempo's fee tokens, unsigned transactions: EXECUTE re-executes real signatures) and
-conveniences not built yet, each naming the served method that does the same.
+Tempo's fee tokens, a raw database) and conveniences not built yet, each naming the served
+method that does the same.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ NO_POW = "there is no proof of work: the node mines its own blocks (evm_mine, an
 NO_UNCLES = "blocks have no uncles since the merge (eth_getUncleCount* answers 0)"
 TEMPO = "Tempo's fee tokens are not part of Ethereum; native-devnet charges fees in ETH"
 SIGNED_ONLY = (
-    "every transaction carries a real signature here (EXECUTE re-executes them); "
-    "send as any account with anvil_impersonateAccount and eth_sendTransaction"
+    "not built: a transaction without its sender's key goes through impersonation here; "
+    "use anvil_impersonateAccount, then eth_sendTransaction"
 )
 OTTERSCAN = (
     "the Otterscan API is not served; debug_traceTransaction and trace_* give the same traces"
