@@ -1,6 +1,6 @@
 """anvil's methods that native-devnet does not serve, each with the reason it gives.
 
-anvil 1.7.1 answers about 190 method names (its ``EthRequest`` enum with aliases, checked
+anvil 1.7.1 answers at least 178 method names (its ``EthRequest`` enum with aliases, checked
 against the binary: a name it does not know answers -32601, a known one with bad params
 -32602). Those native-devnet does not serve are listed here, each answering -32601 (as
 anvil's unknown methods do, so clients that probe a method still fall back) with a message
