@@ -25,9 +25,7 @@ SIGNED_ONLY = (
     "not built: a transaction without its sender's key goes through impersonation here; "
     "use anvil_impersonateAccount, then eth_sendTransaction"
 )
-OTTERSCAN = (
-    "the Otterscan API is not served; debug_traceTransaction and trace_* give the same traces"
-)
+OTTERSCAN = "the Otterscan API is not served; debug_traceTransaction and debug_traceBlockByNumber give the same traces"
 ERC20 = (
     "it guesses the token's storage layout; write the slot with anvil_setStorageAt "
     "(find it with debug_traceCall's prestateTracer)"
