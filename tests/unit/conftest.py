@@ -21,7 +21,9 @@ from eth_keys import keys
 
 from node.accounts import DEFAULT_MNEMONIC, DevAccount, derive_dev_accounts
 from node.chain import Chain
+from node.devnet import Devnet, MiningConfig, MiningMode
 from node.genesis import DEFAULT_L1_GENESIS, Genesis, GenesisAccount, load_genesis
+from rpc.server import RpcServer
 
 CHAIN_ID = 31337
 FUNDED_BALANCE = 10**24
@@ -177,3 +179,17 @@ def pyevm_chain(genesis):
         return PyEvmTestChain(vm_class, with_alloc(genesis, extra_alloc or {}))
 
     return factory
+
+
+@pytest.fixture
+async def devnet(genesis, dev_accounts) -> Devnet:
+    """A manual-mining ``Devnet`` on the funded L1 genesis (blocks come from ``evm_mine``)."""
+    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
+    yield node
+    await node.stop()
+
+
+@pytest.fixture
+def server(devnet) -> RpcServer:
+    """The JSON-RPC dispatch over ``devnet`` (``handle_one``/``handle_payload``, no sockets)."""
+    return RpcServer(devnet)

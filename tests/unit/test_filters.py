@@ -14,7 +14,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from devtools.contracts import load, selector
-from node.devnet import Devnet, MiningConfig, MiningMode, SendRequest
+from node.devnet import Devnet, SendRequest
 from rpc import subscriptions
 from rpc.server import RpcServer
 from tests.procs import free_port, wait_until_async
@@ -28,18 +28,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
-
-
-@pytest.fixture
-def server(devnet) -> RpcServer:
-    return RpcServer(devnet)
 
 
 @pytest.fixture

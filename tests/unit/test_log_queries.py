@@ -14,25 +14,11 @@ import pytest
 
 from devtools.contracts import selector
 from node import logs
-from node.devnet import Devnet, MiningConfig, MiningMode
 from node.logs import LogFilter, LogLimits
 from rpc import params as parse
-from rpc.server import RpcServer
 from tests.unit.test_filters import call, deploy_counter, error_of, send
 
 INCREMENT = bytes.fromhex(selector("increment()")[2:])
-
-
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
-
-
-@pytest.fixture
-def server(devnet) -> RpcServer:
-    return RpcServer(devnet)
 
 
 @pytest.fixture

@@ -33,18 +33,6 @@ TX_SIZE_LIMIT = 128 * 1024
 INITCODE_LIMIT = 48 * 1024
 
 
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
-
-
-@pytest.fixture
-def server(devnet) -> RpcServer:
-    return RpcServer(devnet)
-
-
 async def call(server: RpcServer, method: str, *params):
     response = await server.handle_one(
         {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}

@@ -7,9 +7,7 @@ transfer). ``latest`` reads and ``pending`` balances are unchanged.
 
 from __future__ import annotations
 
-import pytest
-
-from node.devnet import Devnet, MiningConfig, MiningMode, SendRequest
+from node.devnet import Devnet, SendRequest
 from rpc.server import RpcServer
 
 # eth_getBlockByNumber("pending", false) on anvil 1.7.1 --no-mining with one pooled transfer.
@@ -22,18 +20,6 @@ ANVIL_PENDING_KEYS = {
 }  # fmt: skip
 EXECUTE_HEADER_KEYS = {"executeGasUsed", "executeBaseFeePerGas"}  # this L1's own header fields
 RECIPIENT = bytes.fromhex("70997970c51812dc3a010c7d01b50e0d17dc79c8")
-
-
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
-
-
-@pytest.fixture
-def server(devnet) -> RpcServer:
-    return RpcServer(devnet)
 
 
 async def call(server: RpcServer, method: str, *params):

@@ -4,17 +4,7 @@ mined transaction (and, by hash, for one still in the pool), ``null`` for what i
 
 from __future__ import annotations
 
-import pytest
-
-from node.devnet import Devnet, MiningConfig, MiningMode
 from rpc.server import RpcServer
-
-
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
 
 
 async def result(server: RpcServer, method: str, *params):

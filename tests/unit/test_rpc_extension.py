@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from node.devnet import Devnet, MiningConfig, MiningMode
+from node.devnet import Devnet
 from rpc import params as parse
 from rpc import server as server_module
 from rpc.registry import Namespace
@@ -29,13 +29,6 @@ async def balance_times_two(devnet: Devnet, params: Any) -> str:
 @example.method("anvil_exampleControl")
 async def example_control(devnet: Devnet, params: Any) -> bool:
     return True
-
-
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
 
 
 @pytest.fixture

@@ -4,22 +4,12 @@ reason (``rpc/unsupported.py``), on every port; a truly unknown method keeps anv
 
 from __future__ import annotations
 
-import pytest
-
-from node.devnet import Devnet, MiningConfig, MiningMode
 from rpc.errors import METHOD_NOT_FOUND
 from rpc.server import METHODS, RpcServer
 from rpc.unsupported import UNSUPPORTED
 
 # anvil 1.7.1's answer to a method it does not know (probed on the binary)
 ANVIL_UNKNOWN = {"code": -32601, "message": "Method not found"}
-
-
-@pytest.fixture
-async def devnet(genesis, dev_accounts):
-    node = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
-    yield node
-    await node.stop()
 
 
 async def ask(server: RpcServer, method: str, *params) -> dict:
