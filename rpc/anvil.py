@@ -326,7 +326,18 @@ async def set_min_gas_price(devnet: Devnet, params: Any) -> None:
 anvil.alias("hardhat_impersonateAccount", "anvil_impersonateAccount")
 anvil.alias("hardhat_stopImpersonatingAccount", "anvil_stopImpersonatingAccount")
 anvil.alias("hardhat_mine", "anvil_mine")
-for _name in ("setBalance", "setNonce", "setCode", "setStorageAt", "reset"):
+anvil.alias("evm_setAccountNonce", "anvil_setNonce")
+for _name in (
+    "setBalance",
+    "setNonce",
+    "setCode",
+    "setStorageAt",
+    "reset",
+    "getAutomine",
+    "autoImpersonateAccount",
+    "dumpState",
+    "loadState",
+):
     anvil.alias(f"hardhat_{_name}", f"anvil_{_name}")
 anvil.alias("anvil_snapshot", "evm_snapshot")
 anvil.alias("anvil_revert", "evm_revert")

@@ -71,6 +71,10 @@ async def accounts(devnet: Devnet, params: Any) -> list[str]:
     return [hexb(a) for a in devnet.dev_accounts]
 
 
+# EIP-1102: a wallet asks the user first; the node's unlocked dev accounts need no asking.
+eth.alias("eth_requestAccounts", "eth_accounts")
+
+
 @method("eth_coinbase")
 async def coinbase(devnet: Devnet, params: Any) -> str:
     return hexb(devnet.coinbase)  # of the blocks to come (anvil_setCoinbase), as anvil
