@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from eth_account import Account
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -245,3 +246,33 @@ def start_node(
         time.sleep(0.1)
     node.stop()
     raise RuntimeError(f"node did not answer within {startup_timeout}s:\n{node.log()}")
+
+
+def sign_transfer(
+    key: str, nonce: int, to: str, value: int, chain_id: int = 31337
+) -> tuple[str, str]:
+    """(raw 0x hex, tx hash 0x hex) of an EIP-1559 transfer paying 100 gwei at most, 1 gwei tip."""
+    signed = Account.sign_transaction(
+        {
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": value,
+            "gas": 21_000,
+            "maxFeePerGas": 100 * 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        },
+        key,
+    )
+    return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+
+
+def run_native_rollup(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``native-rollup ARGS`` as a process from the repo root; the caller checks the outcome."""
+    return subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -43,7 +41,8 @@ from rpc.exposure import is_control
 from rpc.server import METHODS
 from sequencer.client import RpcClient, read_jwt_secret
 from sequencer.rollup import MESSENGER
-from tests.procs import DEV_ADDRESSES, DEV_KEYS, ROOT, NodeProcess, free_port, rpc, under_test
+from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, free_port, rpc, under_test
+from tests.procs import run_native_rollup as native_rollup
 
 pytestmark = [
     pytest.mark.e2e,
@@ -307,16 +306,6 @@ async def ws_status(url: str, token: str | None) -> int:
                 return 101
         except aiohttp.WSServerHandshakeError as exc:
             return exc.status
-
-
-def native_rollup(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def test_the_sequencer_settles_through_the_authenticated_endpoint(l2, node_factory, tmp_path):

@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.procs import NodeProcess, rpc, wait_until
+from tests.procs import NodeProcess, rpc, sign_transfer, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -49,22 +49,6 @@ def q(value: str) -> int:
 
 def word(value: int) -> str:
     return "0x" + value.to_bytes(32, "big").hex()
-
-
-def sign_transfer(key: str, nonce: int, to: str, value: int) -> tuple[str, str]:
-    signed = Account.sign_transaction(
-        {
-            "chainId": CHAIN_ID,
-            "nonce": nonce,
-            "to": to,
-            "value": value,
-            "gas": 21_000,
-            "maxFeePerGas": 100 * GWEI,
-            "maxPriorityFeePerGas": GWEI,
-        },
-        key,
-    )
-    return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
 def send(node: NodeProcess, raw: str) -> str:

@@ -35,7 +35,7 @@ from eth_utils import keccak, to_checksum_address
 
 from devtools.contracts import load
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.procs import ROOT, NodeProcess, free_port, wait_until
+from tests.procs import ROOT, NodeProcess, free_port, sign_transfer, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -67,25 +67,6 @@ def recipient(sender: int, j: int) -> str:
 
 def transfer_value(sender: int, n: int) -> int:
     return 10**12 * (sender + 1) + n
-
-
-def sign_transfer(
-    key: str, nonce: int, to: str, value: int, chain_id: int = CHAIN_ID
-) -> tuple[str, str]:
-    """(raw 0x hex, tx hash 0x hex) of an EIP-1559 transfer."""
-    signed = Account.sign_transaction(
-        {
-            "chainId": chain_id,
-            "nonce": nonce,
-            "to": to,
-            "value": value,
-            "gas": 21_000,
-            "maxFeePerGas": MAX_FEE,
-            "maxPriorityFeePerGas": TIP,
-        },
-        key,
-    )
-    return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
 def wait_receipt(node: NodeProcess, tx_hash: str, timeout: float = 15.0) -> dict:

@@ -8,20 +8,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.procs import DEV_ADDRESSES, ROOT, free_port
-
-
-def native_rollup(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.procs import DEV_ADDRESSES, free_port
+from tests.procs import run_native_rollup as native_rollup
 
 
 def l1_marks(l1) -> tuple[str, str]:

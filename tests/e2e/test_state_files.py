@@ -24,12 +24,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from devtools.contracts import load
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
-from tests.procs import ROOT, NodeProcess, free_port, rpc
+from tests.procs import ROOT, NodeProcess, free_port, rpc, sign_transfer
 
 pytestmark = pytest.mark.e2e
 
@@ -51,24 +50,6 @@ WORD_07 = "0x" + "00" * 31 + "07"
 
 def q(value: str) -> int:
     return int(value, 16)
-
-
-def sign_transfer(
-    key: str, nonce: int, to: str, value: int, chain_id: int = CHAIN_ID
-) -> tuple[str, str]:
-    signed = Account.sign_transaction(
-        {
-            "chainId": chain_id,
-            "nonce": nonce,
-            "to": to,
-            "value": value,
-            "gas": 21_000,
-            "maxFeePerGas": 100 * GWEI,
-            "maxPriorityFeePerGas": GWEI,
-        },
-        key,
-    )
-    return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
 def error_of(node: NodeProcess, method: str, *params) -> dict:
