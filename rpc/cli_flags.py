@@ -5,22 +5,52 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from importlib import metadata, resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from node.accounts import DEFAULT_ACCOUNT_COUNT, DEFAULT_BALANCE_ETH, DEFAULT_MNEMONIC
-from node.devnet import SimulationLimits
-from node.genesis import DEFAULT_L1_GENESIS
-from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT
-from node.logs import MAX_LOG_BLOCK_RANGE, MAX_LOG_RESULTS
-from node.pool import MAX_PENDING_SLOTS, MAX_QUEUED, MAX_QUEUED_PER_SENDER, MAX_TX_SIZE, PoolLimits
-from node.simulation import RPC_GAS_CAP
-from node.statefile import MAX_STATE_SIZE
-from node.tracing import TRACE_MAX_STEPS
-from rpc.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_SECONDS
-from rpc.http_policy import split_flag_values
-from rpc.server import DEFAULT_MAX_BODY_BYTES, EdgeSettings
+if TYPE_CHECKING:
+    from node.devnet import SimulationLimits
+    from node.pool import PoolLimits
+    from rpc.server import EdgeSettings
+
+# The flags' defaults, written here rather than imported: importing the modules that own them
+# loads py-evm and aiohttp, and ``--help`` must answer at once. tests/unit/test_cli_imports.py
+# checks that each equals its owner's constant.
+DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"  # node.accounts
+DEFAULT_ACCOUNT_COUNT = 10  # node.accounts
+DEFAULT_BALANCE_ETH = 10_000  # node.accounts
+RPC_EVM_TIMEOUT = 5.0  # node.interrupt
+TRACE_TIMEOUT = 15.0  # node.interrupt
+MAX_LOG_BLOCK_RANGE = 100_000  # node.logs
+MAX_LOG_RESULTS = 10_000  # node.logs
+MAX_PENDING_SLOTS = 5_120  # node.pool
+MAX_QUEUED = 1_024  # node.pool
+MAX_QUEUED_PER_SENDER = 64  # node.pool
+MAX_TX_SIZE = 128 * 1024  # node.pool
+RPC_GAS_CAP = 50_000_000  # node.simulation
+MAX_STATE_SIZE = 256 * 1024 * 1024  # node.statefile
+TRACE_MAX_STEPS = 100_000  # node.tracing
+DEFAULT_MAX_CONNECTIONS = 256  # rpc.connections
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0  # rpc.connections
+DEFAULT_MAX_BODY_BYTES = 32 * 2**20  # rpc.server
+DEFAULT_L1_GENESIS = resources.files("genesis") / "l1.json"  # node.genesis
 
 JWT_SECRET_FILE = "jwtsecret"  # in --data-dir when --jwt-secret is not given, as geth's datadir
+
+
+def jwt_secret_path(args: argparse.Namespace) -> Path | None:
+    """Where the authenticated endpoint's secret lives (``None``: no such endpoint)."""
+    if args.auth_port is None:
+        return None
+    return args.jwt_secret or args.data_dir / JWT_SECRET_FILE
+
+
+def _version() -> str:
+    try:
+        return metadata.version("native-devnet")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="native-devnet",
         description="A single-node Ethereum devnet on py-evm, with the EXECUTE precompile.",
     )
+    p.add_argument("--version", "-V", action="version", version=f"%(prog)s {_version()}")
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -310,6 +341,9 @@ def add_edge_flags(p: argparse.ArgumentParser) -> None:
 
 
 def edge_settings(args: argparse.Namespace) -> EdgeSettings:
+    from rpc.http_policy import split_flag_values
+    from rpc.server import EdgeSettings
+
     return EdgeSettings(
         max_body_bytes=args.max_body_size,
         max_connections=args.max_connections,
@@ -363,6 +397,8 @@ def add_limit_flags(p: argparse.ArgumentParser) -> None:
 
 
 def pool_limits(args: argparse.Namespace) -> PoolLimits:
+    from node.pool import PoolLimits
+
     return PoolLimits(
         max_pending_slots=args.txpool_max_pending,
         max_queued=args.txpool_max_queued,
@@ -372,6 +408,8 @@ def pool_limits(args: argparse.Namespace) -> PoolLimits:
 
 
 def simulation_limits(args: argparse.Namespace) -> SimulationLimits:
+    from node.devnet import SimulationLimits
+
     return SimulationLimits(
         gas_cap=args.rpc_gas_cap,
         timeout=args.rpc_evm_timeout,

@@ -13,19 +13,20 @@ import logging
 import os
 import sys
 
-from sequencer.cli_commands import COMMANDS
 from sequencer.cli_flags import build_parser
-from sequencer.client import RpcError, RpcUnreachable, TxFailed
-from sequencer.messages import decode_revert
-from sequencer.relayer import RelayError
-from sequencer.rollup import EscrowMismatch
-from sequencer.sequencer import ChainMismatch
-from sequencer.settlement import SettlementError
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # before any heavy import: --help answers at once
     os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
-    args = build_parser().parse_args(argv)
+    from sequencer.cli_commands import COMMANDS
+    from sequencer.client import RpcError, RpcUnreachable, TxFailed
+    from sequencer.messages import decode_revert
+    from sequencer.relayer import RelayError
+    from sequencer.rollup import EscrowMismatch
+    from sequencer.sequencer import ChainMismatch
+    from sequencer.settlement import SettlementError
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

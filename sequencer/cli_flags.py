@@ -6,9 +6,17 @@ import argparse
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sequencer.client import ETHER, RpcClient, h2b, read_jwt_secret
-from sequencer.messages import MAX_MIN_GAS_LIMIT
+from sequencer import __version__
+
+if TYPE_CHECKING:
+    from sequencer.client import RpcClient
+
+# Written here rather than imported (sequencer.client and sequencer.messages load eth-account
+# and eth-abi), so that ``--help`` answers at once; tests/unit/test_cli_imports.py checks them.
+ETHER = 10**18  # sequencer.client
+MAX_MIN_GAS_LIMIT = 4_000_000  # sequencer.messages
 
 DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEFAULT_L1 = "http://127.0.0.1:8545"
@@ -30,6 +38,13 @@ a session on two local devnets (ALICE = a funded L1 key):
   native-rollup status
 or all of it, with a summary: native-rollup demo (make demo)
 """
+
+
+def h2b(value: str | None) -> bytes:
+    """``0x``-hex to bytes (``None`` and ``0x`` give empty bytes), as ``sequencer.client``'s."""
+    if not value:
+        return b""
+    return bytes.fromhex(value.removeprefix("0x"))
 
 
 def ether(text: str) -> int:
@@ -121,6 +136,8 @@ def _l2_auth(p: argparse.ArgumentParser) -> None:
 
 def l2_control(args: argparse.Namespace) -> RpcClient | None:
     """The client for the L2's controls (``None``: use ``--l2``)."""
+    from sequencer.client import RpcClient, read_jwt_secret
+
     if args.l2_auth_url is None:
         if args.jwt_secret is not None:
             raise SystemExit("native-rollup: --jwt-secret needs --l2-auth-url")
@@ -168,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "L1 with EXECUTE, the L2Messenger predeploy on the L2).",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", "-V", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("deploy", help="deploy NativeRollup for the L2 node's chain")
