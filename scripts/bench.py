@@ -1,19 +1,30 @@
 """Benchmark any Ethereum JSON-RPC endpoint with raw keep-alive HTTP and print one JSON object.
 
-Three measurements, all over a single reused ``http.client.HTTPConnection`` (web3.py adds about
-1.8 ms per call, so it is not used here):
+All measurements go over a single reused ``http.client.HTTPConnection`` (web3.py adds about
+1.8 ms per call, so it is not used here), in this order:
 
 1. Sequential ``eth_sendRawTransaction`` throughput under automine: ``--txs`` EIP-1559 transfers
    are signed before the clock starts, then sent one by one (each waits for its response); the
    clock stops once the last transaction's receipt is available. Every transfer must land: the
-   sender's nonce has to advance by exactly ``--txs``.
+   sender's nonce has to advance by exactly ``--txs``. Send latency median/p95 come with it.
 2. ``eth_call`` latency against a tiny hand-assembled contract (deployed with a signed raw
    transaction) whose runtime returns storage slot 0; each result is checked.
 3. Bare ``eth_blockNumber`` latency.
+4. Empty blocks: ``--mine-blocks`` blocks in one ``anvil_mine`` request, then as many
+   ``anvil_mine`` requests of one block each; milliseconds per block for both.
+5. Chain growth: ``anvil_mine`` in chunks of ``--chunk`` blocks until the head reaches
+   ``--height`` (ms per block of the first and last chunk), then measure 1 again at that height.
+6. With ``--pid`` (the node's process, on this machine): VmRSS from ``/proc/<pid>/status``
+   before 4 and after 5, reported as MB of growth per 1000 empty blocks.
+
+``--mine-blocks 0`` skips 4, ``--height 0`` skips 5. The defaults are the sizes of issue 12
+(500 transfers, 1000 blocks, a 20 000-block chain); ``--quick`` gives small ones for a smoke
+test. Explicit size flags win over both.
 
 Usage::
 
-    .venv/bin/python scripts/bench.py --url http://127.0.0.1:8545 --txs 500 --calls 300
+    .venv/bin/python scripts/bench.py --url http://127.0.0.1:8545
+    .venv/bin/python scripts/bench.py --url http://127.0.0.1:8545 --quick --pid 12345
 
 State the sizes when quoting figures, and measure against a fresh node: some peers (anvil)
 slow down as their chain grows.
@@ -29,6 +40,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +51,7 @@ GWEI = 10**9
 TRANSFER_GAS = 21_000
 DEPLOY_GAS = 200_000
 RECEIPT_TIMEOUT_S = 60.0
+MAX_MINE_CHUNK = 10_000  # native-devnet's MAX_MINE_BLOCKS per anvil_mine
 RECIPIENTS = tuple("0x" + byte * 20 for byte in ("11", "22", "33", "44"))
 
 # Value stored in slot 0 by the init code and returned by the runtime.
@@ -266,39 +279,177 @@ def bench_block_number(rpc: RpcClient, count: int) -> dict[str, float | int]:
     return ms_stats(samples)
 
 
+def head_number(rpc: RpcClient) -> int:
+    return int(rpc.call("eth_blockNumber"), 16)
+
+
+def mine(rpc: RpcClient, blocks: int) -> float:
+    """One ``anvil_mine`` request of ``blocks`` empty blocks; its duration in seconds.
+
+    The head has to advance by exactly ``blocks`` (checked after the clock stops).
+    """
+    before = head_number(rpc)
+    t0 = time.perf_counter()
+    rpc.call("anvil_mine", [hex(blocks)])
+    elapsed = time.perf_counter() - t0
+    after = head_number(rpc)
+    if after != before + blocks:
+        raise RpcError(f"anvil_mine {blocks}: head went from {before} to {after}")
+    return elapsed
+
+
+def ms_per_block(seconds: float, blocks: int) -> float:
+    return round(seconds * 1000 / blocks, 3)
+
+
+def bench_mine(rpc: RpcClient, blocks: int) -> dict[str, float]:
+    """Measure 4: ``blocks`` empty blocks in one anvil_mine, then one anvil_mine per block."""
+    batch = mine(rpc, blocks)
+    before = head_number(rpc)
+    t0 = time.perf_counter()
+    for _ in range(blocks):
+        rpc.call("anvil_mine", ["0x1"])
+    single = time.perf_counter() - t0
+    after = head_number(rpc)
+    if after != before + blocks:
+        raise RpcError(f"{blocks} x anvil_mine 1: head went from {before} to {after}")
+    return {
+        "mine_batch_ms_per_block": ms_per_block(batch, blocks),
+        "mine_single_ms_per_block": ms_per_block(single, blocks),
+    }
+
+
+def grow_chain(rpc: RpcClient, height: int, chunk: int) -> dict[str, float | int]:
+    """Measure 5a: anvil_mine in chunks until the head is at ``height``."""
+    start_head = head_number(rpc)
+    head = start_head
+    chunks: list[tuple[int, float]] = []
+    while head < height:
+        blocks = min(chunk, height - head)
+        chunks.append((blocks, mine(rpc, blocks)))
+        head += blocks
+    report: dict[str, float | int] = {"grow_blocks": head - start_head, "height": head}
+    if chunks:
+        report["grow_seconds"] = round(sum(seconds for _, seconds in chunks), 3)
+        report["grow_first_chunk_ms_per_block"] = ms_per_block(chunks[0][1], chunks[0][0])
+        report["grow_last_chunk_ms_per_block"] = ms_per_block(chunks[-1][1], chunks[-1][0])
+    return report
+
+
+def rss_kb(pid: int) -> int:
+    """The resident set size of process ``pid`` in kB (``VmRSS`` of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RpcError(f"process {pid} has no VmRSS (did it exit?)")
+
+
+def rss_growth(start_kb: int, end_kb: int, blocks: int) -> dict[str, float | int]:
+    """Measure 6: RSS before and after ``blocks`` empty blocks, and MB per 1000 of them."""
+    report: dict[str, float | int] = {
+        "rss_mb_start": round(start_kb / 1024, 1),
+        "rss_mb_end": round(end_kb / 1024, 1),
+        "rss_empty_blocks": blocks,
+    }
+    if blocks > 0:
+        report["rss_mb_per_1000_blocks"] = round((end_kb - start_kb) / 1024 * 1000 / blocks, 3)
+    return report
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     account = Account.from_key(args.key)
-    rpc = RpcClient(args.url)
+    rpc = RpcClient(args.url, timeout=args.request_timeout)
     try:
         info = discover(rpc, account.address)
         report: dict[str, Any] = {
             "url": args.url,
             "client": info.client,
             "chain_id": info.chain_id,
-            "txs": args.txs,
+            "sizes": {
+                name: getattr(args, name)
+                for name in ("txs", "calls", "pings", "mine_blocks", "height", "chunk")
+            },
         }
         report.update(bench_send_raw(rpc, account, info, args.txs))
         address = deploy_contract(rpc, account, info, info.nonce + args.txs)
         report["eth_call_ms"] = bench_eth_call(rpc, address, args.calls)
         report["block_number_ms"] = bench_block_number(rpc, args.pings)
+
+        rss_start = rss_kb(args.pid) if args.pid else None
+        blocks_start = head_number(rpc)
+        if args.mine_blocks:
+            report.update(bench_mine(rpc, args.mine_blocks))
+        if args.height:
+            report.update(grow_chain(rpc, args.height, args.chunk))
+        if rss_start is not None:  # only empty blocks since the first sample
+            report.update(rss_growth(rss_start, rss_kb(args.pid), head_number(rpc) - blocks_start))
+        if args.height:
+            at_height = discover(rpc, account.address)
+            again = bench_send_raw(rpc, account, at_height, args.txs)
+            report["height_send_raw_tx_per_s"] = again["send_raw_tx_per_s"]
+            report["height_send_latency_ms"] = again["send_latency_ms"]
+            report["height_over_start_tx_per_s"] = round(
+                again["send_raw_tx_per_s"] / report["send_raw_tx_per_s"], 3
+            )
         return report
     finally:
         rpc.close()
+
+
+# Sizes: (issue 12's full size, --quick size).
+SIZES: dict[str, tuple[int, int, str]] = {
+    "txs": (500, 50, "transfers to send (measures 1 and 5)"),
+    "calls": (300, 50, "eth_calls to time (measure 2)"),
+    "pings": (500, 100, "eth_blockNumber calls to time (measure 3)"),
+    "mine_blocks": (1000, 50, "empty blocks mined in one request, then one by one (measure 4)"),
+    "height": (20_000, 300, "chain height at which measure 1 is repeated (measure 5)"),
+    "chunk": (1000, 100, "blocks per anvil_mine request while growing the chain"),
+}
+
+
+def add_size_flags(parser: argparse.ArgumentParser) -> None:
+    """``--quick`` and one flag per entry of ``SIZES`` (``None`` until resolved)."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke test ("
+        + ", ".join(f"{name} {quick}" for name, (_, quick, _) in SIZES.items())
+        + ")",
+    )
+    for name, (full, _, text) in SIZES.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, default=None, help=f"{text}; full size {full}")
+
+
+def resolve_sizes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill unset sizes from the --quick or the full preset; check their bounds."""
+    for name, (full, quick, _) in SIZES.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    for name in ("txs", "calls", "pings", "chunk"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    for name in ("mine_blocks", "height"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be at least 0")
+    if args.chunk > MAX_MINE_CHUNK:
+        parser.error(f"--chunk must be at most {MAX_MINE_CHUNK} (native-devnet's anvil_mine)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--url", default="http://127.0.0.1:8545", help="JSON-RPC endpoint")
     parser.add_argument("--key", default=DEV_KEY, help="private key of a funded account")
-    parser.add_argument("--txs", type=int, default=500, help="transfers to send (measure 1)")
-    parser.add_argument("--calls", type=int, default=300, help="eth_calls to time (measure 2)")
+    parser.add_argument("--pid", type=int, help="the node's process id, to sample its VmRSS")
     parser.add_argument(
-        "--pings", type=int, default=500, help="eth_blockNumber calls to time (measure 3)"
+        "--request-timeout",
+        type=float,
+        default=900.0,
+        help="seconds one request may take (an anvil_mine chunk on a slow node)",
     )
+    add_size_flags(parser)
     args = parser.parse_args(argv)
-    for name in ("txs", "calls", "pings"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    resolve_sizes(parser, args)
     return args
 
 

@@ -1,28 +1,46 @@
-"""Run scripts/bench.py against a fresh anvil and a fresh native-devnet node, one after the other.
+"""Benchmark anvil, native-devnet at the working tree and native-devnet at a baseline git ref,
+side by side, and print one table (issue 12's ``make bench``).
 
-Each node is started on a free loopback port, waited for (``eth_chainId`` answers), benchmarked
-with the same sizes through ``bench.py`` in a subprocess, and stopped by PID (SIGTERM, then
-SIGKILL). Nodes run one at a time so that they do not compete for the CPU. Prints one JSON
-object::
+Three nodes, each started fresh by this script on a free loopback port, in memory, and
+stopped by PID (SIGTERM, then SIGKILL) when its measure is done:
 
-    {"anvil": {...}, "native_devnet": {...}, "ratios": {"send_raw_tx_per_s": native/anvil, ...}}
+- ``anvil``: anvil 1.7.1's binary from node_modules;
+- ``native``: native-devnet from this checkout's working tree (uncommitted changes included);
+- ``baseline``: native-devnet at ``--baseline REF`` (default ``3cedd5a``, main before issue
+  12's work), checked out in a temporary ``git worktree`` and run by the same interpreter with
+  that worktree as its working directory and ``PYTHONPATH`` (a package in the working directory
+  is found before the editable install's). The node prints where its ``rpc`` and ``node``
+  packages were loaded from; a node that loaded them from anywhere else is an error.
 
-A side that fails to start or to finish reports ``{"error": ...}`` instead of its figures, and
-no ratios are computed then.
+Each node is measured by ``scripts/bench.py`` in a subprocess (sequential sends, ``eth_call``,
+``eth_blockNumber``, empty blocks in one ``anvil_mine`` and one by one, the chain grown to
+``--height`` and sends measured again there, VmRSS growth per 1000 empty blocks). Nodes never
+run at the same time. To be fair on a noisy machine the measures run in ``--rounds`` rounds;
+each round starts every node fresh, in an order rotated by one each round, and the table
+shows the median of the rounds, then the ratios native/anvil and native/baseline.
+
+The default sizes are issue 12's (500 transfers, 300 calls, 500 pings, 1000 blocks, a
+20 000-block chain, 3 rounds); ``--quick`` gives small ones for a smoke test. ``--json PATH``
+also writes everything (every round's raw report, the medians, the ratios, the machine).
 
 Usage::
 
-    .venv/bin/python scripts/bench_side_by_side.py --txs 500 --calls 300 --pings 500
-    .venv/bin/python scripts/bench_side_by_side.py --only anvil
+    make bench                                             # full sizes, all three nodes
+    .venv/bin/python scripts/bench_side_by_side.py --quick --nodes anvil,native
+    .venv/bin/python scripts/bench_side_by_side.py --baseline HEAD~5 --json bench.json
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,35 +52,71 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench import SIZES, add_size_flags, resolve_sizes  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "scripts" / "bench.py"
 ANVIL_BIN = REPO / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 HOST = "127.0.0.1"
 STDERR_TAIL = 2000
+DEFAULT_BASELINE = "3cedd5a"
+NODES = ("anvil", "native", "baseline")
+# What the native-devnet node runs (its uncommitted changes are reported).
+CODE_PATHS = ("node", "rpc", "precompiles", "genesis", "pyproject.toml")
+FULL_ROUNDS, QUICK_ROUNDS = 3, 1
 
-# Metrics compared as native/anvil: a throughput ratio < 1 means native is slower;
-# a latency ratio > 1 means native is slower.
-RATIO_METRICS: dict[str, tuple[str, ...]] = {
-    "send_raw_tx_per_s": ("send_raw_tx_per_s",),
-    "send_raw_seconds": ("send_raw_seconds",),
-    "send_latency_median": ("send_latency_ms", "median"),
-    "send_latency_p95": ("send_latency_ms", "p95"),
-    "eth_call_median": ("eth_call_ms", "median"),
-    "eth_call_p95": ("eth_call_ms", "p95"),
-    "block_number_median": ("block_number_ms", "median"),
-    "block_number_p95": ("block_number_ms", "p95"),
-}
+# Runs native-devnet's entry point like `python -m rpc.cli`, after printing where the `rpc`
+# and `node` packages were imported from (checked against the code the node should run).
+MODULE_PATHS_TAG = "bench-module-paths"
+LAUNCHER = (
+    "import sys, node, rpc.cli; "
+    f"print({MODULE_PATHS_TAG!r}, rpc.cli.__file__, node.__file__, file=sys.stderr, flush=True); "
+    "sys.exit(rpc.cli.main(sys.argv[1:]))"
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the table: where bench.py reports it and which direction is better."""
+
+    key: str
+    label: str
+    path: tuple[str, ...]
+    better: str  # "higher" or "lower"
+
+
+def metrics(sizes: dict[str, int]) -> list[Metric]:
+    blocks, height = sizes["mine_blocks"], sizes["height"]
+    return [
+        Metric("send_tx_per_s", "send tx/s (sequential, automine)", ("send_raw_tx_per_s",), "higher"),
+        Metric("send_latency_median_ms", "send latency median (ms)", ("send_latency_ms", "median"), "lower"),
+        Metric("send_latency_p95_ms", "send latency p95 (ms)", ("send_latency_ms", "p95"), "lower"),
+        Metric("eth_call_median_ms", "eth_call median (ms)", ("eth_call_ms", "median"), "lower"),
+        Metric("eth_call_p95_ms", "eth_call p95 (ms)", ("eth_call_ms", "p95"), "lower"),
+        Metric("block_number_median_ms", "eth_blockNumber median (ms)", ("block_number_ms", "median"), "lower"),
+        Metric("block_number_p95_ms", "eth_blockNumber p95 (ms)", ("block_number_ms", "p95"), "lower"),
+        Metric("mine_batch_ms_per_block", f"empty block, 1 anvil_mine of {blocks} (ms/block)", ("mine_batch_ms_per_block",), "lower"),
+        Metric("mine_single_ms_per_block", f"empty block, {blocks} anvil_mine of 1 (ms/block)", ("mine_single_ms_per_block",), "lower"),
+        Metric("grow_last_chunk_ms_per_block", f"empty block, last chunk before {height} (ms/block)", ("grow_last_chunk_ms_per_block",), "lower"),
+        Metric("height_send_tx_per_s", f"send tx/s at block {height}", ("height_send_raw_tx_per_s",), "higher"),
+        Metric("height_send_latency_median_ms", f"send latency median at block {height} (ms)", ("height_send_latency_ms", "median"), "lower"),
+        Metric("height_over_start_tx_per_s", f"tx/s at block {height} / tx/s at block 0", ("height_over_start_tx_per_s",), "higher"),
+        Metric("rss_mb_per_1000_blocks", "RSS growth per 1000 empty blocks (MB)", ("rss_mb_per_1000_blocks",), "lower"),
+    ]  # fmt: skip
 
 
 @dataclass
 class NodeSpec:
-    """How to start one node on a given port."""
+    """How to start one node on a given port, and where its code must be loaded from."""
 
     name: str
     command: Callable[[int], list[str]]
     cwd: Path = REPO
     env: dict[str, str] = field(default_factory=dict)
+    code_root: Path | None = None  # native-devnet: the tree its packages must come from
 
 
 def free_port() -> int:
@@ -112,9 +166,21 @@ def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
         proc.wait()
 
 
-def run_bench(url: str, sizes: list[str], timeout: float) -> dict[str, Any]:
+def loaded_from(log: Path, code_root: Path) -> list[str]:
+    """The module paths the launcher printed; raise unless every one is inside ``code_root``."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith(MODULE_PATHS_TAG + " "):
+            paths = line.split()[1:]
+            outside = [p for p in paths if not Path(p).resolve().is_relative_to(code_root)]
+            if not paths or outside:
+                raise RuntimeError(f"loaded {outside or 'nothing'}, not code from {code_root}")
+            return paths
+    raise RuntimeError(f"the node did not say where its code came from: {tail(log)}")
+
+
+def run_bench(url: str, bench_args: list[str], timeout: float) -> dict[str, Any]:
     """Run bench.py in a subprocess and return its JSON report (or an error entry)."""
-    cmd = [sys.executable, str(BENCH), "--url", url, *sizes]
+    cmd = [sys.executable, str(BENCH), "--url", url, *bench_args]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -146,28 +212,67 @@ def bench_node(spec: NodeSpec, sizes: list[str], args: argparse.Namespace) -> di
                 return {"error": f"could not start: {exc}"}
             try:
                 wait_ready(proc, url, log, args.startup_timeout)
-                return run_bench(url, sizes, args.bench_timeout)
+                paths = loaded_from(log, spec.code_root) if spec.code_root else None
+                report = run_bench(url, [*sizes, "--pid", str(proc.pid)], args.bench_timeout)
+                if paths:
+                    report["module_paths"] = paths
+                return report
             except RuntimeError as exc:
                 return {"url": url, "error": str(exc)}
             finally:
                 stop(proc)
 
 
-def node_specs(args: argparse.Namespace) -> dict[str, NodeSpec]:
-    return {
+def native_spec(name: str, python: Path, root: Path) -> NodeSpec:
+    return NodeSpec(
+        name=name,
+        command=lambda port: [str(python), "-c", LAUNCHER, "--port", str(port)],
+        cwd=root,
+        env={"ETH_HASH_BACKEND": "pysha3", "PYTHONPATH": str(root)},
+        code_root=root.resolve(),
+    )
+
+
+def node_specs(args: argparse.Namespace, baseline_root: Path | None) -> dict[str, NodeSpec]:
+    specs = {
         "anvil": NodeSpec(
             name="anvil",
             command=lambda port: [str(args.anvil_bin), "--port", str(port), "--silent"],
         ),
-        "native_devnet": NodeSpec(
-            name="native_devnet",
-            command=lambda port: [str(args.python), "-m", "rpc.cli", "--port", str(port)],
-            env={"ETH_HASH_BACKEND": "pysha3"},
-        ),
+        "native": native_spec("native", args.python, REPO),
     }
+    if baseline_root is not None:
+        specs["baseline"] = native_spec("baseline", args.python, baseline_root)
+    return specs
 
 
-def metric(report: dict[str, Any], path: tuple[str, ...]) -> float | None:
+def git(*argv: str, cwd: Path = REPO) -> str:
+    done = subprocess.run(
+        ["git", *argv], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(argv)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def add_worktree(ref: str) -> tuple[Path, str]:
+    """Check ``ref`` out, detached, in a new temporary worktree; return it and its commit."""
+    commit = git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    root = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "tree"
+    git("worktree", "add", "--detach", str(root), commit)
+    return root, commit
+
+
+def remove_worktree(root: Path) -> None:
+    try:
+        git("worktree", "remove", "--force", str(root))
+    except RuntimeError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+    shutil.rmtree(root.parent, ignore_errors=True)
+    git("worktree", "prune")
+
+
+def lookup(report: dict[str, Any], path: tuple[str, ...]) -> float | None:
     value: Any = report
     for key in path:
         if not isinstance(value, dict) or key not in value:
@@ -176,44 +281,220 @@ def metric(report: dict[str, Any], path: tuple[str, ...]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def ratios(native: dict[str, Any], anvil: dict[str, Any]) -> dict[str, float]:
-    """native/anvil for every metric both sides reported (and anvil's is non-zero)."""
+def medians(reports: list[dict[str, Any]], rows: list[Metric]) -> dict[str, float]:
+    """Per metric, the median over the rounds that reported it."""
     result: dict[str, float] = {}
-    for name, path in RATIO_METRICS.items():
-        ours, theirs = metric(native, path), metric(anvil, path)
-        if ours is not None and theirs:
-            result[name] = round(ours / theirs, 3)
+    for row in rows:
+        values = [v for r in reports if (v := lookup(r, row.path)) is not None]
+        if values:
+            result[row.key] = round(statistics.median(values), 3)
     return result
+
+
+def ratios(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, float]:
+    """ours/theirs for every metric both have (and theirs is non-zero)."""
+    return {
+        key: round(value / theirs[key], 3)
+        for key, value in ours.items()
+        if theirs.get(key) not in (None, 0)
+    }
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def table(result: dict[str, Any], rows: list[Metric]) -> str:
+    """The side-by-side table (Markdown): medians of the rounds, then the ratios."""
+    names = [name for name in NODES if name in result["medians"]]
+    ratio_names = list(result["ratios"])
+    header = ["metric", "better", *names, *ratio_names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row.label, row.better]
+        cells += [fmt(result["medians"][name].get(row.key)) for name in names]
+        cells += [fmt(result["ratios"][pair].get(row.key)) for pair in ratio_names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def describe(result: dict[str, Any]) -> str:
+    """The lines under the table: date, machine, sizes, and which code each node ran."""
+    m, s = result["machine"], result["sizes"]
+    lines = [
+        f"{result['date']}, {m['nproc']} cores ({m['cpu']}), Python {m['python']}; "
+        f"median of {result['rounds']} round(s), fresh in-memory nodes each round",
+        "sizes: " + ", ".join(f"{k} {v}" for k, v in s.items()),
+    ]
+    for name, node in result["nodes"].items():
+        lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in node.items()))
+    errors = result.get("errors") or {}
+    for name, messages in errors.items():
+        for message in messages:
+            lines.append(f"ERROR {name}: {message[:STDERR_TAIL]}")
+    return "\n".join(lines)
+
+
+def node_info(
+    name: str, reports: list[dict[str, Any]], baseline_commit: str | None, ref: str
+) -> dict[str, Any]:
+    ok = [r for r in reports if "error" not in r]
+    info: dict[str, Any] = {"client": ok[0]["client"] if ok else "unknown"}
+    if name == "native":
+        info["commit"] = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+        info["uncommitted_changes"] = bool(dirty)
+    if name == "baseline":
+        info["ref"] = ref
+        info["commit"] = (baseline_commit or "")[:12]
+    if name != "anvil" and ok:
+        info["loaded_from"] = str(Path(ok[0]["module_paths"][0]).parent.parent)
+    return info
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--only", choices=("anvil", "native_devnet"), help="run one side only")
-    parser.add_argument("--txs", type=int, default=500)
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--pings", type=int, default=500)
+    parser.add_argument(
+        "--nodes",
+        default=",".join(NODES),
+        help=f"comma-separated nodes to run, among {', '.join(NODES)} (default: all)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=DEFAULT_BASELINE,
+        metavar="REF",
+        help=f"git ref of the baseline native-devnet (default {DEFAULT_BASELINE})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"rounds of measures (default {FULL_ROUNDS}, {QUICK_ROUNDS} with --quick)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    add_size_flags(parser)
     parser.add_argument("--anvil-bin", type=Path, default=ANVIL_BIN)
     parser.add_argument(
         "--python",
         type=Path,
         default=VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable),
-        help="interpreter that runs the native-devnet node",
+        help="interpreter that runs both native-devnet nodes",
     )
-    parser.add_argument("--startup-timeout", type=float, default=60.0, help="seconds")
-    parser.add_argument("--bench-timeout", type=float, default=600.0, help="seconds per side")
-    return parser.parse_args(argv)
+    parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds")
+    parser.add_argument(
+        "--bench-timeout", type=float, default=3600.0, help="seconds per node and round"
+    )
+    args = parser.parse_args(argv)
+    resolve_sizes(parser, args)
+    if args.rounds is None:
+        args.rounds = QUICK_ROUNDS if args.quick else FULL_ROUNDS
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    args.nodes = [name.strip() for name in args.nodes.split(",") if name.strip()]
+    unknown = [name for name in args.nodes if name not in NODES]
+    if unknown or not args.nodes:
+        parser.error(f"--nodes: unknown {unknown}; choose among {', '.join(NODES)}")
+    args.nodes = [name for name in NODES if name in args.nodes]  # the table's order
+    return args
+
+
+def run_rounds(
+    args: argparse.Namespace, specs: dict[str, NodeSpec], bench_args: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every round runs every node once, fresh; the order rotates by one each round."""
+    reports: dict[str, list[dict[str, Any]]] = {name: [] for name in args.nodes}
+    for index in range(args.rounds):
+        shift = index % len(args.nodes)
+        for name in args.nodes[shift:] + args.nodes[:shift]:
+            t0 = time.monotonic()
+            report = bench_node(specs[name], bench_args, args)
+            took = time.monotonic() - t0
+            status = f"error: {report['error'][:300]}" if "error" in report else "ok"
+            print(
+                f"round {index + 1}/{args.rounds} {name}: {took:.0f} s, {status}",
+                file=sys.stderr,
+                flush=True,
+            )
+            reports[name].append(report)
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sizes = ["--txs", str(args.txs), "--calls", str(args.calls), "--pings", str(args.pings)]
-    specs = node_specs(args)
-    names = [args.only] if args.only else list(specs)
-    output: dict[str, Any] = {name: bench_node(specs[name], sizes, args) for name in names}
-    if "anvil" in output and "native_devnet" in output:
-        output["ratios"] = ratios(output["native_devnet"], output["anvil"])
-    print(json.dumps(output))
-    return 0 if all("error" not in report for report in output.values()) else 1
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sizes = {name: getattr(args, name) for name in SIZES}
+    bench_args = [f"--{name.replace('_', '-')}={value}" for name, value in sizes.items()]
+    rows = metrics(sizes)
+    baseline_root, baseline_commit = None, None
+    if "baseline" in args.nodes:
+        try:
+            baseline_root, baseline_commit = add_worktree(args.baseline)
+        except RuntimeError as exc:
+            print(f"baseline {args.baseline}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        specs = node_specs(args, baseline_root)
+        reports = run_rounds(args, specs, bench_args)
+    finally:
+        if baseline_root is not None:
+            remove_worktree(baseline_root)
+
+    result: dict[str, Any] = {
+        "date": started,
+        "machine": machine(),
+        "rounds": args.rounds,
+        "sizes": sizes,
+        "nodes": {
+            name: node_info(name, reports[name], baseline_commit, args.baseline)
+            for name in args.nodes
+        },
+        "medians": {
+            name: medians([r for r in reports[name] if "error" not in r], rows)
+            for name in args.nodes
+        },
+        "ratios": {},
+        "metrics": {row.key: {"label": row.label, "better": row.better} for row in rows},
+        "errors": {
+            name: [r["error"] for r in reports[name] if "error" in r]
+            for name in args.nodes
+            if any("error" in r for r in reports[name])
+        },
+        "raw": reports,
+    }
+    for other in ("anvil", "baseline"):
+        if "native" in args.nodes and other in args.nodes:
+            result["ratios"][f"native/{other}"] = ratios(
+                result["medians"]["native"], result["medians"][other]
+            )
+    print(table(result, rows))
+    print()
+    print(describe(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 1 if result["errors"] else 0
 
 
 if __name__ == "__main__":
