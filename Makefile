@@ -19,8 +19,10 @@ unit: $(VENV)/.installed
 e2e: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(VENV)/.installed
-	$(BIN)/python scripts/bench.py $(ARGS)
+# Issue 12's side-by-side table: anvil 1.7.1, the working tree, and a baseline ref (3 rounds,
+# full sizes, about 15 min on 2 cores); e.g. ARGS='--quick' or ARGS='--baseline HEAD~3 --json b.json'.
+bench: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python scripts/bench_side_by_side.py $(ARGS)
 
 # The native rollup end to end: fresh L1 + L2 nodes, deposit, L2 txs, settlement through
 # EXECUTE, withdrawal, forgeries, summary; the nodes are stopped by PID at the end.
