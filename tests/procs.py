@@ -4,7 +4,8 @@ external tools tests need, and waiting for a condition.
 Set ``DEVNET_UNDER_TEST=anvil`` to run the same tests against anvil (a check that the
 tests describe standard behaviour, not just ours).
 
-A test that needs Foundry (forge, cast, anvil), solcjs or Node gets its path from
+A test that needs Foundry (forge, cast, anvil), solcjs, Node (with ethers, viem,
+puppeteer-core) or Chromium gets its path from
 ``require_tool`` (or declares ``@pytest.mark.requires_tools(...)``, see tests/conftest.py):
 a missing tool fails the test with what to install, it never skips. A test waiting for
 something to happen polls for it with ``wait_until`` rather than sleeping a fixed time.
@@ -42,7 +43,13 @@ TOOL_INSTALL = {
     "anvil": NPM_INSTALL,
     "solcjs": NPM_INSTALL,
     "node": "install Node.js (it also brings npm, which `make npm` runs)",
+    "ethers": NPM_INSTALL,
+    "viem": NPM_INSTALL,
+    "puppeteer-core": NPM_INSTALL,
+    "chromium": "install Chromium from the system's packages: `apt-get install -y chromium` "
+    "(.ci/run does it when it is missing)",
 }
+NPM_PACKAGES = ("ethers", "viem", "puppeteer-core")  # the JS client tests' libraries
 
 
 def foundry_bin(tool: str) -> Path:
@@ -60,6 +67,12 @@ def find_tool(tool: str) -> Path | None:
         return path if (path / "package.json").is_file() else None
     if tool == "node":
         found = shutil.which("node")
+        return Path(found) if found else None
+    if tool in NPM_PACKAGES:
+        path = NODE_MODULES / tool
+        return path if (path / "package.json").is_file() else None
+    if tool == "chromium":
+        found = shutil.which("chromium") or shutil.which("chromium-browser")
         return Path(found) if found else None
     raise ValueError(f"unknown tool {tool!r}; known: {', '.join(TOOL_INSTALL)}")
 
