@@ -50,6 +50,7 @@ from rpc import (
     filters,
     http_policy,
     net,
+    parity,
     sign,
     subscriptions,
     trace,
@@ -90,6 +91,7 @@ METHODS: dict[str, Any] = {
     **subscriptions.METHODS,  # over HTTP: "notifications not supported"
     **txpool.METHODS,
     **trace.METHODS,
+    **parity.METHODS,
     **sign.METHODS,
     **devnet_info.METHODS,
 }

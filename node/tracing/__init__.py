@@ -4,6 +4,7 @@
 - ``struct_logger``, ``call_tracer``, ``prestate_tracer``: one tracer each;
 - ``registry``: the name -> tracer table and the trace options;
 - ``replay``: tracing a mined transaction, a block or a call;
+- ``parity``: OpenEthereum's flat traces and state diffs (``trace_*``);
 - ``wording``: geth's names and error texts.
 
 Results are Python values (ints, bytes, dataclasses); ``rpc/trace.py`` writes them in geth's

@@ -21,7 +21,7 @@ from node.errors import InvalidInput
 from node.interrupt import Deadline, interruptions_as_errors
 from node.simulation import RPC_GAS_CAP, CallRequest
 from node.tracing.engine import Outcome, Session, TraceBudget
-from node.tracing.registry import TraceOptions, TraceResult, make_tracer
+from node.tracing.registry import TraceOptions, TraceResult, TracerFactory, make_tracer
 
 
 class NotTraceable(InvalidInput):
@@ -35,15 +35,17 @@ def trace_transaction(
     *,
     deadline: Deadline | None = None,
     budget: TraceBudget | None = None,
+    make: TracerFactory = make_tracer,
 ) -> TraceResult:
-    """Replay a mined transaction on its block's pre-state and trace it."""
+    """Replay a mined transaction on its block's pre-state and trace it (with the tracer
+    ``options`` name, or the one ``make`` builds)."""
     info = chain.find_transaction(tx_hash)
     if info is None:
         raise NotTraceable("transaction not found")
     header = chain.header_by_hash(info.block_hash)
     with interruptions_as_errors():
         ((_, result),) = _replay_block(
-            chain, header, options, info.index, deadline, budget or TraceBudget()
+            chain, header, options, info.index, deadline, budget or TraceBudget(), make
         )
     return result
 
@@ -55,11 +57,12 @@ def trace_block(
     *,
     deadline: Deadline | None = None,
     budget: TraceBudget | None = None,
+    make: TracerFactory = make_tracer,
 ) -> list[tuple[bytes, TraceResult]]:
     """Trace every transaction of a block, in one replay: ``[(tx hash, result)]``. The
     deadline and the budget are the whole block's."""
     with interruptions_as_errors():
-        return _replay_block(chain, header, options, None, deadline, budget or TraceBudget())
+        return _replay_block(chain, header, options, None, deadline, budget or TraceBudget(), make)
 
 
 def trace_call(
@@ -71,11 +74,12 @@ def trace_call(
     gas_cap: int = RPC_GAS_CAP,
     deadline: Deadline | None = None,
     budget: TraceBudget | None = None,
+    make: TracerFactory = make_tracer,
 ) -> TraceResult:
     """Trace ``node.simulation.call(chain, request, header)``: the same simulation
     (overrides, gas cap and all), on a state the tracer is installed in first."""
     budget = budget or TraceBudget()
-    session = Session(make_tracer(options, budget), budget)
+    session = Session(make(options, budget), budget)
     states: list[StateAPI] = []
 
     def prepare(state: StateAPI) -> None:
@@ -97,6 +101,7 @@ def _replay_block(
     only: int | None,
     deadline: Deadline | None,
     budget: TraceBudget,
+    make: TracerFactory,
 ) -> list[tuple[bytes, TraceResult]]:
     if header.block_number == 0:
         raise NotTraceable("genesis is not traceable")
@@ -117,7 +122,7 @@ def _replay_block(
         if only is not None and index != only:
             state.apply_transaction(tx)
             continue
-        session = Session(make_tracer(options, budget), budget)
+        session = Session(make(options, budget), budget)
         session.install(state)
         try:
             computation = state.apply_transaction(tx)
