@@ -175,7 +175,7 @@ def call(
     if deadline is not None:
         deadline.install(state)
     for address, override in request.state_overrides:
-        _override_account(state, address, override)
+        override_account(state, address, override)
     if accessed is not None:
         accessed.attach(state)
     gas = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
@@ -262,8 +262,10 @@ def estimate_gas(
     deadline: Deadline | None = None,
 ) -> int:
     """The least gas limit with which the call succeeds (geth's binary search, 1.5 %).
-    The search looks no higher than ``gas_cap``; all its runs share one ``deadline``."""
-    cap = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
+    The search looks no higher than ``gas_cap`` and, when the request names no gas, than the
+    block's gas limit (the overridden one, if any); all its runs share one ``deadline``."""
+    block_gas_limit = _override_header(header, request.block_override).gas_limit
+    cap = min(request.gas if request.gas is not None else block_gas_limit, gas_cap)
 
     def run(gas: int) -> CallResult:
         return call(chain, replace(request, gas=gas), header, gas_cap=cap, deadline=deadline)
@@ -359,7 +361,7 @@ def _override_header(header: BlockHeaderAPI, override: BlockOverride | None) -> 
     return header.copy(**{k: v for k, v in changes.items() if v is not None})
 
 
-def _override_account(state: StateAPI, address: bytes, override: AccountOverride) -> None:
+def override_account(state: StateAPI, address: bytes, override: AccountOverride) -> None:
     if override.balance is not None:
         state.set_balance(address, override.balance)
     if override.nonce is not None:

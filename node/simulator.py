@@ -1,5 +1,5 @@
-"""Simulations on the devnet: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList`` and
-the ``debug_trace*`` entry points.
+"""Simulations on the devnet: ``eth_call``, ``eth_estimateGas``, ``eth_createAccessList``,
+``eth_simulateV1`` and the ``debug_trace*`` entry points.
 
 Each runs on a small pool of simulator threads, under a gas cap and a wall-clock deadline that
 interrupts the EVM (``node.interrupt``), so one endless call never holds the node; a bounded
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth.abc import BlockHeaderAPI
 
@@ -20,7 +21,8 @@ from node import tracing
 from node.chain import Chain
 from node.errors import SimulationAborted, SimulatorBusy
 from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
-from node.simulation import RPC_GAS_CAP, CallRequest, CallResult
+from node.simulate_v1 import SimulatedBlock, SimulateRequest, simulate
+from node.simulation import RPC_GAS_CAP, BlockOverride, CallRequest, CallResult
 
 # Simulations run on a few threads: with the GIL they share one core, but a short eth_call
 # is answered while a long trace runs instead of waiting up to its whole deadline.
@@ -48,6 +50,9 @@ class Simulations:
     _simulator: ThreadPoolExecutor
     _simulations: dict[Deadline, asyncio.Future]  # running or waiting
     _stopping: bool
+
+    head: BlockHeaderAPI
+    next_gas_limit: Callable[[], int]  # node.controls: the gas limit of the block to come
 
     def abort_simulations(self) -> None:
         """The node is stopping: every simulation, running or waiting, ends at its next
@@ -94,16 +99,37 @@ class Simulations:
     def _trace_budget(self) -> tracing.TraceBudget:
         return tracing.TraceBudget(max_steps=self.limits.trace_max_steps)
 
+    def _gas_limit_at(self, header: BlockHeaderAPI) -> int:
+        """The block gas limit a simulation on ``header`` runs with: on the head, the one
+        chosen for the next block (``evm_setBlockGasLimit``), as anvil."""
+        if header.hash == self.head.hash:
+            return self.next_gas_limit()
+        return header.gas_limit
+
+    def _with_block_gas_limit(self, request: CallRequest, header: BlockHeaderAPI) -> CallRequest:
+        """``request`` whose block context has ``_gas_limit_at(header)`` (unless the request
+        overrides the gas limit itself): the default gas of a call and the top of an
+        estimate's search."""
+        override = request.block_override or BlockOverride()
+        limit = self._gas_limit_at(header)
+        if override.gas_limit is not None or limit == header.gas_limit:
+            return request
+        return replace(request, block_override=replace(override, gas_limit=limit))
+
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
         return await self._simulate(
-            self._call_deadline(), self.chain.call, request, header, gas_cap=self.limits.gas_cap
+            self._call_deadline(),
+            self.chain.call,
+            self._with_block_gas_limit(request, header),
+            header,
+            gas_cap=self.limits.gas_cap,
         )
 
     async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
         return await self._simulate(
             self._call_deadline(),
             self.chain.create_access_list,
-            request,
+            self._with_block_gas_limit(request, header),
             header,
             gas_cap=self.limits.gas_cap,
         )
@@ -112,8 +138,22 @@ class Simulations:
         return await self._simulate(
             self._call_deadline(),
             self.chain.estimate_gas,
-            request,
+            self._with_block_gas_limit(request, header),
             header,
+            gas_cap=self.limits.gas_cap,
+        )
+
+    async def simulate_v1(
+        self, request: SimulateRequest, base: BlockHeaderAPI
+    ) -> list[SimulatedBlock]:
+        """``eth_simulateV1`` on top of ``base``, under the call deadline and gas cap."""
+        return await self._simulate(
+            self._call_deadline(),
+            simulate,
+            self.chain,
+            request,
+            base,
+            gas_limit=self._gas_limit_at(base),
             gas_cap=self.limits.gas_cap,
         )
 

@@ -433,3 +433,7 @@ async def get_transaction_receipt(devnet: Devnet, params: Any) -> dict[str, Any]
 async def get_logs(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     (query,) = parse_params(params, [(parse.log_filter, REQUIRED, "filter")])
     return [shapes.found_log_json(found) for found in await devnet.logs(query)]
+
+
+# eth_simulateV1 lives in its own module (it uses the helpers above) and joins this namespace.
+from rpc import simulate as _simulate  # noqa: E402, F401
