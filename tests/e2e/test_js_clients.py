@@ -36,7 +36,7 @@ from tests.procs import (
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_tools("node", "anvil", "ethers", "viem")]
 
 JS_DIR = ROOT / "tests" / "js"
-SCRIPTS = ["ethers_flows.mjs", "viem_flows.mjs"]
+SCRIPTS = ["ethers_flows.mjs", "viem_flows.mjs", "viem_test_actions.mjs"]
 TARGETS = ["native-devnet", "anvil"]
 SCRIPT_TIMEOUT = 120  # seconds; a script takes a few on this machine
 
