@@ -54,7 +54,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import SIZES, add_size_flags, resolve_sizes  # noqa: E402
+from bench import SIZES, add_budget_flag, add_size_flags, resolve_sizes  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "scripts" / "bench.py"
@@ -86,6 +86,7 @@ class Metric:
     label: str
     path: tuple[str, ...]
     better: str  # "higher" or "lower"
+    at_height: bool = False  # measured once the chain was grown (to --height, or less)
 
 
 def metrics(sizes: dict[str, int]) -> list[Metric]:
@@ -100,10 +101,10 @@ def metrics(sizes: dict[str, int]) -> list[Metric]:
         Metric("block_number_p95_ms", "eth_blockNumber p95 (ms)", ("block_number_ms", "p95"), "lower"),
         Metric("mine_batch_ms_per_block", f"empty block, 1 anvil_mine of {blocks} (ms/block)", ("mine_batch_ms_per_block",), "lower"),
         Metric("mine_single_ms_per_block", f"empty block, {blocks} anvil_mine of 1 (ms/block)", ("mine_single_ms_per_block",), "lower"),
-        Metric("grow_last_chunk_ms_per_block", f"empty block, last chunk before {height} (ms/block)", ("grow_last_chunk_ms_per_block",), "lower"),
-        Metric("height_send_tx_per_s", f"send tx/s at block {height}", ("height_send_raw_tx_per_s",), "higher"),
-        Metric("height_send_latency_median_ms", f"send latency median at block {height} (ms)", ("height_send_latency_ms", "median"), "lower"),
-        Metric("height_over_start_tx_per_s", f"tx/s at block {height} / tx/s at block 0", ("height_over_start_tx_per_s",), "higher"),
+        Metric("grow_last_chunk_ms_per_block", f"empty block, last chunk before {height} (ms/block)", ("grow_last_chunk_ms_per_block",), "lower", True),
+        Metric("height_send_tx_per_s", f"send tx/s at block {height}", ("height_send_raw_tx_per_s",), "higher", True),
+        Metric("height_send_latency_median_ms", f"send latency median at block {height} (ms)", ("height_send_latency_ms", "median"), "lower", True),
+        Metric("height_over_start_tx_per_s", f"tx/s at block {height} / tx/s at block 0", ("height_over_start_tx_per_s",), "higher", True),
         Metric("rss_mb_per_1000_blocks", "RSS growth per 1000 empty blocks (MB)", ("rss_mb_per_1000_blocks",), "lower"),
     ]  # fmt: skip
 
@@ -310,16 +311,33 @@ def fmt(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def short_of_target(result: dict[str, Any], name: str) -> int | None:
+    """The height ``name``'s chain reached (median of rounds) when short of ``--height``."""
+    reached = result["heights"].get(name)
+    target = result["sizes"]["height"]
+    return int(reached) if reached is not None and reached < target else None
+
+
 def table(result: dict[str, Any], rows: list[Metric]) -> str:
-    """The side-by-side table (Markdown): medians of the rounds, then the ratios."""
+    """The side-by-side table (Markdown): medians of the rounds, then the ratios.
+
+    A value measured on a chain that stopped short of ``--height`` (``--grow-budget``) shows
+    ``@height``; a ratio between two nodes at different heights is marked ``*``.
+    """
     names = [name for name in NODES if name in result["medians"]]
     ratio_names = list(result["ratios"])
     header = ["metric", "better", *names, *ratio_names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row.label, row.better]
-        cells += [fmt(result["medians"][name].get(row.key)) for name in names]
-        cells += [fmt(result["ratios"][pair].get(row.key)) for pair in ratio_names]
+        for name in names:
+            cell = fmt(result["medians"][name].get(row.key))
+            short = short_of_target(result, name) if row.at_height else None
+            cells.append(f"{cell} @{short}" if short is not None and cell != "–" else cell)
+        for pair in ratio_names:
+            cell = fmt(result["ratios"][pair].get(row.key))
+            uneven = row.at_height and any(short_of_target(result, n) for n in pair.split("/"))
+            cells.append(cell + "*" if uneven and cell != "–" else cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -351,6 +369,14 @@ def describe(result: dict[str, Any]) -> str:
     ]
     for name, node in result["nodes"].items():
         lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in node.items()))
+    short = {name: h for name in result["heights"] if (h := short_of_target(result, name))}
+    if short:
+        lines.append(
+            f"@N: the chain reached block N, not {result['sizes']['height']}, within "
+            f"--grow-budget {result['grow_budget']} s ("
+            + ", ".join(f"{name} {height}" for name, height in short.items())
+            + "); *: a ratio between nodes at different heights"
+        )
     errors = result.get("errors") or {}
     for name, messages in errors.items():
         for message in messages:
@@ -396,6 +422,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     add_size_flags(parser)
+    add_budget_flag(parser)
     parser.add_argument("--anvil-bin", type=Path, default=ANVIL_BIN)
     parser.add_argument(
         "--python",
@@ -447,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sizes = {name: getattr(args, name) for name in SIZES}
     bench_args = [f"--{name.replace('_', '-')}={value}" for name, value in sizes.items()]
+    bench_args.append(f"--grow-budget={args.grow_budget}")
     rows = metrics(sizes)
     baseline_root, baseline_commit = None, None
     if "baseline" in args.nodes:
@@ -467,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "rounds": args.rounds,
         "sizes": sizes,
+        "grow_budget": args.grow_budget,
         "nodes": {
             name: node_info(name, reports[name], baseline_commit, args.baseline)
             for name in args.nodes
@@ -474,6 +503,11 @@ def main(argv: list[str] | None = None) -> int:
         "medians": {
             name: medians([r for r in reports[name] if "error" not in r], rows)
             for name in args.nodes
+        },
+        "heights": {
+            name: statistics.median(heights)
+            for name in args.nodes
+            if (heights := [r["height"] for r in reports[name] if "height" in r])
         },
         "ratios": {},
         "metrics": {row.key: {"label": row.label, "better": row.better} for row in rows},

@@ -3,7 +3,8 @@
 Not a timed test: it checks that the script runs real anvil and native-devnet processes, and
 that the table and the JSON hold every metric for each node, with the ratios; nothing about
 how fast either node is. A second run checks that the baseline really runs the baseline's
-code: a worktree's native-devnet loads its packages from that worktree, not from this one.
+code: a worktree's native-devnet loads its packages from that worktree, not from this one (and a
+growth budget that stops a chain short of ``--height`` is shown in the table).
 """
 
 from __future__ import annotations
@@ -100,8 +101,10 @@ def test_the_baseline_runs_from_its_own_worktree(tmp_path):
     if under_test() == "anvil":
         pytest.skip("the script starts its own native-devnet")
     head = git("rev-parse", "--short=12", "HEAD")
-    _, result = run_bench(
-        tmp_path, "--nodes", "native,baseline", "--baseline", "HEAD", "--mine-blocks", "0"
+    stdout, result = run_bench(
+        tmp_path,
+        *("--nodes", "native,baseline", "--baseline", "HEAD", "--mine-blocks", "0"),
+        *("--grow-budget", "0.000001"),  # one chunk of 10 blocks, then measure there
     )
 
     baseline = result["nodes"]["baseline"]
@@ -112,4 +115,12 @@ def test_the_baseline_runs_from_its_own_worktree(tmp_path):
     assert result["nodes"]["native"]["loaded_from"] == str(ROOT)
     assert "send_tx_per_s" in result["ratios"]["native/baseline"]
     assert "mine_batch_ms_per_block" not in result["medians"]["baseline"]  # --mine-blocks 0
+    # the budget stopped growth short of --height 40: the table says where each chain got to
+    heights = result["heights"]
+    assert set(heights) == {"native", "baseline"} and max(heights.values()) < 40, heights
+    rows = table_rows(stdout)
+    label = result["metrics"]["height_send_tx_per_s"]["label"]
+    assert rows[label][0].endswith(f"@{int(heights['native'])}"), rows[label]
+    assert rows[label][2].endswith("*"), rows[label]
+    assert "@N: the chain reached block N, not 40, within --grow-budget" in stdout
     assert baseline["loaded_from"] not in git("worktree", "list")  # removed at the end
