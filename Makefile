@@ -19,8 +19,8 @@ unit: $(VENV)/.installed
 e2e: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest -q tests/e2e
 
-# Issue 12's side-by-side table: anvil 1.7.1, the working tree, and a baseline ref (3 rounds,
-# full sizes, about 15 min on 2 cores); e.g. ARGS='--quick' or ARGS='--baseline HEAD~3 --json b.json'.
+# Issue 12's side-by-side table: anvil 1.7.1, the working tree and a baseline ref, 3 rounds of
+# full sizes (each chain gets 300 s to grow; about 30 min on 2 cores); e.g. ARGS=--quick.
 bench: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python scripts/bench_side_by_side.py $(ARGS)
 

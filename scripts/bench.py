@@ -436,14 +436,14 @@ def add_size_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, type=int, default=None, help=f"{text}; full size {full}")
 
 
-def add_budget_flag(parser: argparse.ArgumentParser) -> None:
+def add_budget_flag(parser: argparse.ArgumentParser, default: float = 0.0) -> None:
     parser.add_argument(
         "--grow-budget",
         type=float,
-        default=0.0,
+        default=default,
         metavar="SECONDS",
         help="stop growing the chain (measure 5) once this many seconds of anvil_mine are "
-        "spent, and measure at the height reached (default 0: no budget)",
+        f"spent, and measure at the height reached (default {default:g}; 0: no budget)",
     )
 
 
