@@ -14,8 +14,8 @@ Past the deadline, or once ``abort`` is called (the node is stopping), the check
 ``Deadline.run`` turns it back into the user-facing error (``SimulationTimeout`` with
 geth's wording, ``SimulationAborted``, or a trace limit).
 
-A single precompile call is not interrupted midway: a pairing (bounded by the per-block
-pairing budget) or an EXECUTE re-execution (bounded by the block's execute gas limit) may
+A single precompile call is not interrupted midway: a pairing (native, about 2 ms a pair,
+bounded by its gas) or an EXECUTE re-execution (bounded by the block's execute gas limit) may
 overrun the deadline by its own running time; the check before the next opcode stops it.
 """
 

@@ -4,10 +4,12 @@ A precompile is a function of a py-evm computation (it reads ``computation.msg.d
 charges gas and sets ``computation.output``), and a fork's computation class runs the
 table in its ``_precompiles`` attribute, as py-evm's own forks do. The tables:
 
-- ``PRAGUE_PRECOMPILES``: py-evm's Prague, untouched;
-- ``DEVNET_PRECOMPILES``: Prague with the pairing precompiles under the per-block budget
-  (``node.fork.pairings``); the devnet's Prague and the L2 run it, and so does EXECUTE's
-  re-execution;
+- ``PRAGUE_PRECOMPILES``: py-evm's Prague, untouched (pure Python; the reference the
+  native curve precompiles are tested against);
+- ``DEVNET_PRECOMPILES``: Prague with the BN254 (0x06-0x08, ``node.fork.curves_bn254``) and
+  BLS12-381 (0x0b-0x11, ``node.fork.curves_bls12``) precompiles computed natively, with
+  the same input rules and gas; the devnet's Prague and the L2 run it, and so does
+  EXECUTE's re-execution;
 - the L1 adds EXECUTE at 0x0101 to it (``node.fork.l1.L1_PRECOMPILES``).
 
 Adding a precompile is one table entry: ``with_precompiles(vm_class, {address: impl})``
@@ -21,17 +23,21 @@ from collections.abc import Callable, Mapping
 from eth.abc import ComputationAPI
 from eth.vm.forks.prague.computation import PragueComputation
 
-from node.fork.pairings import PAIR_SIZES, budgeted
+from node.fork.curves_bls12 import BLS12_PRECOMPILES
+from node.fork.curves_bn254 import BN254_PRECOMPILES
 
 Precompile = Callable[[ComputationAPI], ComputationAPI]
 
 PRAGUE_PRECOMPILES: Mapping[bytes, Precompile] = dict(PragueComputation._precompiles)
 
+NATIVE_CURVE_PRECOMPILES: Mapping[bytes, Precompile] = {
+    **BN254_PRECOMPILES,
+    **BLS12_PRECOMPILES,
+}
+
 DEVNET_PRECOMPILES: Mapping[bytes, Precompile] = {
     **PRAGUE_PRECOMPILES,
-    **{
-        address: budgeted(PRAGUE_PRECOMPILES[address], size) for address, size in PAIR_SIZES.items()
-    },
+    **NATIVE_CURVE_PRECOMPILES,
 }
 
 

@@ -8,6 +8,7 @@ from eth_typing import Hash32
 from eth_utils.toolz import nth
 
 from node.errors import MissingAncestorHash
+from node.fork.account_db import BatchAccountDB
 from node.fork.precompiles import DevnetPragueComputation
 from node.fork.validation import validate_against_state, validate_static
 
@@ -17,9 +18,11 @@ BLOCKHASH_WINDOW = 256
 class DevnetPragueState(PragueState):
     """Prague state whose ``validate_transaction`` applies every rule of
     ``node.fork.validation`` before py-evm's own (which then can only agree), and whose
-    pairing precompiles share a per-block budget (``node.fork.pairings``)."""
+    computations run the devnet's precompile table (``node.fork.precompiles``)."""
 
     computation_class = DevnetPragueComputation
+    # State and storage roots made by batches (node.fork.account_db).
+    account_db_class = BatchAccountDB
 
     # The oldest block number BLOCKHASH asked for (execution witnesses need its header).
     oldest_ancestor_read: int | None = None

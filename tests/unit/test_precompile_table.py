@@ -9,8 +9,12 @@ from eth.vm.spoof import SpoofTransaction
 
 from node.fork import DevnetPragueVM, L2PragueVM
 from node.fork.l1 import L1_PRECOMPILES, L1PragueVM, execute_precompile
-from node.fork.pairings import PAIR_SIZES
-from node.fork.precompiles import DEVNET_PRECOMPILES, PRAGUE_PRECOMPILES, with_precompiles
+from node.fork.precompiles import (
+    DEVNET_PRECOMPILES,
+    NATIVE_CURVE_PRECOMPILES,
+    PRAGUE_PRECOMPILES,
+    with_precompiles,
+)
 from precompiles.execute_wire import EXECUTE_ADDRESS
 from tests.unit.conftest import DEFAULT_MAX_FEE
 
@@ -39,7 +43,7 @@ def test_each_fork_runs_its_table():
     assert L1PragueVM.get_state_class().computation_class._precompiles is L1_PRECOMPILES
     assert L1_PRECOMPILES == {**DEVNET_PRECOMPILES, EXECUTE_ADDRESS: execute_precompile}
     changed = {a for a in PRAGUE_PRECOMPILES if DEVNET_PRECOMPILES[a] is not PRAGUE_PRECOMPILES[a]}
-    assert changed == set(PAIR_SIZES)  # only the pairings carry the devnet's budget
+    assert changed == set(NATIVE_CURVE_PRECOMPILES)  # only the curves are computed natively
 
 
 def test_a_precompile_is_one_table_entry(pyevm_chain, dev_accounts):
