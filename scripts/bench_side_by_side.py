@@ -467,7 +467,15 @@ def run_rounds(
             t0 = time.monotonic()
             report = bench_node(specs[name], bench_args, args)
             took = time.monotonic() - t0
-            status = f"error: {report['error'][:300]}" if "error" in report else "ok"
+            if "error" in report:
+                status = f"error: {report['error'][:300]}"
+            else:
+                status = (
+                    f"{report.get('send_raw_tx_per_s')} tx/s, "
+                    f"{report.get('mine_batch_ms_per_block')} ms/empty block, "
+                    f"block {report.get('height', '-')}: "
+                    f"{report.get('height_send_raw_tx_per_s', '-')} tx/s"
+                )
             print(
                 f"round {index + 1}/{args.rounds} {name}: {took:.0f} s, {status}",
                 file=sys.stderr,
