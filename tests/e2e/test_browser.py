@@ -11,6 +11,8 @@ checks the chain id, then that both transactions are mined, through the node its
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import threading
 import urllib.parse
@@ -155,3 +157,51 @@ def test_origin_not_allowed_cannot_reach_the_node(static_origin, tmp_path):
         assert node.call("eth_blockNumber") == "0x0"  # nothing was sent
     finally:
         node.stop()
+
+
+def _ci_run_with_stubs(tmp_path, *, root: bool, sudo: bool, chromium: bool) -> tuple[int, str]:
+    """Run .ci/run on a PATH of stubs (apt-get, make, sudo print what they were asked)."""
+
+    stubs = tmp_path / "bin"
+    stubs.mkdir(parents=True)
+    for tool in ("bash", "env", "dirname"):
+        (stubs / tool).symlink_to(shutil.which(tool))
+    scripts = {"apt-get": 'echo "apt-get $*"', "make": 'echo "make $*"'}
+    scripts["id"] = "echo 0" if root else "echo 1000"
+    if sudo:
+        scripts["sudo"] = 'echo "sudo $*"'
+    if chromium:
+        scripts["chromium"] = "true"
+    for name, body in scripts.items():
+        (stubs / name).write_text(f"#!{shutil.which('bash')}\n{body}\n")
+        (stubs / name).chmod(0o755)
+    proc = subprocess.run(
+        [str(stubs / "bash"), str(ROOT / ".ci" / "run")],
+        env={**os.environ, "PATH": str(stubs)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_ci_installs_chromium_only_when_missing(tmp_path):
+    """.ci/run installs Chromium from apt (update first) before `make test`, only if missing."""
+    code, out = _ci_run_with_stubs(tmp_path / "a", root=True, sudo=False, chromium=False)
+    assert code == 0, out
+    assert out.splitlines() == [
+        "apt-get update",
+        "apt-get install -y chromium",
+        "make lint",
+        "make test",
+    ]
+    code, out = _ci_run_with_stubs(tmp_path / "b", root=True, sudo=False, chromium=True)
+    assert (code, out.splitlines()) == (0, ["make lint", "make test"]), out
+    code, out = _ci_run_with_stubs(tmp_path / "c", root=False, sudo=True, chromium=False)
+    assert code == 0, out
+    assert out.splitlines()[:2] == [
+        "sudo apt-get update",
+        "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium",
+    ]
+    code, out = _ci_run_with_stubs(tmp_path / "d", root=False, sudo=False, chromium=False)
+    assert code != 0 and "chromium is missing" in out and "make" not in out, out
