@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -392,15 +393,28 @@ def describe(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def working_tree_state() -> str:
+    """HEAD, plus a digest of uncommitted changes (new files too) to the node's code paths."""
+    head = git("rev-parse", "--short=12", "HEAD")
+    digest = hashlib.sha256(git("diff", "HEAD", "--", *CODE_PATHS).encode())
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHS).split()
+    for name in sorted(untracked):
+        digest.update(name.encode() + b"\0")
+        digest.update((REPO / name).read_bytes() if (REPO / name).is_file() else b"")
+    changed = bool(git("status", "--porcelain", "--", *CODE_PATHS))
+    return f"{head}+changes:{digest.hexdigest()[:12]}" if changed else head
+
+
 def node_info(
     name: str, reports: list[dict[str, Any]], baseline_commit: str | None, ref: str
 ) -> dict[str, Any]:
     ok = [r for r in reports if "error" not in r]
     info: dict[str, Any] = {"client": ok[0]["client"] if ok else "unknown"}
     if name == "native":
-        info["commit"] = git("rev-parse", "--short=12", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
-        info["uncommitted_changes"] = bool(dirty)
+        states = list(dict.fromkeys(r["code"] for r in reports if "code" in r))
+        info["code"] = " then ".join(states)
+        if len(states) > 1:
+            info["warning"] = "the working tree changed between rounds"
     if name == "baseline":
         info["ref"] = ref
         info["commit"] = (baseline_commit or "")[:12]
@@ -465,7 +479,10 @@ def run_rounds(
         shift = index % len(args.nodes)
         for name in args.nodes[shift:] + args.nodes[:shift]:
             t0 = time.monotonic()
+            code = working_tree_state() if name == "native" else None
             report = bench_node(specs[name], bench_args, args)
+            if code:
+                report["code"] = code
             took = time.monotonic() - t0
             if "error" in report:
                 status = f"error: {report['error'][:300]}"
