@@ -100,15 +100,15 @@ def test_bench_side_by_side_reports_every_metric_for_anvil_and_the_working_tree(
 def test_the_baseline_runs_from_its_own_worktree(tmp_path):
     if under_test() == "anvil":
         pytest.skip("the script starts its own native-devnet")
-    head = git("rev-parse", "--short=12", "HEAD")
+    baseline_commit = git("rev-parse", "--short=12", "3cedd5a")  # the default --baseline
     stdout, result = run_bench(
         tmp_path,
-        *("--nodes", "native,baseline", "--baseline", "HEAD", "--mine-blocks", "0"),
+        *("--nodes", "native,baseline", "--mine-blocks", "0"),
         *("--grow-budget", "0.000001"),  # one chunk of 10 blocks, then measure there
     )
 
     baseline = result["nodes"]["baseline"]
-    assert baseline["commit"] == head
+    assert baseline["commit"] == baseline_commit and baseline["ref"] == "3cedd5a"
     assert "bench-baseline-" in baseline["loaded_from"], baseline
     for path in result["raw"]["baseline"][0]["module_paths"]:
         assert path.startswith(baseline["loaded_from"] + "/"), path
