@@ -22,6 +22,7 @@ from eth.chains.base import Chain as PyEvmChain
 from eth.constants import ZERO_ADDRESS, ZERO_HASH32
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth.db.batch import BatchDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import BlockNotFound, HeaderNotFound
 from eth.rlp.sedes import chain_gaps
@@ -92,6 +93,8 @@ class Chain:
             self.db, self.chaindb, self.block_by_header, self.header_by_number
         )
         self.witnesses = WitnessStore(self.db)
+        record = genesis.record_witnesses
+        self.record_witnesses = genesis.role == "l2" if record is None else record
 
     def _check_same_genesis(self, chain_class, params) -> None:
         """A data directory belongs to one genesis; refuse to mix two chains."""
@@ -178,9 +181,7 @@ class Chain:
         timestamp = max(timestamp, parent.timestamp + 1)
         if prev_randao is None:
             prev_randao = keccak(parent.hash + b"prevrandao")
-        chosen = {}
-        if gas_limit is not None:
-            chosen["gas_limit"] = gas_limit
+        chosen = {} if gas_limit is None else {"gas_limit": gas_limit}
         header = self.vm_class.create_header_from_parent(
             parent,
             timestamp=timestamp,
@@ -191,26 +192,27 @@ class Chain:
             **chosen,
         )
         if base_fee_per_gas is not None:
-            chosen["base_fee_per_gas"] = base_fee_per_gas
             header = header.copy(base_fee_per_gas=base_fee_per_gas)
-        recorder = RecordingDatabase(self.db)
-        vm = self.vm_factory.vm(header, chaindb=L1ChainDB(recorder))
-        vm.skip_invalid_transactions = True
-        vm.chosen_header_fields = frozenset(chosen)
-        template = vm.get_block_class()(
-            header, transactions=list(transactions), uncles=[], withdrawals=[]
-        )
+        recorder = RecordingDatabase(self.db) if self.record_witnesses else None
+        vm = self.vm_factory.vm(header, chaindb=None if recorder is None else L1ChainDB(recorder))
         with self.db.block_transaction():  # one commit: the whole block or nothing
-            block = vm.import_block(template).block
-            state_nodes, codes = recorder.split_reads()
-            self.witnesses[block.hash] = ExecutionWitness(
-                state=state_nodes,
-                codes=codes,
-                headers=witness_headers(parent, vm.state.oldest_ancestor_read, self.header_by_hash),
-            )
+            block = vm.build_block(transactions)
+            if recorder is not None and not vm.skipped_transactions:
+                state_nodes, codes = recorder.split_reads()
+                self.witnesses[block.hash] = ExecutionWitness(
+                    state=state_nodes,
+                    codes=codes,
+                    headers=witness_headers(
+                        parent, vm.state.oldest_ancestor_read, self.header_by_hash
+                    ),
+                )
             self.post_state_roots.record(block.hash, vm.post_state_root)
             self.receipts.record_senders(block)
             self.chaindb.persist_block(block)  # moves the head: last
+        if recorder is not None and vm.skipped_transactions:
+            # The builder read the accounts of transactions it left out; the witness holds
+            # only what the block itself reads: re-run it.
+            self.witnesses[block.hash] = self.rerun_for_witness(block)
         receipts = self.receipts.add(block, vm.receipts)
         return BuiltBlock(
             block=block,
@@ -219,13 +221,9 @@ class Chain:
             seconds=time.perf_counter() - started,
         )
 
-    def import_block(self, block: BlockAPI) -> BlockAPI:
-        """Import a block built elsewhere, validating every rule (the delayed state root
-        too); raises ``ValidationError`` and changes nothing if it is invalid."""
-        parent = self.header_by_hash(block.header.parent_hash)
-        pre_state_root = self.state_root_after(parent)
-        check_header_state_root(self.vm_class, block.header, pre_state_root)
-        header = self.vm_class.create_header_from_parent(
+    def import_header(self, block: BlockAPI, parent: BlockHeaderAPI) -> BlockHeaderAPI:
+        """The header a VM importing ``block`` on ``parent`` starts from."""
+        return self.vm_class.create_header_from_parent(
             parent,
             timestamp=block.header.timestamp,
             coinbase=block.header.coinbase,
@@ -233,8 +231,42 @@ class Chain:
             gas_limit=block.header.gas_limit,
             extra_data=block.header.extra_data,
             parent_beacon_block_root=block.header.parent_beacon_block_root,
-            state_root=pre_state_root,
+            state_root=self.state_root_after(parent),
         )
+
+    # -- execution witnesses --------------------------------------------------------------
+
+    def execution_witness(self, block_hash: bytes) -> ExecutionWitness | None:
+        """The block's execution witness: recorded as it was built, else (a chain that does
+        not record every witness) re-run on its parent's state now. None for the genesis."""
+        witness = self.witnesses.get(block_hash)
+        if witness is not None:
+            return witness
+        header = self.header_by_hash(block_hash)
+        if header.block_number == 0:
+            return None
+        return self.rerun_for_witness(self.block_by_header(header))
+
+    def rerun_for_witness(self, block: BlockAPI) -> ExecutionWitness:
+        """Re-run ``block`` on its parent's post-state through py-evm's generic import on a
+        throw-away overlay (nothing is written), recording every read."""
+        parent = self.header_by_hash(block.header.parent_hash)
+        recorder = RecordingDatabase(AtomicDB(BatchDB(self.db)))
+        vm = self.vm_factory.vm(self.import_header(block, parent), chaindb=L1ChainDB(recorder))
+        vm.import_block(block)
+        state_nodes, codes = recorder.split_reads()
+        return ExecutionWitness(
+            state=state_nodes,
+            codes=codes,
+            headers=witness_headers(parent, vm.state.oldest_ancestor_read, self.header_by_hash),
+        )
+
+    def import_block(self, block: BlockAPI) -> BlockAPI:
+        """Import a block built elsewhere, validating every rule (the delayed state root
+        too); raises ``ValidationError`` and changes nothing if it is invalid."""
+        parent = self.header_by_hash(block.header.parent_hash)
+        check_header_state_root(self.vm_class, block.header, self.state_root_after(parent))
+        header = self.import_header(block, parent)
         self.vm_class.validate_header(block.header, parent)
         vm = self.vm_factory.vm(header)
         with self.db.block_transaction():

@@ -33,6 +33,12 @@ class DelayedStateRoot:
         )
         return type(result)(delayed, result.meta_witness)
 
+    def header_state_root(self, pre_state_root: bytes, post_state_root: bytes) -> bytes:
+        """The root the builder's header carries: the pre-state's with the delayed root."""
+        if self.delayed_state_root:
+            return pre_state_root
+        return super().header_state_root(pre_state_root, post_state_root)  # type: ignore[misc]
+
 
 def uses_delayed_state_root(vm_class: type) -> bool:
     """Whether blocks of ``vm_class`` carry their parent's post-state root."""

@@ -78,6 +78,9 @@ class Genesis:
     delayed_state_root: bool
     name: str = "devnet"
     role: str = "l1"  # "l1" (carries EXECUTE when enabled) or "l2" (a native rollup)
+    # Record every block's execution witness as it is built (--record-witnesses); None:
+    # an L2 does (its sequencer feeds them to EXECUTE), an L1 re-runs a block when asked.
+    record_witnesses: bool | None = None
 
     def with_overrides(self, **changes: Any) -> Genesis:
         return replace(self, **changes)

@@ -54,16 +54,10 @@ def build_pending_block(
         **chosen,
     )
     if fields.get("base_fee_per_gas") is not None:
-        chosen["base_fee_per_gas"] = fields["base_fee_per_gas"]
         header = header.copy(base_fee_per_gas=fields["base_fee_per_gas"])
     overlay = AtomicDB(BatchDB(chain.db))  # writes stay in the batch, never committed
     vm = chain.vm_factory.vm(header, chaindb=L1ChainDB(overlay))
-    vm.skip_invalid_transactions = True
-    vm.chosen_header_fields = frozenset(chosen)
-    template = vm.get_block_class()(
-        header, transactions=[p.transaction for p in pooled], uncles=[], withdrawals=[]
-    )
-    block = vm.import_block(template).block
+    block = vm.build_block([p.transaction for p in pooled])
     # In the block's own transaction classes (as a stored block is read back), so it encodes.
     decode = chain.transaction_builder.decode
     block = block.copy(transactions=[decode(tx.encode()) for tx in block.transactions])

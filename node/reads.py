@@ -39,6 +39,7 @@ class ChainReads:
     coinbase: bytes
     _simulate: Callable[..., Awaitable[Any]]  # node/simulator.py
     _call_deadline: Callable[[], Deadline]
+    _on_writer: Callable[..., Awaitable[Any]]  # node/devnet.py
 
     @property
     def chain_id(self) -> int:
@@ -101,8 +102,10 @@ class ChainReads:
     def blob_base_fee(self) -> int:
         return self.chain.pending_state(self.head).blob_base_fee
 
-    def witness(self, block_hash: bytes) -> ExecutionWitness | None:
-        return self.chain.witnesses.get(block_hash)
+    async def witness(self, block_hash: bytes) -> ExecutionWitness | None:
+        """The block's execution witness, recorded or re-run on the chain-writer thread
+        (a re-run reads the chain as the writer leaves it between blocks)."""
+        return await self._on_writer(self.chain.execution_witness, block_hash)
 
     @property
     def vm_class(self) -> type:

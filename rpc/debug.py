@@ -54,8 +54,8 @@ async def get_raw_receipts(devnet: Devnet, params: Any) -> list[str] | None:
     return [hexb(r.receipt.encode()) for r in devnet.receipts(header)]
 
 
-def _witness_json(devnet: Devnet, block_hash: bytes) -> dict[str, list[str]]:
-    witness = devnet.witness(block_hash)
+async def _witness_json(devnet: Devnet, block_hash: bytes) -> dict[str, list[str]]:
+    witness = await devnet.witness(block_hash)
     if witness is None:
         raise InvalidParams("no execution witness recorded for that block (genesis?)")
     return {
@@ -69,10 +69,10 @@ def _witness_json(devnet: Devnet, block_hash: bytes) -> dict[str, list[str]]:
 @debug.method("debug_executionWitness")
 async def execution_witness(devnet: Devnet, params: Any) -> dict[str, list[str]]:
     (block,) = parse_params(params, [(parse.block_id, "latest", "block")])
-    return _witness_json(devnet, resolve_header(devnet, block).hash)
+    return await _witness_json(devnet, resolve_header(devnet, block).hash)
 
 
 @debug.method("debug_executionWitnessByBlockHash")
 async def execution_witness_by_hash(devnet: Devnet, params: Any) -> dict[str, list[str]]:
     (block_hash,) = parse_params(params, [(parse.hash32, REQUIRED, "blockHash")])
-    return _witness_json(devnet, devnet.header_by_hash(block_hash).hash)
+    return await _witness_json(devnet, devnet.header_by_hash(block_hash).hash)

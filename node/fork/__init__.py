@@ -25,13 +25,18 @@ from eth.vm.forks.prague import PragueVM
 from node.fork.builder import BuilderMode
 from node.fork.headers import create_devnet_header_from_parent
 from node.fork.state import DevnetPragueState
+from node.fork.system_calls import KeepSystemContracts
 
 REFUND_QUOTIENT = 5  # EIP-3529
 
 
+class DevnetState(KeepSystemContracts, DevnetPragueState):
+    """The devnet's Prague state without py-evm's identical system-contract rewrite."""
+
+
 class DevnetPragueVM(BuilderMode, PragueVM):
     fork = "prague"
-    _state_class = DevnetPragueState
+    _state_class = DevnetState
     create_header_from_parent = staticmethod(create_devnet_header_from_parent)  # type: ignore
 
     def finalize_block(self, block: BlockAPI):

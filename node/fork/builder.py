@@ -2,12 +2,20 @@
 rules (which every importer of the block applies).
 
 In builder mode one invalid transaction never aborts a block: it is left out and reported
-(``SkippedTransaction``), while the block still goes through py-evm's full ``import_block``
-pipeline. A transaction the block must not hold (``refusal``, e.g. one that enqueues an
+(``SkippedTransaction``). A transaction the block must not hold (``refusal``, e.g. one that enqueues an
 execution request on a native-rollup L2) is rolled back after it ran. The block builder
 turns the mode on for its own VM instance only (``skip_invalid_transactions``); forks
 extend the hooks (``observe_before``, ``refusal``, ``checkpoint_outside_journal``,
 ``restore_outside_journal``).
+
+``BuilderMode.build_block`` is the owned build path: it runs the block on py-evm's VM and state
+(the fork's pre-processing, its transaction executor, receipts) but assembles the block
+itself: the running gas and bloom live in one mutable record instead of a header copied per
+transaction, the block's requests and roots are computed once, the header is made once, and
+the block it just built is not validated again (py-evm's generic ``import_block`` stays for
+blocks built elsewhere, and the differential tests check both agree). The EIP-7002/7251
+system calls run natively when the contract is the canonical one and its queue is empty
+(``node.fork.system_calls``), as bytecode otherwise.
 """
 
 from __future__ import annotations
@@ -23,19 +31,44 @@ from eth.abc import (
     SignedTransactionAPI,
     WithdrawalAPI,
 )
+from eth.db.trie import make_trie_root_and_nodes
+from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague.constants import (
     CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
     WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT,
     WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
 )
+from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
 from node.errors import InvalidTransaction, TxRejection
+from node.fork.system_calls import block_requests, requests_hash
 
 # EIP-7002 and EIP-7251 queues count the requests added in the current block in slot 1.
 REQUEST_QUEUES = (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS)
 REQUEST_COUNT_SLOT = WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT
+
+
+class RunningHeader:
+    """What applying transactions changes in a header (gas used, bloom, blob gas), kept in
+    one mutable record; every other field is the block's template header's. py-evm's
+    per-transaction hooks read a header only for these fields and the gas limit."""
+
+    __slots__ = ("template", "gas_used", "bloom", "blob_gas_used")
+
+    def __init__(self, template: BlockHeaderAPI) -> None:
+        self.template = template
+        self.gas_used = 0
+        self.bloom = 0
+        self.blob_gas_used = 0
+
+    @property
+    def gas_limit(self) -> int:
+        return self.template.gas_limit
+
+    def __getattr__(self, name: str):
+        return getattr(self.template, name)
 
 
 @dataclass
@@ -78,11 +111,25 @@ class BuilderMode:
             self.computations = list(computations)
             self.receipts = list(receipts)
             return header, receipts, computations
+        running = RunningHeader(base_header)
+        running.gas_used = base_header.gas_used
+        self.apply_skipping_invalid(transactions, running)
+        header = base_header.copy(
+            gas_used=running.gas_used,
+            bloom=int(BloomFilter(base_header.bloom) | running.bloom),
+            blob_gas_used=base_header.blob_gas_used + running.blob_gas_used,
+        )
+        return header, tuple(self.receipts), tuple(self.computations)
 
+    def apply_skipping_invalid(
+        self, transactions: Sequence[SignedTransactionAPI], header: RunningHeader
+    ) -> None:
+        """Apply ``transactions`` in order, leaving out (and recording in
+        ``skipped_transactions``) each one invalid at its position; ``header`` accumulates
+        gas, bloom and blob gas."""
         receipts: list[ReceiptAPI] = []
         computations: list[ComputationAPI] = []
         included: list[SignedTransactionAPI] = []
-        header = base_header
         for transaction in transactions:
             # Validate before applying: py-evm locks the journal as a transaction starts,
             # so a failed transaction cannot be rolled back afterwards. Validation reads
@@ -112,15 +159,67 @@ class BuilderMode:
             except InvalidTransaction as exc:
                 self.skipped_transactions.append(SkippedTransaction(transaction, exc))
                 continue
-            header = self.add_receipt_to_header(header, receipt)
-            header = self.increment_blob_gas_used(header, transaction)
+            header.gas_used = receipt.gas_used
+            header.bloom |= int(receipt.bloom)
+            header.blob_gas_used += get_total_blob_gas(transaction)
             receipts.append(receipt)
             computations.append(computation)
             included.append(transaction)
         self.included_transactions = included
         self.computations = computations
         self.receipts = receipts
-        return header, tuple(receipts), tuple(computations)
+
+    # -- the owned build path -------------------------------------------------------------
+
+    def build_block(self, transactions: Sequence[SignedTransactionAPI]) -> BlockAPI:
+        """Build this VM's block (its header is the template: parent fields, timestamp,
+        coinbase, the state root it starts from) from ``transactions`` in builder mode, and
+        persist its state and trie nodes; returns the block. The VM's ``receipts``,
+        ``computations``, ``skipped_transactions`` and ``post_state_root`` describe it."""
+        self.skip_invalid_transactions = True
+        template_header = self.get_header()
+        template = self.get_block_class()(
+            template_header, transactions=[], uncles=[], withdrawals=[]
+        )
+        self._block = template
+        self.block_preprocessing(template)
+        running = RunningHeader(template_header)
+        self.apply_skipping_invalid(transactions, running)
+        included = self.included_transactions
+        receipts = self.receipts
+        tx_root, tx_nodes = make_trie_root_and_nodes(included)
+        self.chaindb.persist_trie_data_dict(tx_nodes)
+        receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
+        self.chaindb.persist_trie_data_dict(receipt_nodes)
+        requests = block_requests(self, receipts)
+        fields = self.builder_header_fields()
+        self._assign_block_rewards(template)  # the fork's: nothing after the merge
+        self.state.persist()
+        self.post_state_root = self.state.state_root
+        header = template_header.copy(
+            gas_used=running.gas_used,
+            bloom=running.bloom,
+            blob_gas_used=running.blob_gas_used,
+            transaction_root=tx_root,
+            receipt_root=receipt_root,
+            requests_hash=requests_hash(requests),
+            state_root=self.header_state_root(template_header.state_root, self.post_state_root),
+            **fields,
+        )
+        block = self.get_block_class()(
+            header, transactions=list(included), uncles=[], withdrawals=[]
+        )
+        self._block = block
+        return block
+
+    def builder_header_fields(self) -> dict:
+        """Header fields a fork adds once its block's transactions ran (the L1: its
+        execute gas used)."""
+        return {}
+
+    def header_state_root(self, pre_state_root: bytes, post_state_root: bytes) -> bytes:
+        """The state root the header carries (the delayed state root carries the pre-state's)."""
+        return post_state_root
 
     def apply_transaction(
         self, header: BlockHeaderAPI, transaction: SignedTransactionAPI

@@ -33,6 +33,7 @@ from node.fork import DevnetPragueVM
 from node.fork.headers import create_devnet_header_from_parent
 from node.fork.precompiles import DEVNET_PRECOMPILES, DevnetPragueComputation
 from node.fork.state import DevnetPragueState
+from node.fork.system_calls import KeepSystemContracts
 from precompiles.execute import make_execute_precompile
 from precompiles.execute_market import BlockExecuteMarket, MarketParams, next_execute_base_fee
 from precompiles.execute_wire import EXECUTE_ADDRESS
@@ -126,7 +127,7 @@ class L1TransactionExecutor(PragueTransactionExecutor):
         return computation
 
 
-class L1PragueState(DevnetPragueState):
+class L1PragueState(KeepSystemContracts, DevnetPragueState):
     computation_class = L1PragueComputation
     transaction_executor_class = L1TransactionExecutor
     _execute_market: BlockExecuteMarket | None = None
@@ -210,6 +211,12 @@ class L1PragueVM(DelayedStateRoot, DevnetPragueVM):
         block = super().block_postprocessing(block)
         used = self.state.execute_market.used
         return block.copy(header=block.header.copy(execute_gas_used=used))
+
+    def builder_header_fields(self) -> dict:
+        return {
+            **super().builder_header_fields(),
+            "execute_gas_used": self.state.execute_market.used,
+        }
 
     def checkpoint_outside_journal(self) -> object:
         return self.state.execute_market.checkpoint()

@@ -374,7 +374,7 @@ def test_chain_on_lmdb_reopens_with_everything(genesis, dev_accounts, txs, db_di
     watched = senders + recipients
     view = account_view(chain, watched)
     assert [v[0] for v in view[3:]] == [6000, 6000, 6000]
-    witnesses = [chain.witnesses[b.hash] for b in blocks]
+    witnesses = [chain.execution_witness(b.hash) for b in blocks]
     roots = [chain.state_root_after(b.header) for b in blocks]
     receipts = [
         [(r.transaction_hash, r.gas_used, r.status) for r in chain.receipts_of(b.header)]
@@ -392,7 +392,7 @@ def test_chain_on_lmdb_reopens_with_everything(genesis, dev_accounts, txs, db_di
         assert chain.genesis_header.hash == genesis_hash
         assert account_view(chain, watched) == view
         assert chain.storage(recipients[0], 7, chain.head) == 0xBEEF
-        assert [chain.witnesses[b.hash] for b in blocks] == witnesses
+        assert [chain.execution_witness(b.hash) for b in blocks] == witnesses
         assert [chain.state_root_after(b.header) for b in blocks] == roots
         assert [
             [(r.transaction_hash, r.gas_used, r.status) for r in chain.receipts_of(b.header)]
