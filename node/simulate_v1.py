@@ -39,6 +39,7 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_FAILURE,
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
+from eth.vm.opcode_values import SELFDESTRUCT
 from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, to_checksum_address
@@ -169,6 +170,8 @@ def simulate(
     results: list[SimulatedBlock] = []
     parent = base
     for number, timestamp, block in plan:
+        if deadline is not None:
+            deadline.check()
         override = block.block_override or BlockOverride()
         header = vm_class.create_header_from_parent(
             parent,
@@ -488,6 +491,34 @@ def _transfer_logging(base: type) -> type:
                     message.value.to_bytes(32, "big"),
                 )
 
+    opcodes = dict(base.opcodes)
+    if SELFDESTRUCT in opcodes:
+        opcodes[SELFDESTRUCT] = _logging_selfdestruct(opcodes[SELFDESTRUCT])
+    TransferLoggingComputation.opcodes = opcodes
     TransferLoggingComputation.__name__ = f"TransferLogging{base.__name__}"
     TransferLoggingComputation.__qualname__ = TransferLoggingComputation.__name__
     return TransferLoggingComputation
+
+
+def _logging_selfdestruct(fn):
+    """SELFDESTRUCT logging the balance it sends to its beneficiary (the stack's top)."""
+
+    def opcode(computation) -> None:
+        stack = computation._stack.values
+        balance = computation.state.get_balance(computation.msg.storage_address)
+        if stack and balance:
+            top = stack[-1]
+            beneficiary = top if isinstance(top, int) else int.from_bytes(top, "big")
+            computation.add_log_entry(
+                TRANSFER_LOG_ADDRESS,
+                (
+                    TRANSFER_TOPIC,
+                    int.from_bytes(computation.msg.storage_address, "big"),
+                    beneficiary % 2**160,
+                ),
+                balance.to_bytes(32, "big"),
+            )
+        fn(computation=computation)
+
+    opcode.mnemonic = getattr(fn, "mnemonic", None)  # type: ignore[attr-defined]
+    return opcode

@@ -484,6 +484,22 @@ async def test_transfer_logs_sort_with_real_logs_and_go_with_a_revert(server):
     assert reverted["logs"] == [] and reverted["status"] == "0x0"
 
 
+async def test_selfdestruct_logs_the_balance_it_sends(server):
+    destroyer = "0x73" + C2[2:] + "ff"  # SELFDESTRUCT(C2)
+    blocks = await simulate(
+        server,
+        [
+            {
+                "stateOverrides": {C1: {"code": destroyer, "balance": "0x1e8480"}},
+                "calls": [{"from": C0, "to": C1}],
+            }
+        ],
+        traceTransfers=True,
+    )
+    (call,) = blocks[0]["calls"]
+    assert [as_transfer(log) for log in call["logs"]] == [transfer(C1, C2, 0x1E8480)]
+
+
 async def test_no_transfer_logs_unless_asked(server):
     blocks = await simulate(
         server,
