@@ -141,9 +141,20 @@ async def trace_raw_transaction(devnet: Devnet, params: Any) -> dict[str, Any]:
         max_priority_fee_per_gas=getattr(tx, "max_priority_fee_per_gas", None)
         or getattr(tx, "gas_price", None),
         nonce=tx.nonce,
-        access_list=tuple(getattr(tx, "access_list", ()) or ()),
+        access_list=tuple(
+            (entry.account, tuple(entry.storage_keys)) for entry in _field(tx, "access_list")
+        ),
+        authorization_list=_field(tx, "authorization_list"),
     )
     return await _call(devnet, request, kinds, "latest")
+
+
+def _field(tx: Any, name: str) -> tuple:
+    """A list field of a typed transaction; empty for a type without it (py-evm raises)."""
+    try:
+        return tuple(getattr(tx, name))
+    except (AttributeError, NotImplementedError):
+        return ()
 
 
 async def _call(

@@ -552,6 +552,27 @@ async def test_the_rpc_methods(server, dev_accounts, txs):
         == "0x" + created_address(bytes.fromhex(factory[2:]), 2).hex()
     )
 
+    # With an access list: the slot is warm, so the SSTORE costs less than in the trace above.
+    unsigned = txs.builder.new_unsigned_dynamic_fee_transaction(
+        31337,
+        2,
+        10**9,
+        10**10,
+        RUN_GAS,
+        bytes.fromhex(factory[2:]),
+        0,
+        data("make()"),
+        [(bytes.fromhex(factory[2:]), [0])],
+    )
+    listed = unsigned.as_signed_transaction(key)
+    warm = await result(server, "trace_rawTransaction", "0x" + listed.encode().hex(), ["trace"])
+    cold = raw["trace"][0]["result"]["gasUsed"]
+    assert int(warm["trace"][0]["result"]["gasUsed"], 16) < int(cold, 16)
+
+    legacy = txs.legacy(key, 2, to=BOB, value=3)  # no access list field at all
+    plain = await result(server, "trace_rawTransaction", "0x" + legacy.encode().hex(), ["trace"])
+    assert plain["trace"][0]["action"]["value"] == "0x3"
+
     found = await result(server, "trace_filter", {"toAddress": [child]})
     assert [(e["transactionHash"], e["type"]) for e in found] == [(make, "create")]
     found = await result(server, "trace_filter", {"fromBlock": "0x2", "toBlock": "latest"})
