@@ -351,6 +351,14 @@ def table(result: dict[str, Any], rows: list[Metric]) -> str:
     return "\n".join(lines)
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages (other work on the machine skews the figures)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -373,7 +381,8 @@ def describe(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["sizes"]
     lines = [
         f"{result['date']}, {m['nproc']} cores ({m['cpu']}), Python {m['python']}; "
-        f"median of {result['rounds']} round(s), fresh in-memory nodes each round",
+        f"median of {result['rounds']} round(s), fresh in-memory nodes each round; "
+        f"load average {m['load_before']} before, {m['load_after']} after",
         "sizes: " + ", ".join(f"{k} {v}" for k, v in s.items()),
     ]
     for name, node in result["nodes"].items():
@@ -505,6 +514,7 @@ def run_rounds(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = load_average()
     sizes = {name: getattr(args, name) for name in SIZES}
     bench_args = [f"--{name.replace('_', '-')}={value}" for name, value in sizes.items()]
     bench_args.append(f"--grow-budget={args.grow_budget}")
@@ -525,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {
         "date": started,
-        "machine": machine(),
+        "machine": {**machine(), "load_before": load_before, "load_after": load_average()},
         "rounds": args.rounds,
         "sizes": sizes,
         "grow_budget": args.grow_budget,
