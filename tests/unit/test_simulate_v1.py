@@ -250,6 +250,28 @@ async def test_calls_see_the_state_of_earlier_calls_and_blocks(server):
     assert outputs == [1, 2, 3]
 
 
+async def test_a_contract_created_by_one_call_serves_the_next(server):
+    runtime = bytes.fromhex(COUNTER[2:])
+    initcode = bytes(
+        [0x60, len(runtime), 0x60, 12, 0x60, 0, 0x39, 0x60, len(runtime), 0x60, 0, 0xF3]
+    )
+    created = "0x" + keccak(bytes([0xD6, 0x94]) + bytes.fromhex(C0[2:]) + b"\x80")[12:].hex()
+    blocks = await simulate(
+        server,
+        [
+            {
+                "calls": [
+                    {"from": C0, "input": "0x" + (initcode + runtime).hex()},
+                    {"from": C0, "to": created},
+                ]
+            }
+        ],
+    )
+    deployed, called = blocks[0]["calls"]
+    assert deployed["status"] == "0x1" and deployed["returnData"] == COUNTER
+    assert int(called["returnData"], 16) == 1
+
+
 async def test_state_overrides_apply_before_the_blocks_calls(server):
     blocks = await simulate(
         server,
