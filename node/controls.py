@@ -9,6 +9,7 @@ the writer thread; changes to the chain run on the writer thread, between blocks
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ log = logging.getLogger("native_devnet")
 # Live evm_snapshot ids: each holds the pool's transactions, so an endless loop of snapshots
 # would grow without bound. Reverting uses up a snapshot and every newer one.
 MAX_SNAPSHOTS = 1_000
+MAX_BALANCE = 2**256 - 1  # anvil_addBalance saturates here, as anvil
 
 
 @dataclass
@@ -35,8 +37,6 @@ class Snapshot:
     head: BlockHeaderAPI
     post_state_root: bytes
     pool: list
-    time_offset: int
-    next_timestamp: int | None
 
 
 class NodeControls:
@@ -55,6 +55,7 @@ class NodeControls:
     _level_before_silence: int | None = (
         None  # the log level anvil_setLoggingEnabled(false) replaced
     )
+    _instance_id: bytes | None = None  # anvil_metadata's, drawn again on reset
     _settle: Callable[[bytes, Exception | None], None]
     _snapshots: dict[int, Snapshot]
     _next_snapshot_id: int
@@ -151,13 +152,27 @@ class NodeControls:
             head=head,
             post_state_root=self.chain.state_root_after(head),
             pool=self.pool.entries(),
-            time_offset=self.time_offset,
-            next_timestamp=self._next_timestamp,
         )
         return snapshot_id
 
+    def snapshots(self) -> dict[int, BlockHeaderAPI]:
+        """The live ``evm_snapshot`` ids and the head each returns to (``anvil_metadata``)."""
+        return {i: snap.head for i, snap in self._snapshots.items()}
+
+    def instance_id(self) -> bytes:
+        """32 random bytes naming this run of the chain (``anvil_metadata``'s ``instanceId``):
+        kept until ``anvil_reset``, as anvil."""
+        if self._instance_id is None:
+            self._instance_id = os.urandom(32)
+        return self._instance_id
+
     async def revert(self, snapshot_id: int) -> bool:
-        """``evm_revert``: back to the snapshot; it and every newer one are used up."""
+        """``evm_revert``: back to the snapshot; it and every newer one are used up.
+
+        The next block's chosen fields follow anvil 1.7.1 (probed side by side): the clock
+        goes back to the snapshot head's timestamp (``evm_increaseTime`` since is undone, a
+        chosen next timestamp is dropped), a chosen gas limit is dropped (the next block keeps
+        the head's), while a chosen next base fee and the coinbase stay as they are."""
         snap = self._snapshots.get(snapshot_id)
         if snap is None:
             return False
@@ -178,8 +193,9 @@ class NodeControls:
 
         await self._on_writer(rewind)
         self.head = snap.head
-        self.time_offset = snap.time_offset
-        self._next_timestamp = snap.next_timestamp
+        self.time_offset = snap.head.timestamp - int(time.time())
+        self._next_timestamp = None
+        self._next_fields.pop("gas_limit", None)
         log.info("reverted to snapshot %d (block %d)", snapshot_id, snap.head.block_number)
         return True
 
@@ -195,6 +211,19 @@ class NodeControls:
             )
         self.time_offset += seconds
         return self.time_offset
+
+    async def add_balance(self, address: bytes, amount: int) -> int:
+        """``anvil_addBalance``: add to the balance after the head block, saturating at
+        2**256 - 1 as anvil; the new balance."""
+        added = 0
+
+        def edit(db) -> None:
+            nonlocal added
+            added = min(db.get_balance(address) + amount, MAX_BALANCE)
+            db.set_balance(address, added)
+
+        await self.edit_state(edit)
+        return added
 
     async def edit_state(self, edit) -> None:
         """Change the state after the head block (``anvil_setBalance`` and friends)."""
@@ -218,6 +247,7 @@ class NodeControls:
         self.time_offset = 0
         self._next_timestamp = None
         self._snapshots.clear()
+        self._instance_id = None
 
     async def dump_state(self) -> dict:
         """The chain as a state document, taken between blocks (never of a half-built one)."""

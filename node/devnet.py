@@ -63,6 +63,7 @@ class SendRequest:
     nonce: int | None = None
     access_list: tuple = ()
     authorization_list: tuple = ()  # signed EIP-7702 authorizations, taken as given
+    legacy: bool = False  # a type-0 transaction paying gas_price (gasPrice, no accessList)
 
 
 PendingListener = Callable[[SignedTransactionAPI, bytes], None]  # (transaction, sender)
@@ -246,6 +247,16 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                 ),
                 self.head,
             )
+        if request.legacy and request.gas_price is not None and account is not None:
+            legacy = builder.create_unsigned_transaction(
+                nonce=nonce,
+                gas_price=request.gas_price,
+                gas=gas,
+                to=request.to,
+                value=request.value,
+                data=request.data,
+            )
+            return legacy.as_signed_transaction(account.private_key, chain_id=self.chain_id)
         if request.gas_price is not None and not request.authorization_list:
             unsigned = builder.new_unsigned_access_list_transaction(
                 self.chain_id,

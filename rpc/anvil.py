@@ -12,6 +12,8 @@ from node.mining import MAX_TIMESTAMP
 from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
 from rpc import params as parse
 from rpc.errors import InvalidParams
+from rpc.eth import block_json
+from rpc.net import CLIENT_VERSION
 from rpc.params import parse_params
 from rpc.registry import Namespace
 from rpc.shapes import hexb, qty
@@ -19,6 +21,10 @@ from rpc.shapes import hexb, qty
 # Blocks one evm_mine / anvil_mine call may mine: each is built on the one chain-writer thread,
 # so a huge count would hold block production for as long as it takes.
 MAX_MINE_BLOCKS = 10_000
+# Blocks one anvil_mine_detailed / evm_mine_detailed call may mine: each is answered whole.
+MAX_DETAILED_BLOCKS = 1_000
+
+CLIENT_SEMVER = CLIENT_VERSION.split("/")[1].removeprefix("v")  # "0.1.0"
 
 anvil = Namespace()
 METHODS = anvil.methods
@@ -72,8 +78,8 @@ def _next_block_fields(options: dict[str, Any]) -> dict[str, bytes]:
     return {k: options[k] for k in ("anchor", "prev_randao", "coinbase") if k in options}
 
 
-@anvil.method("evm_mine")
-async def evm_mine(devnet: Devnet, params: Any) -> str:
+async def _mine_blocks(devnet: Devnet, params: Any) -> list:
+    """``evm_mine``'s work: the blocks mined, in order."""
     (options,) = parse_params(params, [(_mine_options, {}, "options")])
     timestamp = options.get("timestamp")
     blocks = max(1, options.get("blocks", 1))
@@ -82,10 +88,27 @@ async def evm_mine(devnet: Devnet, params: Any) -> str:
     if timestamp is not None:
         devnet.check_block_timestamp(timestamp)  # before anything is set for the block
     devnet.set_next_block_fields(**_next_block_fields(options))
+    mined = []
     for _ in range(blocks):
-        await devnet.mine(timestamp)
+        mined.append((await devnet.mine(timestamp)).block.header)
         timestamp = None
+    return mined
+
+
+@anvil.method("evm_mine")
+async def evm_mine(devnet: Devnet, params: Any) -> str:
+    await _mine_blocks(devnet, params)
     return "0x0"
+
+
+@anvil.method("anvil_mine_detailed")
+async def mine_detailed(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
+    """``evm_mine`` answering the blocks it mined, with their full transactions, as anvil
+    (at most ``MAX_DETAILED_BLOCKS``: each is a whole block object in the answer)."""
+    (options,) = parse_params(params, [(_mine_options, {}, "options")])
+    if options.get("blocks", 1) > MAX_DETAILED_BLOCKS:
+        raise InvalidParams(f"blocks: at most {MAX_DETAILED_BLOCKS} per detailed call")
+    return [block_json(devnet, header, True) for header in await _mine_blocks(devnet, params)]
 
 
 @anvil.method("anvil_mine")
@@ -113,6 +136,45 @@ async def set_automine(devnet: Devnet, params: Any) -> bool:
     (enabled,) = parse_params(params, [(parse.boolean, parse.REQUIRED, "enabled")])
     devnet.set_automine(enabled)
     return True
+
+
+@anvil.method("anvil_getIntervalMining")
+async def get_interval_mining(devnet: Devnet, params: Any) -> int | float | None:
+    """Seconds between blocks under interval mining, else null (anvil's answer)."""
+    parse_params(params, [])
+    seconds = devnet.mining.block_time
+    if devnet.mining.mode is not MiningMode.INTERVAL or not seconds:
+        return None
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
+@anvil.method("anvil_getGenesisTime")
+async def get_genesis_time(devnet: Devnet, params: Any) -> int:
+    """The genesis block's timestamp, a JSON number as anvil's."""
+    parse_params(params, [])
+    return devnet.header_at(0).timestamp
+
+
+@anvil.method("anvil_metadata")
+async def metadata(devnet: Devnet, params: Any) -> dict[str, Any]:
+    """anvil's (and hardhat's) shape: the client, the chain, this run's id, the head, the
+    live snapshots as ``{id: [block number, block hash]}``; never forked. anvil's
+    ``clientCommitSha`` is left out: a checkout need not be a git repository."""
+    parse_params(params, [])
+    head = devnet.head
+    return {
+        "clientVersion": CLIENT_VERSION,
+        "clientSemver": CLIENT_SEMVER,
+        "chainId": devnet.chain_id,
+        "instanceId": hexb(devnet.instance_id()),
+        "latestBlockNumber": head.block_number,
+        "latestBlockHash": hexb(head.hash),
+        "forkedNetwork": None,
+        "snapshots": {
+            qty(i): [header.block_number, hexb(header.hash)]
+            for i, header in devnet.snapshots().items()
+        },
+    }
 
 
 @anvil.method("anvil_getAutomine")
@@ -147,9 +209,11 @@ async def revert(devnet: Devnet, params: Any) -> bool:
 
 
 @anvil.method("evm_increaseTime")
-async def increase_time(devnet: Devnet, params: Any) -> str:
+async def increase_time(devnet: Devnet, params: Any) -> int:
+    """The clock's whole offset in seconds, a JSON number as anvil's (negative after an
+    ``evm_revert`` took the clock back to an older head)."""
     (seconds,) = parse_params(params, [(_seconds, parse.REQUIRED, "seconds")])
-    return qty(devnet.increase_time(seconds))
+    return devnet.increase_time(seconds)
 
 
 @anvil.method("evm_setNextBlockTimestamp")
@@ -180,6 +244,16 @@ async def set_balance(devnet: Devnet, params: Any) -> None:
         [(parse.address, parse.REQUIRED, "address"), (parse.quantity, parse.REQUIRED, "balance")],
     )
     await devnet.edit_state(lambda db: db.set_balance(who, balance))
+
+
+@anvil.method("anvil_addBalance")
+async def add_balance(devnet: Devnet, params: Any) -> None:
+    """Add to an account's balance (saturating at 2**256 - 1, as anvil)."""
+    who, amount = parse_params(
+        params,
+        [(parse.address, parse.REQUIRED, "address"), (parse.quantity, parse.REQUIRED, "balance")],
+    )
+    await devnet.add_balance(who, amount)
 
 
 @anvil.method("anvil_setNonce")
@@ -326,6 +400,7 @@ async def set_min_gas_price(devnet: Devnet, params: Any) -> None:
 anvil.alias("hardhat_impersonateAccount", "anvil_impersonateAccount")
 anvil.alias("hardhat_stopImpersonatingAccount", "anvil_stopImpersonatingAccount")
 anvil.alias("hardhat_mine", "anvil_mine")
+anvil.alias("evm_mine_detailed", "anvil_mine_detailed")
 anvil.alias("evm_setAccountNonce", "anvil_setNonce")
 for _name in (
     "setBalance",
@@ -337,6 +412,8 @@ for _name in (
     "autoImpersonateAccount",
     "dumpState",
     "loadState",
+    "addBalance",
+    "metadata",
 ):
     anvil.alias(f"hardhat_{_name}", f"anvil_{_name}")
 anvil.alias("anvil_snapshot", "evm_snapshot")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +15,7 @@ from node.errors import UnknownBlock
 from node.simulation import CallRequest, return_result_error
 from rpc import params as parse
 from rpc import shapes
-from rpc.errors import InvalidParams
+from rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, InvalidParams, RpcError
 from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
 from rpc.shapes import hexb, qty
@@ -23,6 +25,13 @@ method = eth.method
 METHODS = eth.methods
 
 ADDRESS_AT_BLOCK = [(parse.address, REQUIRED, "address"), (parse.block_id, "latest", "block")]
+
+# Storage slots one eth_getStorageValues call may read, all accounts together (geth's and
+# anvil's limit), and accounts it may name.
+MAX_STORAGE_VALUES = 1_024
+# Seconds eth_sendTransactionSync / eth_sendRawTransactionSync wait for the receipt (anvil's
+# fixed wait; EIP-7966's optional timeout in milliseconds may only shorten it).
+SYNC_RECEIPT_TIMEOUT = 30.0
 
 
 # -- helpers shared by namespaces ---------------------------------------------------------
@@ -59,6 +68,13 @@ def block_json(devnet: Devnet, header: BlockHeaderAPI, full: bool) -> dict[str, 
 @method("eth_chainId")
 async def chain_id(devnet: Devnet, params: Any) -> str:
     return qty(devnet.chain_id)
+
+
+@method("eth_networkId")
+async def network_id(devnet: Devnet, params: Any) -> str:
+    """``net_version``'s answer, the chain id in decimal (anvil's alias)."""
+    parse_params(params, [])
+    return str(devnet.chain_id)
 
 
 @method("eth_blockNumber")
@@ -187,6 +203,57 @@ async def get_account_info(devnet: Devnet, params: Any) -> dict[str, str]:
     return {"balance": qty(balance), "nonce": qty(nonce), "code": hexb(code)}
 
 
+@method("eth_getAccount")
+async def get_account(devnet: Devnet, params: Any) -> dict[str, str]:
+    """geth's account object at a block: ``{balance, nonce, codeHash, storageRoot}``."""
+    who, block = parse_params(params, ADDRESS_AT_BLOCK)
+    account = devnet.proof(who, [], resolve_header(devnet, block))
+    return {
+        "balance": qty(account.balance),
+        "nonce": qty(account.nonce),
+        "codeHash": hexb(account.code_hash),
+        "storageRoot": hexb(account.storage_root),
+    }
+
+
+def _storage_requests(value: Any, what: str) -> dict[bytes, list[bytes]]:
+    """geth's ``{address: [32-byte slot, ...]}``, at most ``MAX_STORAGE_VALUES`` slots and
+    accounts in all."""
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{what}: expected an object of address -> storage slots")
+    if len(value) > MAX_STORAGE_VALUES:
+        raise InvalidParams(f"{what}: {len(value)} accounts exceed the limit {MAX_STORAGE_VALUES}")
+    total = sum(len(slots) for slots in value.values() if isinstance(slots, list))
+    if total > MAX_STORAGE_VALUES:
+        raise RpcError(
+            INVALID_PARAMS, f"total slot count {total} exceeds limit {MAX_STORAGE_VALUES}"
+        )
+    requests: dict[bytes, list[bytes]] = {}
+    for key, slots in value.items():
+        who = parse.address(key, f"{what} key")
+        if not isinstance(slots, list):
+            raise InvalidParams(f"{what}.{key}: expected a list of storage slots")
+        requests[who] = [parse.hash32(slot, f"{what}.{key}[{i}]") for i, slot in enumerate(slots)]
+    return requests
+
+
+@method("eth_getStorageValues")
+async def get_storage_values(devnet: Devnet, params: Any) -> dict[str, list[str]]:
+    """Many ``eth_getStorageAt`` in one call (geth): ``{address: [slot]}`` ->
+    ``{address: [value]}``, each value a 32-byte word."""
+    requests, block = parse_params(
+        params,
+        [(_storage_requests, REQUIRED, "requests"), (parse.block_id, "latest", "block")],
+    )
+    header = resolve_header(devnet, block)
+    return {
+        hexb(who): [
+            shapes.word(devnet.storage(who, int.from_bytes(slot, "big"), header)) for slot in slots
+        ]
+        for who, slots in requests.items()
+    }
+
+
 @method("eth_getProof")
 async def get_proof(devnet: Devnet, params: Any) -> dict[str, Any]:
     who, slots, block = parse_params(
@@ -278,15 +345,94 @@ async def send_raw_transaction(devnet: Devnet, params: Any) -> str:
     return hexb(await devnet.send_raw_transaction(raw))
 
 
-@method("eth_sendTransaction")
-async def send_transaction(devnet: Devnet, params: Any) -> str:
-    (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
+def send_request(fields: dict[str, Any]) -> SendRequest:
+    """An ``eth_sendTransaction``/``eth_signTransaction`` object as a ``SendRequest``: with
+    ``gasPrice`` and no ``accessList`` nor ``authorizationList`` it is a legacy (type 0)
+    transaction, as anvil builds it (``accessList`` makes it type 1; EIP-1559 fee fields
+    given with ``gasPrice`` are ignored, as anvil)."""
     if "sender" not in fields:
         raise InvalidParams("transaction.from: missing sender")
     if fields.get("authorization_list") and fields["to"] == CREATE_CONTRACT_ADDRESS:
         raise InvalidParams('transaction.to: missing "to" in set code transaction')  # as anvil
-    request = SendRequest(**fields)
-    return hexb(await devnet.send_transaction(request))
+    legacy = (
+        fields.get("gas_price") is not None
+        and "access_list" not in fields
+        and not fields.get("authorization_list")
+    )
+    return SendRequest(**fields, legacy=legacy)
+
+
+@method("eth_sendTransaction")
+async def send_transaction(devnet: Devnet, params: Any) -> str:
+    (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
+    return hexb(await devnet.send_transaction(send_request(fields)))
+
+
+def _sync_timeout(value: Any, what: str) -> float:
+    """EIP-7966's optional timeout, in milliseconds; never beyond ``SYNC_RECEIPT_TIMEOUT``."""
+    return min(parse.quantity(value, what, 64) / 1000, SYNC_RECEIPT_TIMEOUT)
+
+
+async def _receipt_when_mined(
+    devnet: Devnet, send: Callable[[], Awaitable[bytes]], timeout: float
+) -> dict[str, Any]:
+    """Submit, then wait for the block that holds the transaction (EIP-7966): at once under
+    automine; under manual or interval mining until a block takes it or ``timeout`` passes,
+    which answers anvil's error (the transaction stays in the pool)."""
+    mined: set[bytes] = set()
+    new_block = asyncio.Event()
+
+    def on_block(built) -> None:
+        mined.update(info.transaction_hash for info in built.receipts)
+        new_block.set()
+
+    devnet.listeners.append(on_block)
+    try:
+        tx_hash = await send()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while tx_hash not in mined:
+            dropped = devnet.dropped.get(tx_hash)
+            if dropped is not None:
+                raise RpcError(INTERNAL_ERROR, f"transaction dropped: {dropped}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise RpcError(INTERNAL_ERROR, "Transaction confirmation timeout")
+            new_block.clear()
+            try:
+                await asyncio.wait_for(new_block.wait(), remaining)
+            except TimeoutError:
+                pass
+    finally:
+        devnet.listeners.remove(on_block)
+    info = devnet.find_transaction(tx_hash)
+    if info is None:  # reverted away (evm_revert) between the block and now
+        raise RpcError(INTERNAL_ERROR, "Transaction confirmation timeout")
+    return shapes.receipt_json(info)
+
+
+@method("eth_sendTransactionSync")
+async def send_transaction_sync(devnet: Devnet, params: Any) -> dict[str, Any]:
+    """``eth_sendTransaction`` answering the receipt once mined (EIP-7966's shape)."""
+    fields, timeout = parse_params(
+        params,
+        [
+            (parse.call_object, REQUIRED, "transaction"),
+            (_sync_timeout, SYNC_RECEIPT_TIMEOUT, "timeout"),
+        ],
+    )
+    request = send_request(fields)
+    return await _receipt_when_mined(devnet, lambda: devnet.send_transaction(request), timeout)
+
+
+@method("eth_sendRawTransactionSync")
+async def send_raw_transaction_sync(devnet: Devnet, params: Any) -> dict[str, Any]:
+    """``eth_sendRawTransaction`` answering the receipt once mined (EIP-7966)."""
+    raw, timeout = parse_params(
+        params,
+        [(parse.data, REQUIRED, "data"), (_sync_timeout, SYNC_RECEIPT_TIMEOUT, "timeout")],
+    )
+    return await _receipt_when_mined(devnet, lambda: devnet.send_raw_transaction(raw), timeout)
 
 
 # -- blocks -------------------------------------------------------------------------------
@@ -344,6 +490,8 @@ async def uncle_count_by_hash(devnet: Devnet, params: Any) -> str | None:
 @method("eth_getBlockReceipts")
 async def get_block_receipts(devnet: Devnet, params: Any) -> list[dict[str, Any]] | None:
     (block,) = parse_params(params, [(parse.block_id, REQUIRED, "block")])
+    if block == "pending":  # no receipts before the block is mined: null, as anvil
+        return None
     header = maybe_header(devnet, block)
     if header is None:
         return None

@@ -66,7 +66,8 @@ def own_keys_only(send_transaction: Method) -> Method:
     public callers."""
 
     async def send(devnet: Devnet, params: Any) -> Any:
-        (fields,) = parse_params(params, [(parse.call_object, REQUIRED, "transaction")])
+        first = params[:1] if isinstance(params, list) else params  # (the Sync one's timeout)
+        (fields,) = parse_params(first, [(parse.call_object, REQUIRED, "transaction")])
         sender = fields.get("sender")
         if sender is not None and sender not in devnet.dev_accounts:
             raise InvalidParams(
@@ -82,6 +83,7 @@ def own_keys_only(send_transaction: Method) -> Method:
 def public_methods(methods: dict[str, Method]) -> dict[str, Method]:
     """``methods`` as a public port without controls serves them."""
     out = {name: not_served(name) if is_control(name) else fn for name, fn in methods.items()}
-    if "eth_sendTransaction" in out:
-        out["eth_sendTransaction"] = own_keys_only(methods["eth_sendTransaction"])
+    for name in ("eth_sendTransaction", "eth_sendTransactionSync"):
+        if name in out:
+            out[name] = own_keys_only(methods[name])
     return out

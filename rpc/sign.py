@@ -20,10 +20,11 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_defunct, encode_typed_data
 
 from node.accounts import DevAccount
-from node.devnet import Devnet, SendRequest
+from node.devnet import Devnet
 from precompiles.nesting import json_depth_ok
 from rpc import params as parse
 from rpc.errors import SERVER_ERROR, InvalidParams, RpcError
+from rpc.eth import send_request
 from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
 from rpc.shapes import hexb
@@ -114,4 +115,4 @@ async def sign_transaction(devnet: Devnet, params: Any) -> str:
         raise InvalidParams("transaction.from: missing sender")
     if sender not in devnet.dev_accounts:
         raise InvalidParams("No Signer available")  # anvil's words
-    return hexb(await devnet.sign_transaction(SendRequest(**fields)))
+    return hexb(await devnet.sign_transaction(send_request(fields)))

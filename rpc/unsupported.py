@@ -97,29 +97,17 @@ UNSUPPORTED: dict[str, str] = {
     # the node's database
     "debug_dbGet": "there is no raw database access (py-evm's store is not geth's)",
     # conveniences not built, each with the served method that does the same
-    "anvil_addBalance": _use("anvil_setBalance with the sum"),
-    "hardhat_addBalance": _use("anvil_setBalance with the sum"),
-    "tenderly_addBalance": _use("anvil_setBalance with the sum"),
+    "tenderly_addBalance": _use("anvil_addBalance"),
     "tenderly_setBalance": _use("anvil_setBalance"),
-    "anvil_metadata": _use("anvil_nodeInfo and web3_clientVersion"),
-    "hardhat_metadata": _use("anvil_nodeInfo and web3_clientVersion"),
-    "anvil_mine_detailed": _use("evm_mine, then eth_getBlockByNumber"),
-    "evm_mine_detailed": _use("evm_mine, then eth_getBlockByNumber"),
-    "anvil_getIntervalMining": _use("anvil_nodeInfo"),
     "anvil_setBlockTimestampInterval": TIMESTAMP_INTERVAL,
     "anvil_removeBlockTimestampInterval": TIMESTAMP_INTERVAL,
-    "anvil_getGenesisTime": _use("the timestamp of eth_getBlockByNumber 0x0"),
-    "eth_networkId": _use("net_version"),
     "eth_signTypedData": _use("eth_signTypedData_v4"),
     "eth_signTypedData_v3": _use("eth_signTypedData_v4"),
-    "eth_getAccount": _use("eth_getAccountInfo or eth_getProof"),
-    "eth_getStorageValues": _use("eth_getStorageAt (in a batch)"),
     "eth_getTransactionBySenderAndNonce": _use("eth_getLogs or the block's transactions"),
-    "eth_sendTransactionSync": _use("eth_sendTransaction, then eth_getTransactionReceipt"),
-    "eth_sendRawTransactionSync": _use("eth_sendRawTransaction, then eth_getTransactionReceipt"),
     "eth_fillTransaction": _use("eth_signTransaction, which fills the same fields"),
     "eth_config": _use("anvil_nodeInfo (hardfork) and eth_chainId"),
-    "debug_codeByHash": _use("eth_getCode at the account"),
+    "debug_codeByHash": "py-evm keeps code and trie nodes in one store keyed by their hash, "
+    "so a lookup by hash cannot tell code from a trie node; use eth_getCode at the account",
 }
 
 
