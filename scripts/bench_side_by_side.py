@@ -508,6 +508,8 @@ def run_rounds(
                 flush=True,
             )
             reports[name].append(report)
+            if args.json:  # so far, in case the run is cut short; replaced at the end
+                args.json.write_text(json.dumps({"partial": True, "raw": reports}) + "\n")
     return reports
 
 
