@@ -660,3 +660,46 @@ async def test_traces_run_on_a_simulator_thread_under_the_trace_deadline(
         await node.stop()
     assert threads and all(name.startswith("simulator") for name in threads)
     assert rpc_parity.METHODS["trace_filter"]  # registered in the trace namespace
+
+
+GARBAGE = [
+    None,
+    [],
+    [None],
+    [1],
+    [True],
+    ["0x"],
+    ["0xzz"],
+    [{}],
+    [[]],
+    ["latest"],
+    ["latest", None],
+    ["latest", ["trace", 5]],
+    ["latest", ["trace"], "latest", 4],
+    ["0x" + "11" * 32, "x"],
+    ["0x" + "11" * 32, [-1]],
+    ["0x" + "11" * 32, [2**70]],
+    [{"fromBlock": []}],
+    [{"fromBlock": "pending", "toBlock": "latest"}],
+    [{"fromBlock": "0x" + "ff" * 40}],
+    [{"fromBlock": {"blockHash": "0x" + "11" * 32}}],
+    [{"after": "0x" + "ff" * 9}],
+    [{"after": 2**64}],
+    [{"count": 1.5}],
+    [{"fromAddress": ["0x12"]}],
+    [{"toAddress": ["0x" + "11" * 20] * 1_001}],
+    [{"from": "0x" + "11" * 20}, ["trace"]],
+    [{"to": "0x" + "11" * 20, "gas": "0x" + "ff" * 40}, ["trace"]],
+    ["0x" + "00" * 200, ["trace"]],
+    ["0xf8", ["trace"]],
+]
+
+
+@pytest.mark.parametrize("params", GARBAGE, ids=range(len(GARBAGE)))
+async def test_no_input_makes_an_internal_error(server, dev_accounts, txs, params):
+    await send_and_mine(server, txs, dev_accounts[0].private_key, 0, BOB, value=1, gas=21_000)
+    for method in sorted(rpc_parity.METHODS):
+        answer = await call(server, method, *(params or []))
+        if params is None:
+            answer = await server.handle_one({"jsonrpc": "2.0", "id": 1, "method": method})
+        assert "result" in answer or answer["error"]["code"] != -32603, (method, answer)
