@@ -169,7 +169,7 @@ def simulate(
     budget = [gas_cap]  # what is left of the gas pool
     results: list[SimulatedBlock] = []
     parent = base
-    for number, timestamp, block in plan:
+    for _number, timestamp, block in plan:
         if deadline is not None:
             deadline.check()
         override = block.block_override or BlockOverride()
@@ -181,7 +181,6 @@ def simulate(
             else (gas_limit if parent is base and gas_limit is not None else parent.gas_limit),
             coinbase=override.coinbase if override.coinbase is not None else parent.coinbase,
         )
-        assert header.block_number == number
         base_fee = override.base_fee_per_gas
         if base_fee is None:
             base_fee = header.base_fee_per_gas if request.validation else 0
@@ -225,6 +224,7 @@ def _plan_blocks(
             raise SimulateFailure(SimulateError.CLIENT_LIMIT, "too many blocks")
         for gap in range(number + 1, wanted):
             timestamp += TIMESTAMP_INCREMENT
+            _check_timestamp(timestamp)
             plan.append((gap, timestamp, SimBlockRequest()))
         if override.timestamp is None:
             chosen = timestamp + TIMESTAMP_INCREMENT
@@ -235,13 +235,17 @@ def _plan_blocks(
             )
         else:
             chosen = override.timestamp
-        if chosen > UINT_64_MAX:
-            raise SimulateFailure(
-                SimulateError.BLOCK_TIMESTAMP_ORDER, f"block timestamp {chosen} exceeds 2^64-1"
-            )
+        _check_timestamp(chosen)
         number, timestamp = wanted, chosen
         plan.append((number, timestamp, block))
     return plan
+
+
+def _check_timestamp(timestamp: int) -> None:
+    if timestamp > UINT_64_MAX:
+        raise SimulateFailure(
+            SimulateError.BLOCK_TIMESTAMP_ORDER, f"block timestamp {timestamp} exceeds 2^64-1"
+        )
 
 
 def _run_block(

@@ -230,6 +230,11 @@ async def test_numbers_and_timestamps_must_rise(server, devnet):
     )
     assert err["code"] == -38021, err
     assert "block timestamps must be in order" in err["message"]
+    late = {"blockOverrides": {"time": hex(2**64 - 5)}}
+    err = await simulate_error(
+        server, [late, {"blockOverrides": {"number": hex(base.block_number + 3)}}]
+    )
+    assert err == {"code": -38021, "message": f"block timestamp {2**64 - 5 + 12} exceeds 2^64-1"}
 
 
 # -- chained state, nonces, nothing persists ----------------------------------------------
