@@ -266,6 +266,8 @@ def _filter(devnet: Devnet, value: Any, what: str) -> parity.TraceFilter:
         raw = value.get(key)
         if raw is None:
             return default
+        if isinstance(raw, int) and not isinstance(raw, bool):  # reth takes decimal numbers
+            return _number(raw, f"{what}.{key}")
         tag = parse.block_id(raw, f"{what}.{key}")
         if isinstance(tag, bytes):
             raise InvalidParams(f"{what}.{key}: expected a block number or tag, not a hash")

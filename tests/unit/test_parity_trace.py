@@ -577,6 +577,7 @@ async def test_the_rpc_methods(server, dev_accounts, txs):
     assert [(e["transactionHash"], e["type"]) for e in found] == [(make, "create")]
     found = await result(server, "trace_filter", {"fromBlock": "0x2", "toBlock": "latest"})
     assert found == entries
+    assert await result(server, "trace_filter", {"fromBlock": 2, "toBlock": 2}) == entries
     assert await result(server, "trace_filter", {"fromBlock": "earliest", "count": 1}) == deployed
 
 
