@@ -13,6 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 
 export { assert };
 
@@ -71,7 +72,15 @@ export function suite(name, target) {
 }
 
 function firstLine(err) {
-  return String(err?.shortMessage ?? err?.message ?? err).split('\n')[0];
+  const line = String(err?.shortMessage ?? err?.message ?? err).split('\n')[0];
+  if (err?.code === 'ERR_ASSERTION' && line.startsWith('Expected values')) {
+    return `${line} got ${show(err.actual)}, want ${show(err.expected)}`;
+  }
+  return line;
+}
+
+function show(value) {
+  return typeof value === 'string' || typeof value === 'bigint' ? String(value) : inspect(value);
 }
 
 // Run an async function that must reject; returns the error for the caller to inspect.

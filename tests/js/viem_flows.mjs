@@ -6,6 +6,7 @@
 import {
   ContractFunctionExecutionError,
   ContractFunctionRevertedError,
+  InsufficientFundsError,
   createPublicClient,
   createWalletClient,
   encodeFunctionData,
@@ -14,6 +15,7 @@ import {
   parseAbiItem,
   recoverMessageAddress,
   recoverTypedDataAddress,
+  webSocket,
 } from 'viem';
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
@@ -314,6 +316,102 @@ await t.check('sign typed data: eth_signTypedData_v4 on the node equals the loca
   assert.equal(remote, signed);
   assert.equal(await recoverTypedDataAddress({ ...TYPED_DATA, signature: remote }), accounts[4]);
   assert.equal(await client.verifyTypedData({ address: accounts[4], ...TYPED_DATA, signature: remote }), true);
+});
+
+await t.check('eth_createAccessList: the contract\'s storage slot, and the gas used', async () => {
+  const { accessList, gasUsed } = await client.createAccessList({
+    account: accounts[0],
+    to: counter,
+    data: encodeFunctionData({ abi, functionName: 'increment' }),
+  });
+  assert.deepEqual(
+    accessList.map((e) => [getAddress(e.address), e.storageKeys]),
+    [[counter, [`0x${'0'.repeat(64)}`]]],
+  );
+  assert.ok(gasUsed > 21_000n);
+});
+
+await t.check('a call or estimate with a value above the balance: InsufficientFundsError', async () => {
+  const poor = fresh();
+  const call = { account: poor, to: counter, value: 10n ** 18n };
+  for (const [what, promise] of [
+    ['call', client.call(call)],
+    ['estimateGas', client.estimateGas(call)],
+  ]) {
+    const err = await rejects(promise, what);
+    assert.ok(err.walk((e) => e instanceof InsufficientFundsError), `${what}: ${err}`);
+  }
+});
+
+await t.check('eth_signTransaction (JSON-RPC account) signs what a local account would', async () => {
+  const from = accounts[9];
+  const request = {
+    to: fresh(),
+    value: 5n,
+    nonce: await client.getTransactionCount({ address: from }),
+    gas: 21_000n,
+    maxFeePerGas: 100n * 10n ** 9n,
+    maxPriorityFeePerGas: 10n ** 9n,
+    chainId: CHAIN_ID,
+    type: 'eip1559',
+  };
+  const remote = await wallet.signTransaction({ account: from, ...request });
+  const signed = await local(9).signTransaction(request); // RFC 6979: the same bytes
+  assert.equal(remote, signed);
+  const hash = await wallet.sendRawTransaction({ serializedTransaction: remote });
+  assert.equal((await receiptOf(hash)).status, 'success');
+  assert.equal(await client.getBalance({ address: request.to }), 5n);
+});
+
+await t.check('WebSocket: eth_subscribe newHeads and logs (watchBlockNumber, watchContractEvent)', async () => {
+  const ws = createPublicClient({ chain: foundry, transport: webSocket(url.replace(/^http/, 'ws')) });
+  try {
+    assert.equal(await ws.getChainId(), CHAIN_ID);
+    const heads = [];
+    const events = [];
+    let resolveDone;
+    const done = new Promise((resolve) => {
+      resolveDone = resolve;
+    });
+    const settle = () => heads.length && events.length && resolveDone();
+    const unwatchHeads = ws.watchBlockNumber({
+      onBlockNumber: (n) => {
+        heads.push(n);
+        settle();
+      },
+      onError: (err) => resolveDone(err),
+    });
+    const unwatchEvents = ws.watchContractEvent({
+      address: counter,
+      abi,
+      eventName: 'Incremented',
+      onLogs: (logs) => {
+        events.push(...logs);
+        settle();
+      },
+      onError: (err) => resolveDone(err),
+    });
+    // the subscriptions are live once their eth_subscribe was answered: wait for that
+    const socket = await ws.transport.getRpcClient();
+    for (let i = 0; i < 250 && socket.subscriptions.size < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(socket.subscriptions.size, 2, 'both eth_subscribe calls answered');
+    const hash = await wallet.writeContract({ account: accounts[4], address: counter, abi, functionName: 'increment' });
+    const receipt = await receiptOf(hash);
+    const timer = setTimeout(() => resolveDone(new Error('no head or log within 20 s')), 20_000);
+    const failure = await done;
+    clearTimeout(timer);
+    unwatchHeads();
+    unwatchEvents();
+    if (failure) throw failure;
+    assert.ok(heads.includes(receipt.blockNumber), `heads ${heads} lack ${receipt.blockNumber}`);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].transactionHash, hash);
+    assert.equal(getAddress(events[0].args.by), accounts[4]);
+  } finally {
+    (await ws.transport.getRpcClient()).close();
+  }
 });
 
 async function checkDelegated(authority, hash, expectedNumber) {
