@@ -26,7 +26,9 @@ from eth.db.batch import BatchDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import BlockNotFound, HeaderNotFound
 from eth.rlp.sedes import chain_gaps
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_hash.auto import keccak
+from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 
 from node import simulation
@@ -37,6 +39,7 @@ from node.fork.l1 import L1ChainDB
 from node.genesis import Genesis, GenesisError
 from node.interrupt import Deadline
 from node.proofs import AccountProof, prove_account
+from node.read_view import ReadView, ReadViews
 from node.receipts import ReceiptInfo, ReceiptStore
 from node.simulation import RPC_GAS_CAP, AccessRecorder, CallRequest, CallResult
 from node.storage import MemoryDatabase
@@ -45,6 +48,7 @@ from node.witness import ExecutionWitness, RecordingDatabase, WitnessStore, witn
 from precompiles.nesting import rlp_depth_ok
 
 MAX_BLOCKHASH_DEPTH = 256
+CANONICAL_HEAD_KEY = SchemaV1.make_canonical_head_hash_lookup_key()
 GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
 CHAIN_ID_KEY = b"native-devnet:chain-id"
 
@@ -93,6 +97,8 @@ class Chain:
             self.db, self.chaindb, self.block_by_header, self.header_by_number
         )
         self.witnesses = WitnessStore(self.db)
+        self.read_views = ReadViews(self.db)
+        self._head: tuple[bytes, BlockHeaderAPI] | None = None  # (hash, header), decoded once
         record = genesis.record_witnesses
         self.record_witnesses = genesis.role == "l2" if record is None else record
 
@@ -121,7 +127,12 @@ class Chain:
 
     @property
     def head(self) -> BlockHeaderAPI:
-        return self.chaindb.get_canonical_head()
+        """The canonical head, decoded once per head (the head's hash is read each time)."""
+        head_hash = self.db[CANONICAL_HEAD_KEY]
+        cached = self._head
+        if cached is None or cached[0] != head_hash:
+            cached = self._head = (head_hash, self.header_by_hash(head_hash))
+        return cached[1]
 
     def header_by_number(self, number: int) -> BlockHeaderAPI:
         try:
@@ -151,10 +162,8 @@ class Chain:
         return self.post_state_roots.after(header)
 
     def next_base_fee(self, parent: BlockHeaderAPI | None = None) -> int:
-        parent = parent or self.head
-        return self.vm_class.create_header_from_parent(
-            parent, timestamp=parent.timestamp + 1
-        ).base_fee_per_gas
+        """EIP-1559's base fee of the block after ``parent``, by its formula."""
+        return calculate_expected_base_fee_per_gas(parent or self.head)
 
     # -- block production -----------------------------------------------------------------
 
@@ -312,12 +321,18 @@ class Chain:
             raise InvalidTransaction(TxRejection.MALFORMED, "empty or too deeply nested")
         try:
             tx = self.transaction_builder.decode(raw)
-            tx.check_signature_validity()
-            tx.sender  # noqa: B018  (recovering the sender is the last check of the signature)
+            # Recovering the sender checks the signature (py-evm's check_signature_validity
+            # recovers it once more, then verifies against what it recovered): one recovery
+            # per transaction, cached on it for the pool, the builder and the receipts.
+            tx.sender  # noqa: B018
         except InvalidTransaction:
             raise
         except (rlp.DecodingError, rlp.DeserializationError) as exc:
             raise InvalidTransaction(TxRejection.MALFORMED, str(exc)) from exc
+        except BadSignature as exc:  # the words py-evm's signature check used
+            raise InvalidTransaction(
+                TxRejection.INVALID_SIGNATURE, f"Bad Signature: {exc}"
+            ) from exc
         except ValidationError as exc:
             raise InvalidTransaction(TxRejection.INVALID_SIGNATURE, str(exc)) from exc
         except Exception as exc:  # untrusted bytes: every failure is a rejection
@@ -333,8 +348,10 @@ class Chain:
 
     # -- state ------------------------------------------------------------------------------
 
-    def account_db(self, header: BlockHeaderAPI) -> AccountDB:
-        return AccountDB(self.db, self.state_root_after(header))
+    def account_db(self, header: BlockHeaderAPI) -> ReadView:
+        """A read-only view of the state after ``header`` (``node.read_view``): one per state
+        root, shared by the pool, nonce, automine and block-building checks."""
+        return self.read_views.at(self.state_root_after(header))
 
     def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
         return self.account_db(header).get_balance(address)
