@@ -29,7 +29,7 @@ from trie.exceptions import MissingTrieNode
 BLANK_NODE = b""
 BLANK_ROOT_HASH = keccak(rlp.encode(b""))
 HASH_SIZE = 32
-NODE_CACHE_LIMIT = 20_000  # decoded nodes kept per database (a branch is ~2 KB decoded)
+NODE_CACHE_LIMIT = 10_000  # decoded nodes kept per database (a branch is ~2 KB decoded)
 MAX_KEY_BYTES = 256  # the recursion is one level per nibble; state keys are 32 bytes
 
 # Every byte as its two nibbles: a path is a ``bytes`` of nibbles (0-15).
@@ -68,6 +68,24 @@ def decode_path(encoded: bytes) -> tuple[bytes, bool]:
     return nibbles, bool(flag & 2)
 
 
+def _length_prefix(length: int, offset: int) -> bytes:
+    if length < 56:
+        return bytes((offset + length,))
+    encoded_length = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(encoded_length),)) + encoded_length
+
+
+def encode_node(item: Node) -> bytes:
+    """RLP of a trie node (nested lists of byte strings); ``rlp.encode``'s bytes without
+    its sedes inference, which costs more than the hashing here."""
+    if isinstance(item, bytes):
+        if len(item) == 1 and item[0] < 0x80:
+            return item
+        return _length_prefix(len(item), 0x80) + item
+    payload = b"".join([encode_node(x) for x in item])
+    return _length_prefix(len(payload), 0xC0) + payload
+
+
 class Recorder(Protocol):
     def record(self, key: bytes, value: bytes) -> None: ...
 
@@ -87,6 +105,9 @@ class NodeCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def get(self, node_hash: bytes) -> tuple[Node, bytes] | None:
         entry = self._entries.get(node_hash)
@@ -237,7 +258,7 @@ def update(store: NodeStore, root_hash: bytes, changes: Mapping[bytes, bytes]) -
         return root_hash
     if new_root == BLANK_NODE:
         return BLANK_ROOT_HASH
-    encoded = rlp.encode(new_root)
+    encoded = encode_node(new_root)
     new_hash = keccak(encoded)
     if new_hash != root_hash:
         store.write(new_hash, encoded, new_root)  # the root is stored by hash, however small
@@ -267,7 +288,7 @@ class _Batch:
         (stored)."""
         if node == BLANK_NODE:
             return BLANK_NODE
-        encoded = rlp.encode(node)
+        encoded = encode_node(node)
         if len(encoded) < HASH_SIZE:
             return node
         node_hash = keccak(encoded)

@@ -24,6 +24,7 @@ from node.trie_batch import (
     NodeCache,
     NodeStore,
     decode_path,
+    encode_node,
     encode_path,
     get,
     reachable_nodes,
@@ -189,3 +190,14 @@ def test_hex_prefix_encoding_matches_py_trie():
         assert encode_path(bytes(nibbles), True) == compute_leaf_key(nibbles)
         assert decode_path(encode_path(bytes(nibbles), True)) == (bytes(nibbles), True)
         assert decode_path(encode_path(bytes(nibbles), False)) == (bytes(nibbles), False)
+
+
+nested = st.recursive(
+    st.binary(max_size=70), lambda children: st.lists(children, max_size=17), max_leaves=40
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(nested)
+def test_node_encoding_is_rlp(item):
+    assert encode_node(item) == rlp.encode(item)
