@@ -3,8 +3,8 @@ write (``blockNumber`` and ``transactionPosition`` as JSON numbers, a create's
 ``creationMethod``, ``result: null`` for a self-destruct or a failure other than a revert).
 
 Served: ``trace_transaction``, ``trace_get``, ``trace_block``, ``trace_filter``,
-``trace_replayTransaction``, ``trace_replayBlockTransactions``, ``trace_call`` and
-``trace_rawTransaction``; the trace types are ``trace`` and ``stateDiff`` (``vmTrace`` is
+``trace_replayTransaction``, ``trace_replayBlockTransactions``, ``trace_call`` (with reth's
+state and block overrides) and ``trace_rawTransaction``; the trace types are ``trace`` and ``stateDiff`` (``vmTrace`` is
 refused with -32602). The replays are ``node.tracing.parity`` and run on a simulator thread
 under the node's trace deadline and step cap, never on the event loop; ``trace_filter`` covers
 at most ``TRACE_FILTER_MAX_BLOCKS`` blocks.
@@ -13,6 +13,7 @@ at most ``TRACE_FILTER_MAX_BLOCKS`` blocks.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from node.devnet import Devnet
@@ -111,16 +112,20 @@ async def trace_replay_block(devnet: Devnet, params: Any) -> list[dict[str, Any]
 
 @trace.method("trace_call")
 async def trace_call(devnet: Devnet, params: Any) -> dict[str, Any]:
-    """A call traced as ``eth_call`` runs it, at ``block`` (default latest)."""
-    fields, kinds, block = parse_params(
+    """A call traced as ``eth_call`` runs it, at ``block`` (default latest), with reth's
+    optional state and block overrides (geth's shapes, as ``eth_call`` takes them)."""
+    fields, kinds, block, accounts, override = parse_params(
         params,
         [
             (parse.call_object, REQUIRED, "transaction"),
             (trace_types, REQUIRED, "traceTypes"),
             (parse.block_id, "latest", "block"),
+            (parse.state_overrides, (), "stateOverrides"),
+            (parse.block_override, None, "blockOverrides"),
         ],
     )
-    return await _call(devnet, parse.call_request(fields), kinds, block)
+    request = replace(parse.call_request(fields), state_overrides=accounts, block_override=override)
+    return await _call(devnet, request, kinds, block)
 
 
 @trace.method("trace_rawTransaction")

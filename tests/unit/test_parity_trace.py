@@ -542,6 +542,17 @@ async def test_the_rpc_methods(server, dev_accounts, txs):
     }
     called = await result(server, "trace_call", request, ["trace"], "0x1")
     assert called["trace"] == replay["trace"]
+    rich = "0x" + "77" * 20
+    overridden = await result(
+        server,
+        "trace_call",
+        {**request, "from": rich},
+        ["stateDiff"],
+        "latest",
+        {rich: {"balance": "0x1000"}},
+        {"number": "0x99"},
+    )
+    assert overridden["stateDiff"][rich]["balance"] == {"*": {"from": "0x1000", "to": "0xff9"}}
     signed = txs.dynamic(
         key, 2, to=bytes.fromhex(factory[2:]), value=7, data=data("make()"), gas=RUN_GAS
     )
