@@ -554,8 +554,7 @@ def filter_traces(
         for located in block_traces(chain, header, deadline=deadline, budget=budget):
             if located.trace.matches(query.senders, query.recipients, query.intersection):
                 out.append(located)
-    end = None if wanted is None else wanted
-    return out[query.after : end]
+    return out[query.after : wanted]
 
 
 def _located(result: ParityTrace, info: ReceiptInfo) -> list[LocatedTrace]:
