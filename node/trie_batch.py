@@ -18,6 +18,7 @@ execution witness holds each node the batch needed exactly as if it had read the
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
@@ -95,11 +96,13 @@ class NodeCache:
 
     A node is content-addressed, so an entry can never be stale; the cache must still be
     tied to one database (``cache_for``): serving a node a database does not hold would let
-    a stateless check pass on an incomplete witness. Entries are shared, never mutated."""
+    a stateless check pass on an incomplete witness. Entries are shared, never mutated.
+    Block building and simulations in worker threads share it: one lock."""
 
     def __init__(self, limit: int = NODE_CACHE_LIMIT) -> None:
         self.limit = limit
         self._entries: OrderedDict[bytes, tuple[Node, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
@@ -107,23 +110,26 @@ class NodeCache:
         return len(self._entries)
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     def get(self, node_hash: bytes) -> tuple[Node, bytes] | None:
-        entry = self._entries.get(node_hash)
-        if entry is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._entries.move_to_end(node_hash)
-        return entry
+        with self._lock:
+            entry = self._entries.get(node_hash)
+            if entry is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(node_hash)
+            return entry
 
     def put(self, node_hash: bytes, node: Node, encoded: bytes) -> None:
-        entries = self._entries
-        entries[node_hash] = (node, encoded)
-        entries.move_to_end(node_hash)
-        if len(entries) > self.limit:
-            entries.popitem(last=False)
+        with self._lock:
+            entries = self._entries
+            entries[node_hash] = (node, encoded)
+            entries.move_to_end(node_hash)
+            if len(entries) > self.limit:
+                entries.popitem(last=False)
 
 
 _CACHE_ATTRIBUTE = "_native_devnet_trie_node_cache"
