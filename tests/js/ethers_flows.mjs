@@ -11,6 +11,7 @@ import {
   JsonRpcProvider,
   Transaction,
   Wallet,
+  WebSocketProvider,
   getAddress,
   id,
   verifyMessage,
@@ -266,6 +267,73 @@ await t.check('sign typed data: eth_signTypedData_v4 on the node equals the Wall
   const local = await wallet(3).signTypedData(domain, types, message);
   assert.equal(remote, local);
   assert.equal(verifyTypedData(domain, types, message, remote), accounts[3]);
+});
+
+await t.check('eth_signTransaction (JsonRpcSigner) signs what the Wallet would', async () => {
+  const signer = await provider.getSigner(accounts[9]);
+  const tx = {
+    to: fresh(),
+    value: 5n,
+    nonce: await provider.getTransactionCount(accounts[9]),
+    gasLimit: 21_000n,
+    maxFeePerGas: 100n * 10n ** 9n,
+    maxPriorityFeePerGas: 10n ** 9n,
+    chainId: BigInt(CHAIN_ID),
+    type: 2,
+  };
+  const remote = await signer.signTransaction({ ...tx, from: accounts[9] });
+  const key = HDNodeWallet.fromPhrase(fixture.mnemonic, undefined, "m/44'/60'/0'/0/9").privateKey;
+  const local = await new Wallet(key).signTransaction(tx);
+  assert.equal(remote, local); // RFC 6979 signatures: the same bytes
+  const hash = await provider.send('eth_sendRawTransaction', [remote]);
+  const receipt = await provider.waitForTransaction(hash, 1, 30_000);
+  assert.equal(receipt.status, 1);
+  assert.equal(await provider.getBalance(tx.to), 5n);
+});
+
+await t.check('WebSocketProvider: a block and a contract event through eth_subscribe', async () => {
+  const ws = new WebSocketProvider(url.replace(/^http/, 'ws'), undefined, { cacheTimeout: -1 });
+  try {
+    assert.equal((await ws.getNetwork()).chainId, BigInt(CHAIN_ID));
+    let registered = 0; // ethers registers a subscription when eth_subscribe is answered
+    const register = ws._register.bind(ws);
+    ws._register = (id, subscriber) => {
+      registered += 1;
+      register(id, subscriber);
+    };
+    const watched = new Contract(await counter.getAddress(), artifact.abi, ws);
+    const blocks = [];
+    const events = [];
+    let resolveDone;
+    const done = new Promise((resolve) => {
+      resolveDone = resolve;
+    });
+    const settle = () => blocks.length && events.length && resolveDone();
+    await ws.on('block', (n) => {
+      blocks.push(n);
+      settle();
+    });
+    await watched.on('Incremented', (by, value, event) => {
+      events.push({ by, value, hash: event.log.transactionHash });
+      settle();
+    });
+    // the subscriptions are live once the node has answered both eth_subscribe calls
+    for (let i = 0; i < 250 && registered < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(registered, 2, 'both eth_subscribe calls answered');
+    const receipt = await (await counter.increment()).wait();
+    const timer = setTimeout(() => resolveDone(new Error('no block or event within 20 s')), 20_000);
+    const failure = await done;
+    clearTimeout(timer);
+    if (failure) throw failure;
+    assert.ok(blocks.includes(receipt.blockNumber), `blocks ${blocks} lack ${receipt.blockNumber}`);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].by, accounts[0]);
+    assert.equal(events[0].hash, receipt.hash);
+  } finally {
+    await ws.destroy();
+  }
 });
 
 await t.check('EIP-7702: a signed authorization delegates an EOA to the Counter', async () => {
