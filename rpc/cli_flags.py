@@ -211,6 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="Prague semantics: header n carries its own root",
     )
+    witnesses = p.add_mutually_exclusive_group()
+    witnesses.add_argument(
+        "--record-witnesses",
+        dest="record_witnesses",
+        action="store_true",
+        default=None,
+        help="record every block's execution witness as it is built (default on an L2 "
+        "genesis; otherwise debug_executionWitness re-runs the block when asked)",
+    )
+    witnesses.add_argument(
+        "--no-record-witnesses",
+        dest="record_witnesses",
+        action="store_false",
+        help="re-run a block for its witness only when asked (debug_executionWitness)",
+    )
     add_simulation_flags(p)
     add_edge_flags(p)
     add_limit_flags(p)

@@ -60,6 +60,8 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         overrides["timestamp"] = int(time.time())  # as anvil: the chain starts now
     if args.delayed_state_root is not None:
         overrides["delayed_state_root"] = args.delayed_state_root
+    if args.record_witnesses is not None:
+        overrides["record_witnesses"] = args.record_witnesses
     market = {
         "gas_limit": args.execute_gas_limit,
         "gas_target": args.execute_gas_target,
