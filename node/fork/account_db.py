@@ -18,9 +18,11 @@ same nodes as without the cache.
 from __future__ import annotations
 
 from eth.constants import BLANK_ROOT_HASH
+from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.batch import BatchDB
 from eth.db.cache import CacheDB
+from eth.db.hash_trie import HashTrie
 from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.vm.interrupt import MissingAccountTrieNode, MissingStorageTrieNode
@@ -167,13 +169,34 @@ class BatchAccountStorageDB(AccountStorageDB):
         self._journal_storage = JournalDB(self._locked_changes)
 
 
+class CachedTrieReader:
+    """What ``AccountDB`` reads accounts through (py-evm: a ``HexaryTrie``): the value at a
+    key under ``root_hash``, nodes read through a ``NodeStore`` and its cache."""
+
+    def __init__(self, store: NodeStore, root_hash: bytes) -> None:
+        self.store = store
+        self.root_hash = root_hash
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return get(self.store, self.root_hash, key)
+
+    def __contains__(self, key: bytes) -> bool:
+        return self[key] != b""
+
+
 class BatchAccountDB(AccountDB):
-    """``AccountDB`` whose account trie and storage tries are updated in batches."""
+    """``AccountDB`` whose account trie and storage tries are updated in batches, and whose
+    account reads go through the node cache."""
 
     def __init__(self, db, state_root=BLANK_ROOT_HASH) -> None:
         super().__init__(db, state_root)
         self._node_cache, self._recorder = cache_and_recorder(db)
         self._account_nodes = NodeStore(self._batchtrie, self._node_cache, self._recorder)
+        # py-evm's read pipe (see AccountDB.__init__) over the cached reader.
+        self._trie = HashTrie(CachedTrieReader(self._account_nodes, state_root))
+        self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
+        self._trie_cache = CacheDB(self._trie_logger)
+        self._journaltrie = JournalDB(self._trie_cache)
 
     def _get_address_store(self, address):
         store = self._account_stores.get(address)
