@@ -10,6 +10,10 @@ py-evm writes the account and storage tries) and ``persist``. The batch runs twi
 node cache emptied before the block (cold) and with the cache as the previous round left it
 (warm: the chain's case for the upper trie levels, which every block rewrites).
 
+Then the same two blocks as real transactions through the chain (an in-process L2 chain,
+witness recording on, the project's block builder), one chain per side, built alternately:
+the time of ``state.persist()`` (the state root and its commit) and of the whole block.
+
     .venv/bin/python scripts/bench_state_root.py [--rounds 15]
 """
 
@@ -88,6 +92,78 @@ def timed_block(cls, db, root, block, seed: int) -> tuple[float, float, bytes]:
     return made - started, persisted - made, new_root
 
 
+# Runtime: SSTORE(calldata[0:32], calldata[32:64]); constructor returns it.
+WRITER_RUNTIME = bytes.fromhex("6020356000355500")
+WRITER_INIT = bytes.fromhex("6008600c60003960086000f3") + WRITER_RUNTIME
+
+
+def chain_blocks(rounds: int) -> None:
+    from eth.constants import CREATE_CONTRACT_ADDRESS
+    from eth.vm.state import BaseState
+
+    from devtools.l2_blocks import L2Builder, contract_address
+    from node.fork.state import DevnetPragueState
+
+    persist_seconds = [0.0]
+    persist = BaseState.persist
+
+    def timed_persist(self):
+        started = time.perf_counter()
+        try:
+            return persist(self)
+        finally:
+            persist_seconds[0] += time.perf_counter() - started
+
+    BaseState.persist = timed_persist
+    sides = {"py-evm": AccountDB, "batch": BatchAccountDB}
+    builders = {side: L2Builder() for side in sides}
+    writers = {}
+    for side, builder in builders.items():
+        DevnetPragueState.account_db_class = sides[side]
+        nonce = builder.next_nonce(0)
+        deploy = builder.tx(0, CREATE_CONTRACT_ADDRESS, data=WRITER_INIT, gas=200_000, nonce=nonce)
+        builder.build([deploy])
+        writers[side] = contract_address(builder.address(0), nonce)
+
+    def transfers(builder, side, rnd):
+        return [builder.tx(i % 10, to=keccak(bytes([rnd, i]))[:20], value=1) for i in range(200)]
+
+    def storage(builder, side, rnd):
+        rng = random.Random(rnd)
+        txs = []
+        for i in range(100):
+            slot = rng.randrange(400).to_bytes(32, "big")
+            value = (0 if rng.random() < 0.2 else rng.getrandbits(128)).to_bytes(32, "big")
+            txs.append(builder.tx(i % 10, writers[side], data=slot + value, gas=60_000))
+        return txs
+
+    print(
+        f"\n{'chain block':<20} {'side':<8} {'state.persist ms':>17} {'block ms':>9} {'speedup':>8}"
+    )
+    for name, make in (("200 transfers", transfers), ("100 storage writes", storage)):
+        times: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
+        roots: dict[str, list[bytes]] = {side: [] for side in sides}
+        for rnd in range(rounds):
+            for side, builder in builders.items():
+                DevnetPragueState.account_db_class = sides[side]
+                txs = make(builder, side, rnd)
+                persist_seconds[0] = 0.0
+                started = time.perf_counter()
+                built = builder.build(txs)
+                times[side].append((persist_seconds[0], time.perf_counter() - started))
+                roots[side].append(built.block.header.state_root)
+        assert roots["py-evm"] == roots["batch"], "state roots differ"
+        base = statistics.median(t[0] for t in times["py-evm"])
+        for side, samples in times.items():
+            root_ms = statistics.median(t[0] for t in samples) * 1000
+            block_ms = statistics.median(t[1] for t in samples) * 1000
+            print(
+                f"{name:<20} {side:<8} {root_ms:>17.2f} {block_ms:>9.1f} {base * 1000 / root_ms:>7.2f}x"
+            )
+    DevnetPragueState.account_db_class = BatchAccountDB
+    BaseState.persist = persist
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -133,6 +209,7 @@ def main() -> None:
             )
     cache = cache_for(db)
     print(f"node cache after the run: {len(cache)} nodes (limit {cache.limit})")
+    chain_blocks(max(args.rounds // 2, 3))
 
 
 if __name__ == "__main__":
