@@ -95,8 +95,10 @@ def run_script(script: str, url: str, fixture) -> tuple[subprocess.CompletedProc
 def test_js_client_script(script, target, tmp_path):
     fixture = tmp_path / "fixture.json"
     write_fixture(fixture, target)
-    start = start_anvil if target == "anvil" else start_node
-    node = start(log_dir=tmp_path)
+    if target == "anvil":
+        node = start_anvil(log_dir=tmp_path)
+    else:  # ours, whatever DEVNET_UNDER_TEST says: the target names the program
+        node = start_node(log_dir=tmp_path, program="native-devnet")
     try:
         proc, summary = run_script(script, node.url, fixture)
     finally:
