@@ -53,6 +53,37 @@ GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
 CHAIN_ID_KEY = b"native-devnet:chain-id"
 
 
+WARM_STATE_MAX_BLOCKS = 256  # blocks one warm state runs before a fresh one (bounded caches)
+
+
+@dataclass
+class WarmState:
+    """The state a built block left (its post-state, persisted, with py-evm's caches warm):
+    the next block on that root runs on it instead of opening the state afresh. Trie nodes
+    are content-addressed, so a state at a root is valid for any block starting there; a
+    state edit, a rewind or an import start from another root and open a fresh state."""
+
+    state: StateAPI
+    root: bytes
+    blocks: int
+
+    @classmethod
+    def after(cls, vm, previous: WarmState | None) -> WarmState | None:
+        blocks = 1 if previous is None or previous.state is not vm.state else previous.blocks + 1
+        if blocks >= WARM_STATE_MAX_BLOCKS:
+            return None
+        return cls(vm.state, vm.post_state_root, blocks)
+
+    def resume(self, vm, header: BlockHeaderAPI) -> StateAPI:
+        """The state, moved into ``header``'s block context."""
+        state = self.state
+        state.execution_context = vm.create_execution_context(
+            header, vm.previous_hashes, vm.chain_context
+        )
+        state.oldest_ancestor_read = None
+        return state
+
+
 @dataclass
 class BuiltBlock:
     block: BlockAPI
@@ -99,6 +130,7 @@ class Chain:
         self.witnesses = WitnessStore(self.db)
         self.read_views = ReadViews(self.db)
         self._head: tuple[bytes, BlockHeaderAPI] | None = None  # (hash, header), decoded once
+        self._warm: WarmState | None = None  # the state the last block built left
         record = genesis.record_witnesses
         self.record_witnesses = genesis.role == "l2" if record is None else record
 
@@ -204,6 +236,11 @@ class Chain:
             header = header.copy(base_fee_per_gas=base_fee_per_gas)
         recorder = RecordingDatabase(self.db) if self.record_witnesses else None
         vm = self.vm_factory.vm(header, chaindb=None if recorder is None else L1ChainDB(recorder))
+        warm, self._warm = self._warm, None
+        if recorder is None and warm is not None and warm.root == header.state_root:
+            # The state the last block left, caches and all, runs this block in its context
+            # (a recorded witness needs every read to reach the database: never then).
+            vm._state = warm.resume(vm, header)
         with self.db.block_transaction():  # one commit: the whole block or nothing
             block = vm.build_block(transactions)
             if recorder is not None and not vm.skipped_transactions:
@@ -222,6 +259,8 @@ class Chain:
             # The builder read the accounts of transactions it left out; the witness holds
             # only what the block itself reads: re-run it.
             self.witnesses[block.hash] = self.rerun_for_witness(block)
+        if recorder is None:
+            self._warm = WarmState.after(vm, warm)
         receipts = self.receipts.add(block, vm.receipts)
         return BuiltBlock(
             block=block,

@@ -1,0 +1,72 @@
+"""The builder's warm state: the next block runs on the state the last block left (caches
+warm) when it starts from that state's root, and on a freshly opened state otherwise (a
+state edit, a rewind, a recorded witness). Blocks are the same either way."""
+
+from __future__ import annotations
+
+import pytest
+
+from node import chain as chain_module
+from node.chain import Chain
+
+RECIPIENT = b"\x11" * 20
+
+
+def test_warm_blocks_equal_cold_ones_across_edits_and_rewinds(genesis, dev_accounts, txs):
+    warm = Chain(genesis.with_overrides(record_witnesses=False))
+    cold = Chain(genesis.with_overrides(record_witnesses=True))  # never warm
+    key = dev_accounts[0].private_key
+    nonce = 0
+    used = []
+    for step in range(14):
+        batch = [txs.dynamic(key, nonce + i, value=step + 1) for i in range(step % 3)]
+        nonce += len(batch)
+        before = warm._warm
+        built = [c.build_block(batch, timestamp=c.head.timestamp + 12) for c in (warm, cold)]
+        used.append(
+            before is not None and warm._warm is not None and before.state is warm._warm.state
+        )
+        assert built[0].block.hash == built[1].block.hash, step
+        assert warm.state_root_after(warm.head) == cold.state_root_after(cold.head), step
+        assert cold._warm is None
+        if step == 4:  # anvil_setBalance: the next block must see the edit
+            for c in (warm, cold):
+                c.edit_head_state(lambda db: db.set_balance(RECIPIENT, 10**18))
+        if step == 9:  # evm_revert to block 6
+            for c in (warm, cold):
+                c.rewind_to(c.header_by_number(6))
+            nonce = warm.nonce(dev_accounts[0].address, warm.head)
+    assert warm.balance(RECIPIENT, warm.head) == cold.balance(RECIPIENT, cold.head)
+    # Warm after each plain block; fresh after the edit (step 5) and the rewind (step 10).
+    assert used[5] is False and used[10] is False
+    assert all(used[i] for i in (2, 3, 4, 7, 8, 9, 12, 13))
+
+
+def test_a_warm_state_runs_a_bounded_number_of_blocks(genesis, monkeypatch):
+    monkeypatch.setattr(chain_module, "WARM_STATE_MAX_BLOCKS", 3)
+    chain = Chain(genesis)
+    states = []
+    for _ in range(7):
+        chain.build_block([], timestamp=chain.head.timestamp + 12)
+        states.append(None if chain._warm is None else id(chain._warm.state))
+    # A state runs at most 3 blocks: the third ends it, the next block opens a fresh one.
+    assert states[0] == states[1] and states[2] is None
+    assert states[3] is not None and states[3] == states[4] and states[5] is None
+
+
+def test_a_failed_block_leaves_no_warm_state(genesis, dev_accounts, txs, monkeypatch):
+    chain = Chain(genesis)
+    chain.build_block([], timestamp=chain.head.timestamp + 12)
+    assert chain._warm is not None
+    head = chain.head
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(chain.receipts, "record_senders", fail)
+    with pytest.raises(RuntimeError):
+        chain.build_block([txs.dynamic(dev_accounts[0].private_key, 0)])
+    assert chain._warm is None and chain.head == head
+    monkeypatch.undo()
+    built = chain.build_block([txs.dynamic(dev_accounts[0].private_key, 0)])
+    assert len(built.receipts) == 1 and chain.nonce(dev_accounts[0].address, chain.head) == 1
