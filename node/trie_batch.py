@@ -272,8 +272,9 @@ def update(store: NodeStore, root_hash: bytes, changes: Mapping[bytes, bytes]) -
 
 
 class _Batch:
-    """One batch's descent. ``update`` returns the node given when nothing under it
-    changed (the same object), so untouched subtrees keep their references unwritten."""
+    """One batch's descent. ``update`` returns the node given, or one equal to it, when
+    nothing under it changed (deleting absent keys, rewriting equal values), and the parent
+    then keeps its reference: an unchanged subtree is never rewritten."""
 
     __slots__ = ("store",)
 
