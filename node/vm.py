@@ -81,7 +81,26 @@ class VMFactory:
         """A throw-away state at ``state_root`` in ``header``'s block context (base fee zero
         when ``costless``), prepared by the fork class for a call in the block after
         ``head``."""
-        context_header = header.copy(base_fee_per_gas=0) if costless else header
-        state = self.state(context_header.copy(state_root=state_root))
+        # The block context straight from ``header`` (no header copies: py-evm's copy
+        # deep-copies every field), the base fee zeroed when costless.
+        context = _ContextHeader(header, 0) if costless else header
+        prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
+        execution_context = self.vm_class.create_execution_context(
+            context, prev_hashes, ChainContext(self.chain_id)
+        )
+        state = self.vm_class.get_state_class()(self.db, execution_context, state_root)
         self.vm_class.prepare_simulation_state(state, head)
         return state
+
+
+class _ContextHeader:
+    """A header seen with another base fee (what a block context reads of it)."""
+
+    __slots__ = ("header", "base_fee_per_gas")
+
+    def __init__(self, header: BlockHeaderAPI, base_fee_per_gas: int) -> None:
+        self.header = header
+        self.base_fee_per_gas = base_fee_per_gas
+
+    def __getattr__(self, name: str):
+        return getattr(self.header, name)
