@@ -343,3 +343,49 @@ def test_the_eips_vectors(state, address, vector):
         assert ok and output.hex() == vector["expected"]
     else:
         assert not ok
+
+
+# -- mutations of valid inputs -- #
+
+
+def mutations(rng: random.Random, data: bytes, count: int) -> list[bytes]:
+    """``data`` with one byte changed, cut short or lengthened, ``count`` times."""
+    out = []
+    for _ in range(count):
+        kind = rng.randrange(4)
+        if kind == 0 and data:
+            at = rng.randrange(len(data))
+            out.append(data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :])
+        elif kind == 1 and data:
+            at = rng.randrange(len(data) // 64 + 1) * 64  # a coordinate's top bytes
+            at = min(at + rng.randrange(17), len(data) - 1)
+            out.append(data[:at] + bytes([rng.randrange(1, 256)]) + data[at + 1 :])
+        elif kind == 2:
+            out.append(data[: rng.randrange(len(data) + 1)])
+        else:
+            out.append(data + rng.randbytes(rng.choice((1, 31, 32, 64, 192))))
+    return out
+
+
+def test_mutated_inputs_get_the_same_answer_from_both(state):
+    rng = random.Random(7)
+    bn_p = bn.multiply(bn.G1, rng.randrange(1, bn.curve_order))
+    bls_p = bls.multiply(bls.G1, rng.randrange(1, bls.curve_order))
+    bls_q = bls.multiply(bls.G2, rng.randrange(1, bls.curve_order))
+    bases = {
+        ECADD: bn_g1(bn_p) + bn_g1(bn.G1),
+        ECMUL: bn_g1(bn_p) + fp32(rng.getrandbits(256)),
+        ECPAIRING: bn_pairing_input([(bn.G1, bn.G2)]),
+        G1ADD: bls_g1(bls_p) + bls_g1(bls.G1),
+        G1MSM: bls_g1(bls_p) + fp32(rng.getrandbits(256)),
+        G2ADD: bls_g2(bls_q) + bls_g2(bls.G2),
+        G2MSM: bls_g2(bls_q) + fp32(rng.getrandbits(256)),
+        PAIRING: bls_g1(bls_p) + bls_g2(bls_q),
+        MAP_G1: fp(rng.randrange(BLS_P)),
+        MAP_G2: fp(rng.randrange(BLS_P)) + fp(rng.randrange(BLS_P)),
+    }
+    outcomes = set()
+    for address, base in bases.items():
+        for data in mutations(rng, base, 40):
+            outcomes.add(agree(state, address, data)[0])
+    assert outcomes == {True, False}  # both kinds of answer were compared
