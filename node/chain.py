@@ -222,18 +222,16 @@ class Chain:
         timestamp = max(timestamp, parent.timestamp + 1)
         if prev_randao is None:
             prev_randao = keccak(parent.hash + b"prevrandao")
-        chosen = {} if gas_limit is None else {"gas_limit": gas_limit}
-        header = self.vm_class.create_header_from_parent(
+        header = self.vm_class.template_header(
             parent,
             timestamp=timestamp,
             coinbase=coinbase,
             mix_hash=prev_randao,
             parent_beacon_block_root=parent_beacon_block_root,
             state_root=self.state_root_after(parent),
-            **chosen,
+            gas_limit=gas_limit,
+            base_fee_per_gas=base_fee_per_gas,
         )
-        if base_fee_per_gas is not None:
-            header = header.copy(base_fee_per_gas=base_fee_per_gas)
         recorder = RecordingDatabase(self.db) if self.record_witnesses else None
         vm = self.vm_factory.vm(header, chaindb=None if recorder is None else L1ChainDB(recorder))
         warm, self._warm = self._warm, None

@@ -31,6 +31,7 @@ from eth.abc import (
     SignedTransactionAPI,
     WithdrawalAPI,
 )
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA256, POST_MERGE_NONCE
 from eth.db.trie import make_trie_root_and_nodes
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -39,6 +40,7 @@ from eth.vm.forks.prague.constants import (
     WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT,
     WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
 )
+from eth.vm.forks.prague.headers import calc_excess_blob_gas_prague
 from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
@@ -171,6 +173,52 @@ class BuilderMode:
 
     # -- the owned build path -------------------------------------------------------------
 
+    @classmethod
+    def template_header(
+        cls,
+        parent: BlockHeaderAPI,
+        *,
+        timestamp: int,
+        coinbase: bytes,
+        mix_hash: bytes,
+        parent_beacon_block_root: bytes,
+        state_root: bytes,
+        gas_limit: int | None = None,
+        base_fee_per_gas: int | None = None,
+    ) -> BlockHeaderAPI:
+        """The next block's header before its transactions ran, made in one construction
+        (py-evm's ``create_header_from_parent`` builds one header per fork back to London):
+        the same fields, the gas limit pinned to the parent's unless chosen, the base fee
+        and excess blob gas by their formulas unless chosen."""
+        header_class = dict(cls.get_block_class()._meta.fields)["header"]
+        return header_class(
+            parent_hash=parent.hash,
+            coinbase=coinbase,
+            state_root=state_root,
+            difficulty=0,
+            block_number=parent.block_number + 1,
+            gas_limit=parent.gas_limit if gas_limit is None else gas_limit,
+            timestamp=timestamp,
+            mix_hash=mix_hash,
+            nonce=POST_MERGE_NONCE,
+            base_fee_per_gas=(
+                calculate_expected_base_fee_per_gas(parent)
+                if base_fee_per_gas is None
+                else base_fee_per_gas
+            ),
+            withdrawals_root=BLANK_ROOT_HASH,
+            blob_gas_used=0,
+            excess_blob_gas=calc_excess_blob_gas_prague(parent),
+            parent_beacon_block_root=parent_beacon_block_root,
+            requests_hash=EMPTY_SHA256,
+            **cls.template_fork_fields(parent),
+        )
+
+    @classmethod
+    def template_fork_fields(cls, parent: BlockHeaderAPI) -> dict:
+        """Header fields a fork adds to the next block's template (the L1: its market's)."""
+        return {}
+
     def build_block(self, transactions: Sequence[SignedTransactionAPI]) -> BlockAPI:
         """Build this VM's block (its header is the template: parent fields, timestamp,
         coinbase, the state root it starts from) from ``transactions`` in builder mode, and
@@ -196,15 +244,21 @@ class BuilderMode:
         self._assign_block_rewards(template)  # the fork's: nothing after the merge
         self.state.persist()
         self.post_state_root = self.state.state_root
-        header = template_header.copy(
-            gas_used=running.gas_used,
-            bloom=running.bloom,
-            blob_gas_used=running.blob_gas_used,
-            transaction_root=tx_root,
-            receipt_root=receipt_root,
-            requests_hash=requests_hash(requests),
-            state_root=self.header_state_root(template_header.state_root, self.post_state_root),
-            **fields,
+        # The header made once from the template's fields (a copy deep-copies every field).
+        header = type(template_header)(
+            **{
+                **template_header.as_dict(),
+                "gas_used": running.gas_used,
+                "bloom": running.bloom,
+                "blob_gas_used": running.blob_gas_used,
+                "transaction_root": tx_root,
+                "receipt_root": receipt_root,
+                "requests_hash": requests_hash(requests),
+                "state_root": self.header_state_root(
+                    template_header.state_root, self.post_state_root
+                ),
+                **fields,
+            }
         )
         block = self.get_block_class()(
             header, transactions=list(included), uncles=[], withdrawals=[]

@@ -166,6 +166,13 @@ class L1PragueVM(DelayedStateRoot, DevnetPragueVM):
         )
 
     @classmethod
+    def template_fork_fields(cls, parent: BlockHeaderAPI) -> dict:
+        return {
+            "execute_gas_used": 0,
+            "execute_base_fee_per_gas": cls.expected_execute_base_fee(parent),
+        }
+
+    @classmethod
     def expected_execute_base_fee(cls, parent: BlockHeaderAPI | None) -> int:
         if parent is None or parent.block_number == 0:
             return cls.market_params.initial_base_fee

@@ -70,3 +70,31 @@ def test_a_failed_block_leaves_no_warm_state(genesis, dev_accounts, txs, monkeyp
     monkeypatch.undo()
     built = chain.build_block([txs.dynamic(dev_accounts[0].private_key, 0)])
     assert len(built.receipts) == 1 and chain.nonce(dev_accounts[0].address, chain.head) == 1
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2"])
+def test_template_header_equals_pyevm_header_from_parent(genesis, dev_accounts, txs, kind):
+    from node.genesis import DEFAULT_L2_GENESIS, load_genesis
+
+    if kind == "l2":
+        genesis = load_genesis(DEFAULT_L2_GENESIS).with_accounts(
+            [a.address for a in dev_accounts], 10**24
+        )
+    chain = Chain(genesis)
+    key = dev_accounts[0].private_key
+    for n in range(4):  # parents with and without gas used
+        chain.build_block([txs.dynamic(key, n, chain_id=genesis.chain_id)] * (n % 2))
+        parent = chain.head
+        common = {
+            "timestamp": parent.timestamp + 7,
+            "coinbase": b"\xcb" * 20,
+            "mix_hash": b"\x01" * 32,
+            "parent_beacon_block_root": b"\x02" * 32,
+            "state_root": b"\x03" * 32,
+        }
+        for chosen in ({}, {"gas_limit": 1_000_000}):
+            ours = chain.vm_class.template_header(parent, **common, **chosen)
+            theirs = chain.vm_class.create_header_from_parent(parent, **common, **chosen)
+            assert ours == theirs and type(ours) is type(theirs)
+        ours = chain.vm_class.template_header(parent, **common, base_fee_per_gas=5)
+        assert ours == theirs.copy(base_fee_per_gas=5, gas_limit=parent.gas_limit)
