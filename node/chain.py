@@ -253,6 +253,7 @@ class Chain:
             self.post_state_roots.record(block.hash, vm.post_state_root)
             self.receipts.record_senders(block)
             self.chaindb.persist_block(block)  # moves the head: last
+        self._head = (block.hash, block.header)
         if recorder is not None and vm.skipped_transactions:
             # The builder read the accounts of transactions it left out; the witness holds
             # only what the block itself reads: re-run it.

@@ -4,9 +4,9 @@ EIP-7002 (withdrawal) and EIP-7251 (consolidation) queues' end-of-block system c
 py-evm runs both system calls as bytecode on every block. When the queue's contract holds
 the EIP's canonical code and its queue is empty, the call's whole effect is known: it
 dequeues nothing, resets the queue pointers, moves the excess towards the target and clears
-the per-block count. ``queue_system_call`` then writes exactly those slots (the same slots
-the bytecode writes, so the state and the execution witness are the same) and returns no
-requests; any other case runs the bytecode, as py-evm does.
+the per-block count. ``queue_system_call`` then reads the slots the bytecode reads and
+writes those whose value changes (so the state and the execution witness are the same) and
+returns no requests; any other case runs the bytecode, as py-evm does.
 """
 
 from __future__ import annotations
@@ -101,17 +101,21 @@ def queue_system_call(vm: VirtualMachineAPI, queue: RequestQueue) -> bytes:
         head = state.get_storage(queue.address, HEAD_SLOT)
         tail = state.get_storage(queue.address, TAIL_SLOT)
         if head == tail:
-            # An empty queue: the pointers reset, the excess moves towards the target.
-            state.set_storage(queue.address, HEAD_SLOT, 0)
-            state.set_storage(queue.address, TAIL_SLOT, 0)
+            # An empty queue: the pointers reset, the excess moves towards the target, the
+            # count clears. A slot whose value stays is not written (the bytecode's SSTORE
+            # of the same value changes no root): an idle queue's storage is left alone.
             excess = state.get_storage(queue.address, EXCESS_SLOT)
-            if excess == EXCESS_INHIBITOR:
-                excess = 0
             count = state.get_storage(queue.address, COUNT_SLOT)
-            state.set_storage(
-                queue.address, EXCESS_SLOT, max(0, excess + count - queue.target_per_block)
+            previous = 0 if excess == EXCESS_INHIBITOR else excess
+            new_values = (
+                (HEAD_SLOT, head, 0),
+                (TAIL_SLOT, tail, 0),
+                (EXCESS_SLOT, excess, max(0, previous + count - queue.target_per_block)),
+                (COUNT_SLOT, count, 0),
             )
-            state.set_storage(queue.address, COUNT_SLOT, 0)
+            for slot, old, new in new_values:
+                if new != old:
+                    state.set_storage(queue.address, slot, new)
             return b""
     computation = vm.execute_bytecode(
         origin=SYSTEM_ADDRESS,
