@@ -30,8 +30,13 @@ ECMUL_ADDRESS = (0x07).to_bytes(20, "big")
 ECPAIRING_ADDRESS = (0x08).to_bytes(20, "big")
 PAIR_SIZE = 192  # a G1 point (64 bytes) and a G2 point (128 bytes)
 
+ECADD_INPUT = 128  # two points; longer inputs are truncated, shorter ones zero-padded
+ECMUL_INPUT = 96  # a point and a scalar
+
 # revm runs a plain message call to the precompile; the gas it is given only has to cover
 # its own accounting (the devnet has charged the caller already), so it is never the bound.
+# pyrevm names accounts by hex strings: the one place the chain core writes hex, at this
+# library's boundary.
 REVM_GAS = 2**62
 REVM_CALLER = "0x" + (0xC0DE).to_bytes(20, "big").hex()
 REVM_SPEC = "PRAGUE"
@@ -64,14 +69,16 @@ def run_revm_precompile(address: bytes, data: bytes) -> bytes:
 def ecadd(computation: ComputationAPI) -> ComputationAPI:
     """0x06: the sum of two G1 points."""
     computation.consume_gas(GAS_ECADD, reason="ECADD Precompile")
-    computation.output = run_revm_precompile(ECADD_ADDRESS, computation.msg.data)
+    data = computation.msg.data[:ECADD_INPUT]  # what revm would read of a longer input
+    computation.output = run_revm_precompile(ECADD_ADDRESS, data)
     return computation
 
 
 def ecmul(computation: ComputationAPI) -> ComputationAPI:
     """0x07: a G1 point times a 256-bit scalar."""
     computation.consume_gas(GAS_ECMUL, reason="ECMUL Precompile")
-    computation.output = run_revm_precompile(ECMUL_ADDRESS, computation.msg.data)
+    data = computation.msg.data[:ECMUL_INPUT]
+    computation.output = run_revm_precompile(ECMUL_ADDRESS, data)
     return computation
 
 
