@@ -252,6 +252,13 @@ def update(store: NodeStore, root_hash: bytes, changes: Mapping[bytes, bytes]) -
             root = BLANK_NODE
         else:
             root = batch.resolve(root_hash, items[0][0], 0)
+        deletions = [item for item in items if not item[1]]
+        if deletions and len(deletions) < len(items):
+            # Read what the deletions alone would: py-evm applies a block's deletions before
+            # its writes, and a branch a deletion leaves with one child reads that child to
+            # collapse, even when a write fills the branch again. A witness this batch
+            # records then serves a stateless check done either way.
+            _Batch(store, dry_run=True).update(root, deletions, 0)
         new_root = batch.update(root, items, 0)
     except _Missing as missing:
         raise MissingTrieNode(
@@ -276,10 +283,11 @@ class _Batch:
     nothing under it changed (deleting absent keys, rewriting equal values), and the parent
     then keeps its reference: an unchanged subtree is never rewritten."""
 
-    __slots__ = ("store",)
+    __slots__ = ("store", "dry_run")
 
-    def __init__(self, store: NodeStore) -> None:
+    def __init__(self, store: NodeStore, dry_run: bool = False) -> None:
         self.store = store
+        self.dry_run = dry_run  # read what the batch needs, build nothing to store
 
     def resolve(self, ref: Node, nibbles: bytes, depth: int) -> Node:
         """The node a child reference points to: blank, inline, or by hash."""
@@ -293,8 +301,8 @@ class _Batch:
     def reference(self, node: Node) -> Node:
         """How a parent refers to ``node``: inline under 32 bytes encoded, else by its hash
         (stored)."""
-        if node == BLANK_NODE:
-            return BLANK_NODE
+        if node == BLANK_NODE or self.dry_run:
+            return node
         encoded = encode_node(node)
         if len(encoded) < HASH_SIZE:
             return node
@@ -325,22 +333,26 @@ class _Batch:
     def update_extension(
         self, node: Node, path: bytes, items: list[tuple[bytes, bytes]], depth: int
     ) -> Node:
+        end = depth + len(path)
+        through = [item for item in items if item[0][depth:end] == path]
+        # A key that leaves the extension's path is absent: deleting it changes nothing.
+        leaving = [item for item in items if item[1] and item[0][depth:end] != path]
+        if not leaving:
+            if not through:
+                return node
+            child = self.resolve(node[1], through[0][0], end)
+            new_child = self.update(child, through, end)
+            if new_child is child or new_child == child:
+                return node
+            return self.prefix(path, new_child)
         shared = len(path)
-        for key, _ in items:
+        for key, _ in leaving:
             limit = min(shared, len(key) - depth)
             i = 0
             while i < limit and key[depth + i] == path[i]:
                 i += 1
             shared = i
-            if shared == 0:
-                break
-        if shared == len(path):
-            child = self.resolve(node[1], items[0][0], depth + shared)
-            new_child = self.update(child, items, depth + shared)
-            if new_child is child or new_child == child:
-                return node
-            return self.prefix(path, new_child)
-        # The batch leaves the extension's path at ``shared``: a branch goes there, holding
+        # The writes leave the extension's path at ``shared``: a branch goes there, holding
         # the rest of the extension under its next nibble.
         refs = [BLANK_NODE] * 16
         pending: dict[int, Node] = {}
@@ -349,7 +361,8 @@ class _Batch:
             pending[path[shared]] = [encode_path(rest, False), node[1]]
         else:
             refs[path[shared]] = node[1]
-        branch = self.update_branch(None, refs, pending, BLANK_NODE, items, depth + shared)
+        kept = [item for item in items if item[1] or item[0][depth:end] == path]
+        branch = self.update_branch(None, refs, pending, BLANK_NODE, kept, depth + shared)
         return self.prefix(path[:shared], branch)
 
     def update_branch(

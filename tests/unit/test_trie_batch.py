@@ -201,3 +201,70 @@ nested = st.recursive(
 @given(nested)
 def test_node_encoding_is_rlp(item):
     assert encode_node(item) == rlp.encode(item)
+
+
+class ReadRecorder(dict):
+    """A node database that remembers which keys were read."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.reads: set[bytes] = set()
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        self.reads.add(key)
+        return value
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenarios(), st.randoms(use_true_random=False))
+def test_nodes_the_batch_reads_let_py_evm_apply_the_changes_statelessly(scenario, rng):
+    """A witness is the nodes a block read. py-evm's AccountDB applies a block's changes one
+    by one, the deletions first (in any order), then the writes; with only the nodes the
+    batch read (plus what it writes itself) it must not miss a node."""
+    start, changes = scenario
+    db, root = build_reference(start)
+    recorder = ReadRecorder(db)
+    new_root = update(NodeStore(recorder), root, changes)
+    witness = {key: db[key] for key in recorder.reads}
+    if root in db:
+        witness[root] = db[root]
+    stateless = HexaryTrie(witness, root)
+    deletions = [k for k, v in changes.items() if not v]
+    rng.shuffle(deletions)
+    for key in deletions:
+        stateless[key] = b""
+    for key, value in changes.items():
+        if value:
+            stateless[key] = value
+    assert stateless.root_hash == new_root
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenarios(), st.randoms(use_true_random=False))
+def test_the_batch_applies_the_changes_on_the_nodes_py_evm_read(scenario, rng):
+    """The other way round: a witness recorded by py-evm's one-by-one order serves the
+    batch (a stateless check with the batch on a block built elsewhere)."""
+    start, changes = scenario
+    db, root = build_reference(start)
+    recorder = ReadRecorder(db)
+    sequential = HexaryTrie(recorder, root)
+    deletions = [k for k, v in changes.items() if not v]
+    rng.shuffle(deletions)
+    for key in deletions:
+        sequential[key] = b""
+    for key, value in changes.items():
+        if value:
+            sequential[key] = value
+    witness = {key: db[key] for key in recorder.reads if key in db}
+    if root in db:
+        witness[root] = db[root]
+    assert update(NodeStore(witness), root, changes) == sequential.root_hash
