@@ -92,6 +92,35 @@ class BlockProduction:
         clock = int(time.time()) + self.time_offset
         return await self.mine(max(clock, self.head.timestamp + max(interval, 1)))
 
+    async def mine_many(self, count: int, interval: int | None = None) -> list[BuiltBlock]:
+        """``anvil_mine [count, interval]``: ``count`` blocks built in one trip to the chain
+        writer (not one trip each), each announced in order as ``mine`` announces it; with
+        ``interval``, each block as ``mine_after_interval`` makes it. A block that fails
+        stops the run: the blocks before it stay (and are announced), the error is raised."""
+        built, error = await self._on_writer(self._build_blocks, count, interval)
+        for block in built:
+            self._after_block(block)
+        if error is not None:
+            raise error
+        return built
+
+    def _build_blocks(
+        self, count: int, interval: int | None
+    ) -> tuple[list[BuiltBlock], Exception | None]:
+        built: list[BuiltBlock] = []
+        try:
+            for _ in range(count):
+                timestamp = None
+                if interval is not None:
+                    self.increase_time(interval)
+                    if self._next_timestamp is None:
+                        clock = int(time.time()) + self.time_offset
+                        timestamp = max(clock, self.chain.head.timestamp + max(interval, 1))
+                built.append(self._build_next_block(timestamp))
+        except Exception as exc:  # the blocks built so far are the chain's: announce them
+            return built, exc
+        return built, None
+
     def _build_next_block(self, timestamp: int | None) -> BuiltBlock:
         head = self.chain.head
         base_fee = self._next_fields.get("base_fee_per_gas")

@@ -98,3 +98,29 @@ def test_template_header_equals_pyevm_header_from_parent(genesis, dev_accounts, 
             assert ours == theirs and type(ours) is type(theirs)
         ours = chain.vm_class.template_header(parent, **common, base_fee_per_gas=5)
         assert ours == theirs.copy(base_fee_per_gas=5, gas_limit=parent.gas_limit)
+
+
+async def test_mine_many_announces_every_block_in_order(devnet, monkeypatch):
+    heard = []
+    devnet.listeners.append(lambda built: heard.append(built.block.header.block_number))
+    built = await devnet.mine_many(5, interval=1000)
+    numbers = [b.block.header.block_number for b in built]
+    assert numbers == heard == [1, 2, 3, 4, 5] and devnet.head == built[-1].block.header
+    stamps = [b.block.header.timestamp for b in built]
+    assert all(later - earlier >= 1000 for earlier, later in zip(stamps, stamps[1:], strict=False))
+    assert devnet.time_offset == 5000
+    # A block that fails stops the run; the blocks before it are the chain's, announced.
+    calls = []
+    original = devnet.chain.build_block
+
+    def third_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(devnet.chain, "build_block", third_fails)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await devnet.mine_many(4)
+    assert devnet.head.block_number == 7 == devnet.chain.head.block_number
+    assert heard[-2:] == [6, 7]
