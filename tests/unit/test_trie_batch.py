@@ -268,3 +268,21 @@ def test_the_batch_applies_the_changes_on_the_nodes_py_evm_read(scenario, rng):
     if root in db:
         witness[root] = db[root]
     assert update(NodeStore(witness), root, changes) == sequential.root_hash
+
+
+def test_a_deletion_refilled_by_a_write_still_reads_the_sibling_py_evm_collapses():
+    """Branch of two hashed leaves; the block deletes one and writes a third key under the
+    same branch. py-evm deletes first, collapsing the branch onto the other leaf (a read);
+    the batch never collapses, yet its reads must include that leaf."""
+    start = {b"\x10": b"a" * 40, b"\x20": b"c" * 40}
+    changes = {b"\x10": b"", b"\x30": b"d" * 40}
+    db, root = build_reference(start)
+    recorder = ReadRecorder(db)
+    new_root = update(NodeStore(recorder), root, changes)
+    sibling = rlp.decode(db[root])[2]
+    assert sibling in recorder.reads
+    witness = {key: db[key] for key in recorder.reads}
+    stateless = HexaryTrie(witness, root)
+    stateless[b"\x10"] = b""
+    stateless[b"\x30"] = b"d" * 40
+    assert stateless.root_hash == new_root
