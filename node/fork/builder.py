@@ -31,7 +31,7 @@ from eth.abc import (
     SignedTransactionAPI,
     WithdrawalAPI,
 )
-from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA256, POST_MERGE_NONCE
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA256, EMPTY_UNCLE_HASH, POST_MERGE_NONCE
 from eth.db.trie import make_trie_root_and_nodes
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -193,6 +193,12 @@ class BuilderMode:
         header_class = dict(cls.get_block_class()._meta.fields)["header"]
         return header_class(
             parent_hash=parent.hash,
+            uncles_hash=EMPTY_UNCLE_HASH,
+            transaction_root=BLANK_ROOT_HASH,
+            receipt_root=BLANK_ROOT_HASH,
+            bloom=0,
+            gas_used=0,
+            extra_data=b"",
             coinbase=coinbase,
             state_root=state_root,
             difficulty=0,

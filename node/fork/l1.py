@@ -39,6 +39,7 @@ from precompiles.execute_market import BlockExecuteMarket, MarketParams, next_ex
 from precompiles.execute_wire import EXECUTE_ADDRESS
 
 L1_HEADER_FIELD_COUNT = len(PragueBlockHeader._meta.fields) + 2
+PRAGUE_FIELD_NAMES = frozenset(PragueBlockHeader._meta.field_names)
 
 
 class L1BlockHeader(PragueBlockHeader):
@@ -57,8 +58,11 @@ class L1BlockHeader(PragueBlockHeader):
         execute_base_fee_per_gas: int = 0,
         **kwargs: Any,
     ) -> None:
-        prague = PragueBlockHeader(*args, **kwargs)
-        values = {name: getattr(prague, name) for name, _ in PragueBlockHeader._meta.fields}
+        if args or len(kwargs) != len(PRAGUE_FIELD_NAMES):
+            # Prague's constructor fills the fields not given (its defaults).
+            prague = PragueBlockHeader(*args, **kwargs)
+            kwargs = {name: getattr(prague, name) for name in PRAGUE_FIELD_NAMES}
+        values = kwargs  # every Prague field given by name: nothing to fill
         rlp.Serializable.__init__(
             self,
             **values,
