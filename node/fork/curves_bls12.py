@@ -53,8 +53,6 @@ FP2_SIZE = 2 * FP_SIZE
 G1_SIZE = 2 * FP_SIZE
 G2_SIZE = 2 * FP2_SIZE
 SCALAR_SIZE = 32
-G1_MSM_PAIR_SIZE = G1_SIZE + SCALAR_SIZE
-G2_MSM_PAIR_SIZE = G2_SIZE + SCALAR_SIZE
 PAIRING_PAIR_SIZE = G1_SIZE + G2_SIZE
 PAIRING_BASE_GAS = 37_700
 PAIRING_PER_PAIR_GAS = 32_600
@@ -97,7 +95,7 @@ def decode(kind: type, encoded: bytes, subgroup: bool) -> G1Point | G2Point:
         if subgroup:
             return kind.from_xy_bytes_be(raw)
         return kind.from_xy_bytes_unchecked_be(raw)
-    except ValueError:
+    except Exception:  # arkworks' refusal of these bytes (a ValueError): the input's fault
         raise VMError(
             f"{name} point is not on the curve" + (" or not in the subgroup" if subgroup else "")
         ) from None
@@ -125,6 +123,8 @@ def msm_gas(pairs: int, per_pair: int, discounts: list[int], max_discount: int) 
 
 
 def add(kind: type, size: int, gas: int, name: str) -> Callable[[ComputationAPI], None]:
+    """G1ADD or G2ADD: the sum of two points on the curve (no subgroup check)."""
+
     def precompile(computation: ComputationAPI) -> None:
         data = bytes(computation.msg.data)
         require_length(data, 2 * size, name)
@@ -140,6 +140,8 @@ def add(kind: type, size: int, gas: int, name: str) -> Callable[[ComputationAPI]
 def msm(
     kind: type, size: int, per_pair: int, discounts: list[int], max_discount: int, name: str
 ) -> Callable[[ComputationAPI], None]:
+    """G1MSM or G2MSM: the sum of scalar * point over (point, scalar) pairs, each point in
+    the subgroup, priced with EIP-2537's discount table."""
     pair_size = size + SCALAR_SIZE
 
     def precompile(computation: ComputationAPI) -> None:
