@@ -223,9 +223,10 @@ class ReadRecorder(dict):
 )
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_nodes_the_batch_reads_let_py_evm_apply_the_changes_statelessly(scenario, rng):
-    """A witness is the nodes a block read. py-evm's AccountDB applies a block's changes one
-    by one, the deletions first (in any order), then the writes; with only the nodes the
-    batch read (plus what it writes itself) it must not miss a node."""
+    """A witness is the nodes a block read. py-evm applies a block's changes one by one: its
+    account trie the deletions first (in any order) then the writes, a storage trie in
+    journal order (deletions and writes mixed). With only the nodes the batch read (plus
+    what it writes itself) neither order may miss a node."""
     start, changes = scenario
     db, root = build_reference(start)
     recorder = ReadRecorder(db)
@@ -233,15 +234,17 @@ def test_nodes_the_batch_reads_let_py_evm_apply_the_changes_statelessly(scenario
     witness = {key: db[key] for key in recorder.reads}
     if root in db:
         witness[root] = db[root]
-    stateless = HexaryTrie(witness, root)
-    deletions = [k for k, v in changes.items() if not v]
+    deletions = [(k, v) for k, v in changes.items() if not v]
+    writes = [(k, v) for k, v in changes.items() if v]
     rng.shuffle(deletions)
-    for key in deletions:
-        stateless[key] = b""
-    for key, value in changes.items():
-        if value:
+    rng.shuffle(writes)
+    mixed = deletions + writes
+    rng.shuffle(mixed)
+    for order in (deletions + writes, mixed):
+        stateless = HexaryTrie(dict(witness), root)
+        for key, value in order:
             stateless[key] = value
-    assert stateless.root_hash == new_root
+        assert stateless.root_hash == new_root
 
 
 @settings(
@@ -251,23 +254,26 @@ def test_nodes_the_batch_reads_let_py_evm_apply_the_changes_statelessly(scenario
 )
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_the_batch_applies_the_changes_on_the_nodes_py_evm_read(scenario, rng):
-    """The other way round: a witness recorded by py-evm's one-by-one order serves the
-    batch (a stateless check with the batch on a block built elsewhere)."""
+    """The other way round: a witness recorded by py-evm's one-by-one order (deletions
+    first, or mixed as a storage trie's journal) serves the batch (a stateless check with
+    the batch on a block built elsewhere)."""
     start, changes = scenario
     db, root = build_reference(start)
-    recorder = ReadRecorder(db)
-    sequential = HexaryTrie(recorder, root)
-    deletions = [k for k, v in changes.items() if not v]
+    deletions = [(k, v) for k, v in changes.items() if not v]
+    writes = [(k, v) for k, v in changes.items() if v]
     rng.shuffle(deletions)
-    for key in deletions:
-        sequential[key] = b""
-    for key, value in changes.items():
-        if value:
+    rng.shuffle(writes)
+    mixed = deletions + writes
+    rng.shuffle(mixed)
+    for order in (deletions + writes, mixed):
+        recorder = ReadRecorder(db)
+        sequential = HexaryTrie(recorder, root)
+        for key, value in order:
             sequential[key] = value
-    witness = {key: db[key] for key in recorder.reads if key in db}
-    if root in db:
-        witness[root] = db[root]
-    assert update(NodeStore(witness), root, changes) == sequential.root_hash
+        witness = {key: db[key] for key in recorder.reads if key in db}
+        if root in db:
+            witness[root] = db[root]
+        assert update(NodeStore(witness), root, changes) == sequential.root_hash
 
 
 def test_a_deletion_refilled_by_a_write_still_reads_the_sibling_py_evm_collapses():
@@ -286,3 +292,20 @@ def test_a_deletion_refilled_by_a_write_still_reads_the_sibling_py_evm_collapses
     stateless[b"\x10"] = b""
     stateless[b"\x30"] = b"d" * 40
     assert stateless.root_hash == new_root
+
+
+def test_a_witness_without_that_sibling_still_serves_the_batch():
+    """The same block recorded one by one with the write first (a storage journal's order):
+    the branch never collapses and the sibling is not in the witness; the batch's
+    deletions-first reads are only for the witness it records, so it still applies."""
+    start = {b"\x10": b"a" * 40, b"\x20": b"c" * 40}
+    db, root = build_reference(start)
+    recorder = ReadRecorder(db)
+    sequential = HexaryTrie(recorder, root)
+    sequential[b"\x30"] = b"d" * 40
+    sequential[b"\x10"] = b""
+    sibling = rlp.decode(db[root])[2]
+    assert sibling not in recorder.reads
+    witness = {key: db[key] for key in recorder.reads if key in db}
+    changes = {b"\x10": b"", b"\x30": b"d" * 40}
+    assert update(NodeStore(witness), root, changes) == sequential.root_hash
