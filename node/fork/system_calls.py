@@ -94,6 +94,13 @@ def queue_system_call(vm: VirtualMachineAPI, queue: RequestQueue) -> bytes:
     """The end-of-block system call to ``queue``'s contract: the requests it dequeues (no
     call when the contract has no code, as py-evm)."""
     state = vm.state
+    settled = state.__dict__.setdefault("_settled_queues", set())
+    if queue.address in settled:
+        # Settled by the last block this state ran (canonical code, empty queue, excess
+        # and count zero): only a request added since (the count) can change that.
+        if state.get_storage(queue.address, COUNT_SLOT) == 0:
+            return b""
+        settled.discard(queue.address)
     code = state.get_code(queue.address)
     if not code:
         return b""
@@ -113,9 +120,13 @@ def queue_system_call(vm: VirtualMachineAPI, queue: RequestQueue) -> bytes:
                 (EXCESS_SLOT, excess, max(0, previous + count - queue.target_per_block)),
                 (COUNT_SLOT, count, 0),
             )
+            written = False
             for slot, old, new in new_values:
                 if new != old:
                     state.set_storage(queue.address, slot, new)
+                    written = True
+            if not written:
+                settled.add(queue.address)
             return b""
     computation = vm.execute_bytecode(
         origin=SYSTEM_ADDRESS,
