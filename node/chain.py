@@ -1,7 +1,11 @@
 """The chain: py-evm's chain and database under one object that speaks Python values.
 
-It builds blocks with py-evm's full ``import_block`` pipeline on a template block, imports
-and rewinds blocks, and reads state at any block. The rest has a module of its own, which
+It builds its own blocks with the builder (``BuilderMode.build_block``: py-evm's VM and
+state, the header made once, no re-validation; the next block runs on the state the last one
+left, ``WarmState``), imports blocks built elsewhere through py-evm's full ``import_block``,
+rewinds blocks, and reads state at any block (shared read views, ``node.read_view``).
+Execution witnesses are recorded as blocks are built on chains that need every one (an L2),
+and otherwise re-run on the parent's state when asked (``execution_witness``). The rest has a module of its own, which
 the chain wires to its database and fronts with a method or two: VMs for a header
 (``node.vm``), simulated calls (``node.simulation``), receipts (``node.receipts``), proofs
 (``node.proofs``), witnesses (``node.witness``) and the delayed state root

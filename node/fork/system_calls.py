@@ -6,7 +6,9 @@ the EIP's canonical code and its queue is empty, the call's whole effect is know
 dequeues nothing, resets the queue pointers, moves the excess towards the target and clears
 the per-block count. ``queue_system_call`` then reads the slots the bytecode reads and
 writes those whose value changes (so the state and the execution witness are the same) and
-returns no requests; any other case runs the bytecode, as py-evm does.
+returns no requests; any other case runs the bytecode, as py-evm does. A queue that call left
+settled (no slot changed) on a state that runs the next block too (the builder's warm state)
+costs one read of its count there: nothing else can have moved.
 """
 
 from __future__ import annotations
