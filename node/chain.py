@@ -132,7 +132,7 @@ class Chain:
             self.db, self.chaindb, self.block_by_header, self.header_by_number
         )
         self.witnesses = WitnessStore(self.db)
-        self.read_views = ReadViews(self.db)
+        self.read_views = ReadViews(self.db, self.vm_class.get_state_class().get_account_db_class())
         self._head: tuple[bytes, BlockHeaderAPI] | None = None  # (hash, header), decoded once
         self._warm: WarmState | None = None  # the state the last block built left
         record = genesis.record_witnesses

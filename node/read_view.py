@@ -7,7 +7,8 @@ root never changes: a view can never be stale, and a new head or a state edit (w
 records a new post-state root for the head) simply asks for another view. The chain keeps
 the ``MAX_READ_VIEWS`` most recent; each view starts a fresh ``AccountDB`` after
 ``MAX_VIEW_READS`` reads, so its caches stay bounded however long the head stays put.
-Views are read-only and thread-safe (one lock per view).
+Views are read-only and thread-safe (one lock per view); they read through the fork's own
+account database class (the batched one shares its decoded-node cache).
 """
 
 from __future__ import annotations
@@ -25,17 +26,23 @@ MAX_VIEW_READS = 50_000  # reads before a view drops its caches
 class ReadView:
     """Read-only account data at ``state_root`` (the methods an ``AccountDB`` reads with)."""
 
-    def __init__(self, db: AtomicDatabaseAPI, state_root: bytes) -> None:
+    def __init__(
+        self,
+        db: AtomicDatabaseAPI,
+        state_root: bytes,
+        account_db_class: type[AccountDB] = AccountDB,
+    ) -> None:
         self.db = db
         self.state_root = state_root
+        self.account_db_class = account_db_class
         self._lock = threading.Lock()
-        self._account_db = AccountDB(db, state_root)
+        self._account_db = account_db_class(db, state_root)
         self._reads = 0
 
     def _reader(self) -> AccountDB:
         self._reads += 1
         if self._reads > MAX_VIEW_READS:
-            self._account_db = AccountDB(self.db, self.state_root)
+            self._account_db = self.account_db_class(self.db, self.state_root)
             self._reads = 1
         return self._account_db
 
@@ -67,8 +74,14 @@ class ReadView:
 class ReadViews:
     """The most recent ``MAX_READ_VIEWS`` read views of one database, by state root."""
 
-    def __init__(self, db: AtomicDatabaseAPI, limit: int = MAX_READ_VIEWS) -> None:
+    def __init__(
+        self,
+        db: AtomicDatabaseAPI,
+        account_db_class: type[AccountDB] = AccountDB,
+        limit: int = MAX_READ_VIEWS,
+    ) -> None:
         self.db = db
+        self.account_db_class = account_db_class
         self.limit = limit
         self._views: OrderedDict[bytes, ReadView] = OrderedDict()
         self._lock = threading.Lock()
@@ -77,7 +90,8 @@ class ReadViews:
         with self._lock:
             view = self._views.get(state_root)
             if view is None:
-                view = self._views[state_root] = ReadView(self.db, state_root)
+                view = ReadView(self.db, state_root, self.account_db_class)
+                self._views[state_root] = view
                 while len(self._views) > self.limit:
                     self._views.popitem(last=False)
             else:
