@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
@@ -32,7 +33,6 @@ from eth.abc import (
     WithdrawalAPI,
 )
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA256, EMPTY_UNCLE_HASH, POST_MERGE_NONCE
-from eth.db.trie import make_trie_root_and_nodes
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague.constants import (
@@ -46,10 +46,21 @@ from eth_utils import ValidationError
 
 from node.errors import InvalidTransaction, TxRejection
 from node.fork.system_calls import block_requests, requests_hash
+from node.trie_batch import BLANK_ROOT_HASH as BLANK_TRIE_ROOT
+from node.trie_batch import NodeStore, update
 
 # EIP-7002 and EIP-7251 queues count the requests added in the current block in slot 1.
 REQUEST_QUEUES = (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS)
 REQUEST_COUNT_SLOT = WITHDRAWAL_REQUEST_COUNT_STORAGE_SLOT
+
+
+def list_trie_root_and_nodes(items: Sequence) -> tuple[bytes, dict[bytes, bytes]]:
+    """The root and nodes of the trie of ``items`` by index (a block's transactions or
+    receipts), built in one batch (``node.trie_batch``): the same root and nodes as py-evm's
+    ``make_trie_root_and_nodes``, which inserts the items one by one."""
+    nodes: dict[bytes, bytes] = {}
+    changes = {rlp.encode(index): item.encode() for index, item in enumerate(items)}
+    return update(NodeStore(nodes), BLANK_TRIE_ROOT, changes), nodes
 
 
 class RunningHeader:
@@ -241,9 +252,9 @@ class BuilderMode:
         self.apply_skipping_invalid(transactions, running)
         included = self.included_transactions
         receipts = self.receipts
-        tx_root, tx_nodes = make_trie_root_and_nodes(included)
+        tx_root, tx_nodes = list_trie_root_and_nodes(included)
         self.chaindb.persist_trie_data_dict(tx_nodes)
-        receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
+        receipt_root, receipt_nodes = list_trie_root_and_nodes(receipts)
         self.chaindb.persist_trie_data_dict(receipt_nodes)
         requests = block_requests(self, receipts)
         fields = self.builder_header_fields()

@@ -124,3 +124,23 @@ async def test_mine_many_announces_every_block_in_order(devnet, monkeypatch):
         await devnet.mine_many(4)
     assert devnet.head.block_number == 7 == devnet.chain.head.block_number
     assert heard[-2:] == [6, 7]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 16, 17, 130])
+def test_list_trie_equals_pyevm_make_trie_root_and_nodes(count):
+    import random
+
+    from eth.db.trie import make_trie_root_and_nodes
+
+    from node.fork.builder import list_trie_root_and_nodes
+
+    class Item:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def encode(self) -> bytes:
+            return self.data
+
+    rng = random.Random(count)
+    items = [Item(rng.randbytes(rng.choice([1, 20, 31, 32, 33, 120, 600]))) for _ in range(count)]
+    assert list_trie_root_and_nodes(items) == make_trie_root_and_nodes(items)
