@@ -99,7 +99,12 @@ def queue_system_call(vm: VirtualMachineAPI, queue: RequestQueue) -> bytes:
     settled = state.__dict__.setdefault("_settled_queues", set())
     if queue.address in settled:
         # Settled by the last block this state ran (canonical code, empty queue, excess
-        # and count zero): only a request added since (the count) can change that.
+        # and count zero): only a request added since can change that, and adding one
+        # runs the contract. py-evm notes every account read since the state was last
+        # persisted (the end of that block); one nothing read is as that block left it.
+        accessed = getattr(state._account_db, "_accessed_accounts", None)
+        if accessed is not None and queue.address not in accessed:
+            return b""
         if state.get_storage(queue.address, COUNT_SLOT) == 0:
             return b""
         settled.discard(queue.address)
