@@ -42,7 +42,22 @@ REFUND_DELAY = 24 * 3600
 ADVANCE = "advance(bytes32,bytes32,uint256,uint256,address,bytes32,bytes32,bytes,bytes)"
 L1_SEND = "sendMessage(address,uint256,uint256,bytes)"
 L1_CLAIM = f"claimL2Message({MESSAGE_TYPE},uint256,bytes[],bytes[])"
-ROLLUP_CONSTRUCTOR = ["bytes32", "bytes32", "uint256", "uint256", "address", "address"]
+L2_BLOCK_TYPE = "(bytes32,bytes32,uint256,uint256,address,bytes32,bytes32)"
+INVALID_FORCED_TYPE = "(bytes,bytes)"
+ADVANCE_TO = f"advanceTo(uint256,{L2_BLOCK_TYPE},bytes,bytes,{INVALID_FORCED_TYPE}[])"
+FORCE_INCLUDE = "forceInclude(bytes)"
+ROLLUP_CONSTRUCTOR = [
+    "bytes32",  # L2 genesis hash
+    "bytes32",  # L2 genesis state root
+    "uint256",  # L2 chain id
+    "uint256",  # L2 gas limit
+    "address",  # sequencer (zero under BASED)
+    "address",  # L2 messenger
+    "uint8",  # sequencing policy (POLICIES)
+    "uint256",  # forceDelay, L1 blocks
+    "uint256",  # forceFee, wei
+]
+POLICIES = ("sequencer", "based")
 # L2Messenger
 L2_SEND = "sendMessage(address,uint256,uint256,bytes)"
 L2_CLAIM = f"claim(uint256,address,{MESSAGE_TYPE},bytes32[],uint256)"
@@ -52,6 +67,9 @@ MESSAGE_SENT = "MessageSent(uint256,address,address,uint256,uint256,uint256,byte
 MESSAGE_SENT_L1 = MESSAGE_SENT
 MESSAGE_SENT_L2 = MESSAGE_SENT
 BLOCK_SETTLED = "BlockSettled(uint256,bytes32,bytes32,uint256,uint256,uint256)"
+FORCED_TX_QUEUED = "ForcedTxQueued(uint256,bytes32,address,uint256,bytes)"
+FORCED_TX_INCLUDED = "ForcedTxIncluded(uint256,bytes32,uint256)"
+FORCED_TX_SKIPPED = "ForcedTxSkipped(uint256,bytes32,uint256)"
 
 # Errors that appear in revert data but not in the contracts' ABIs.
 EXTRA_ERRORS = (

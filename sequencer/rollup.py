@@ -28,6 +28,7 @@ from sequencer.messages import (
     L1_SEND,
     L1_TO_L2,
     MESSAGE_SENT,
+    POLICIES,
     ROLLUP_CONSTRUCTOR,
     Domain,
     Message,
@@ -38,6 +39,7 @@ from sequencer.messages import (
 MESSENGER = bytes.fromhex("4200000000000000000000000000000000000007")
 BEACON_ROOTS = bytes.fromhex("000F3df6D732807Ef1319fB7B8bB8522d0Beac02")
 ROLLUP_DEPLOY_GAS = 8_000_000
+DEFAULT_FORCE_DELAY = 10
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class RollupInfo:
     l2_genesis_hash: str
     sequencer: str
     initial_escrow: int
+    policy: str = "sequencer"
+    force_delay: int = 10
+    force_fee: int = 0
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,9 +256,19 @@ def deploy_rollup(
     l2: RpcClient,
     sequencer: bytes,
     initial_escrow: int = 0,
+    policy: str = "sequencer",
+    force_delay: int = DEFAULT_FORCE_DELAY,
+    force_fee: int = 0,
 ) -> tuple[Rollup, RollupInfo, dict]:
     """Deploy ``NativeRollup`` for the chain the L2 node serves, escrowing ``initial_escrow``
-    wei (the L2 genesis balances outside the messenger)."""
+    wei (the L2 genesis balances outside the messenger), under sequencing ``policy``
+    (``sequencer``: only ``sequencer`` settles; ``based``: anyone, ``sequencer`` ignored) with
+    forced transactions due ``force_delay`` L1 blocks after ``forceInclude`` (fee
+    ``force_fee`` wei)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown sequencing policy {policy!r} (one of {', '.join(POLICIES)})")
+    if policy == "based":
+        sequencer = b"\x00" * 20
     genesis = l2_genesis(l2)
     check_initial_escrow(l2, initial_escrow, genesis)
     l2_chain_id = l2.chain_id()
@@ -264,6 +279,9 @@ def deploy_rollup(
         h2i(genesis["gasLimit"]),
         sequencer,
         MESSENGER,
+        POLICIES.index(policy),
+        force_delay,
+        force_fee,
     ]
     init = load_artifact("NativeRollup").bytecode + encode(ROLLUP_CONSTRUCTOR, args)
     receipt = deployer.send(
@@ -279,6 +297,9 @@ def deploy_rollup(
         l2_genesis_hash=genesis["hash"],
         sequencer=b2h(sequencer),
         initial_escrow=initial_escrow,
+        policy=policy,
+        force_delay=force_delay,
+        force_fee=force_fee,
     )
     return Rollup(deployer.rpc, address, block), info, receipt
 

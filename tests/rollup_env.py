@@ -76,6 +76,17 @@ ADVANCE_GAS = 15_000_000
 SEQUENCER, ALICE, RELAYER, BOB = 0, 1, 2, 3
 
 ADVANCE = "advance(bytes32,bytes32,uint256,uint256,address,bytes32,bytes32,bytes,bytes)"
+ROLLUP_CONSTRUCTOR = [
+    "bytes32",
+    "bytes32",
+    "uint256",
+    "uint256",
+    "address",
+    "address",
+    "uint8",
+    "uint256",
+    "uint256",
+]
 
 
 def error_data(signature: str, *args) -> bytes:
@@ -236,7 +247,7 @@ class RollupEnv:
         rollup = l1.deploy(
             SEQUENCER,
             "NativeRollup",
-            ["bytes32", "bytes32", "uint256", "uint256", "address", "address"],
+            ROLLUP_CONSTRUCTOR,
             [
                 genesis.hash,
                 l2.chain.state_root_after(genesis),
@@ -244,6 +255,9 @@ class RollupEnv:
                 genesis.gas_limit,
                 l1.address(SEQUENCER),
                 MESSENGER,
+                0,  # policy SEQUENCER
+                10,  # forceDelay (L1 blocks)
+                0,  # forceFee
             ],
             value=initial_escrow,
         )
