@@ -226,7 +226,11 @@ class Chain:
         timestamp = max(timestamp, parent.timestamp + 1)
         if prev_randao is None:
             prev_randao = keccak(parent.hash + b"prevrandao")
-        header = self.vm_class.template_header(
+        # The fork class that runs a block at this timestamp (a chain with a fork schedule
+        # picks it by time; otherwise the chain's one class).
+        class_at = getattr(self.vm_factory, "class_at", None)
+        vm_class = self.vm_class if class_at is None else class_at(timestamp)
+        header = vm_class.template_header(
             parent,
             timestamp=timestamp,
             coinbase=coinbase,
@@ -239,7 +243,12 @@ class Chain:
         recorder = RecordingDatabase(self.db) if self.record_witnesses else None
         vm = self.vm_factory.vm(header, chaindb=None if recorder is None else L1ChainDB(recorder))
         warm, self._warm = self._warm, None
-        if recorder is None and warm is not None and warm.root == header.state_root:
+        if (
+            recorder is None
+            and warm is not None
+            and warm.root == header.state_root
+            and type(warm.state) is vm.get_state_class()  # not across a fork boundary
+        ):
             # The state the last block left, caches and all, runs this block in its context
             # (a recorded witness needs every read to reach the database: never then).
             vm._state = warm.resume(vm, header)
