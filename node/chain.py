@@ -270,7 +270,8 @@ class Chain:
         if recorder is not None and vm.skipped_transactions:
             # The builder read the accounts of transactions it left out; the witness holds
             # only what the block itself reads: re-run it.
-            self.witnesses[block.hash] = self.rerun_for_witness(block)
+            # (The block as stored: its transactions in the block's own classes.)
+            self.witnesses[block.hash] = self.rerun_for_witness(self.block_by_header(block.header))
         if recorder is None:
             self._warm = WarmState.after(vm, warm)
         receipts = self.receipts.add(block, vm.receipts)
