@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulation_flags(p)
     add_edge_flags(p)
     add_limit_flags(p)
+    add_dashboard_flags(p)
     return p
 
 
@@ -430,4 +431,21 @@ def simulation_limits(args: argparse.Namespace) -> SimulationLimits:
         timeout=args.rpc_evm_timeout,
         trace_timeout=args.trace_timeout,
         trace_max_steps=args.trace_max_steps,
+    )
+
+
+def add_dashboard_flags(p: argparse.ArgumentParser) -> None:
+    dash = p.add_argument_group("dashboard (the page at GET / on the RPC port)")
+    dash.add_argument(
+        "--rollup-deployment",
+        type=Path,
+        metavar="FILE",
+        help="a native-rollup deployment file (its --rollup-file): the dashboard shows that "
+        "rollup's panel (read at each page load, so it may appear later)",
+    )
+    dash.add_argument(
+        "--rollup-l2-url",
+        metavar="URL",
+        help="the rollup's L2 node, which the dashboard (in the browser) checks settled "
+        "hashes against and follows messages on",
     )

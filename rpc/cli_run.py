@@ -29,6 +29,7 @@ from node.statefile import (
 from node.storage import open_database
 from rpc.auth import JwtSecretError, load_or_create_secret
 from rpc.cli_flags import edge_settings, jwt_secret_path, pool_limits, simulation_limits
+from rpc.dashboard import DashboardSettings
 from rpc.http_policy import is_loopback
 from rpc.server import RpcServer
 
@@ -154,6 +155,7 @@ def banner(
         f"Chain ID:     {devnet.chain_id} ({genesis.name})",
         f"Hardfork:     {devnet.chain.vm_class.fork}",
         f"RPC:          {url} (HTTP and WebSocket)",
+        f"Dashboard:    {url}/ (read-only, in a browser)",
         f"Genesis:      0x{devnet.head.hash.hex()}",
         f"Gas limit:    {devnet.head.gas_limit}",
         f"Base fee:     {devnet.head.base_fee_per_gas} wei",
@@ -219,7 +221,8 @@ async def serve(args: argparse.Namespace) -> int:
     if public_controls is None:  # anvil parity on an L1; an L2's users must not mint ETH
         public_controls = devnet.genesis.role != "l2"
     edge = edge_settings(args)
-    server = RpcServer(devnet, controls=public_controls, edge=edge)
+    dashboard = DashboardSettings(args.rollup_deployment, args.rollup_l2_url)
+    server = RpcServer(devnet, controls=public_controls, edge=edge, dashboard_settings=dashboard)
     await _start(server, args.host, args.port)
     auth_server = None
     if secret is not None:

@@ -42,6 +42,7 @@ from rpc import (
     anvil,
     auth,
     connections,
+    dashboard,
     debug,
     devnet_info,
     eth,
@@ -126,12 +127,14 @@ class RpcServer:
         jwt_secret: bytes | None = None,
         edge: EdgeSettings | None = None,
         filter_store: filters.FilterStore | None = None,
+        dashboard_settings: dashboard.DashboardSettings | None = None,
     ) -> None:
         """``controls``: also serve the test-node controls (``rpc.exposure``);
         ``jwt_secret``: the authenticated endpoint, every request needs a token (``rpc.auth``);
         ``edge``: limits and Host/Origin policy (defaults as ``EdgeSettings``);
         ``filter_store``: the polled filters, shared by the servers of one node (a new one
-        when None)."""
+        when None); ``dashboard_settings``: the rollup the page at ``GET /`` shows
+        (``rpc.dashboard``)."""
         self.devnet = devnet
         self.edge = edge or EdgeSettings()
         self.filters = filter_store if filter_store is not None else filters.FilterStore()
@@ -150,6 +153,8 @@ class RpcServer:
         self.app.router.add_get("/", self._handle_get)
         self.app.router.add_post("/", self._handle_http)
         self.app.router.add_get("/health", self._health)
+        self.dashboard = dashboard.Dashboard(devnet, dashboard_settings)
+        self.app.router.add_get("/dashboard/{asset}", self.dashboard.asset)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
         # Big bodies are read and decoded a few at a time: memory stays bounded whatever
@@ -270,7 +275,7 @@ class RpcServer:
 
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            return web.Response(text="native-devnet JSON-RPC: POST JSON or open a WebSocket\n")
+            return await self.dashboard.page(request)  # JSON-RPC: POST, or a WebSocket
         ws = web.WebSocketResponse(
             max_msg_size=self.edge.max_body_bytes, heartbeat=WEBSOCKET_HEARTBEAT_SECONDS
         )

@@ -1,0 +1,141 @@
+// Drive the system Chromium (headless, puppeteer-core) to a node's dashboard and report what
+// the page shows and every request it made:
+//   node tests/js/dashboard.mjs <page-url> <chromium-path> [--mine RPC_URL] [--screenshot PNG]
+//                               [--rollup] [--rollup-l2-message]
+// --mine: after the first render, this script (not the page) asks RPC_URL for evm_mine and
+// waits for the page to show the new head without a reload. --rollup: wait for the rollup
+// panel's first render; --rollup-l2-message: wait for its L2 message.
+// Prints one JSON line; exits 0 when every wait was met, 1 otherwise.
+
+import puppeteer from 'puppeteer-core';
+
+const argv = process.argv.slice(2);
+const [pageUrl, executablePath] = argv;
+if (!pageUrl || !executablePath) {
+  console.error(`usage: node ${process.argv[1]} <page-url> <chromium-path> [options]`);
+  process.exit(2);
+}
+const option = (name) => {
+  const i = argv.indexOf(name);
+  return i < 0 ? null : argv[i + 1];
+};
+const flag = (name) => argv.includes(name);
+const WAIT_MS = 60_000;
+
+function methodsOf(text) {
+  try {
+    const msg = JSON.parse(text);
+    return (Array.isArray(msg) ? msg : [msg]).map((m) => (m && typeof m.method === 'string' ? m.method : '?'));
+  } catch {
+    return ['<not JSON>'];
+  }
+}
+
+const browser = await puppeteer.launch({
+  executablePath,
+  headless: true,
+  args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+  defaultViewport: { width: 1360, height: 900, deviceScaleFactor: 1 },
+});
+const report = {
+  console: [],
+  pageErrors: [],
+  failedRequests: [],
+  navigations: 0,
+  wsSent: [], // methods of every WebSocket frame the page sent
+  http: [], // every HTTP request: method, url, JSON-RPC methods of its body
+};
+let code = 0;
+try {
+  const page = await browser.newPage();
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketFrameSent', ({ response }) => report.wsSent.push(...methodsOf(response.payloadData)));
+  page.on('console', (msg) => report.console.push(`${msg.type()}: ${msg.text()}`));
+  page.on('pageerror', (err) => report.pageErrors.push(String(err)));
+  page.on('request', (req) => {
+    const body = req.postData();
+    report.http.push({ method: req.method(), url: req.url(), rpc: body ? methodsOf(body) : [] });
+  });
+  page.on('requestfailed', (req) => report.failedRequests.push(`${req.method()} ${req.url()}: ${req.failure()?.errorText}`));
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) report.navigations += 1;
+  });
+
+  await page.goto(pageUrl, { waitUntil: 'load', timeout: WAIT_MS });
+  await page.waitForFunction(() => window.dashboard && window.dashboard.ready, { timeout: WAIT_MS });
+  report.first = await page.evaluate(() => ({
+    head: window.dashboard.head,
+    rows: [...document.querySelectorAll('#blocks tbody tr')].map((r) => Number(r.dataset.block)),
+  }));
+
+  const mineUrl = option('--mine');
+  if (mineUrl) {
+    const answer = await fetch(mineUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'evm_mine', params: [] }),
+    });
+    report.mined = await answer.json();
+    const want = report.first.head + 1;
+    await page.waitForFunction(
+      (n) => document.querySelector(`#blocks tbody tr[data-block="${n}"]`) !== null,
+      { timeout: WAIT_MS },
+      want,
+    );
+    report.afterMine = await page.evaluate(() => ({
+      head: window.dashboard.head,
+      heads: window.dashboard.heads,
+      headText: document.getElementById('head-number').textContent,
+      rows: [...document.querySelectorAll('#blocks tbody tr')].map((r) => Number(r.dataset.block)),
+    }));
+  }
+  if (flag('--rollup')) {
+    await page.waitForFunction(() => window.dashboard.rollup !== null, { timeout: WAIT_MS });
+  }
+  if (flag('--rollup-l2-message')) {
+    await page.waitForFunction(() => !document.getElementById('rollup-l2-message').hidden, { timeout: WAIT_MS });
+  }
+  // the market as the charts hold it (the charts' own data arrays)
+  report.page = await page.evaluate(() => {
+    const d = window.dashboard;
+    const text = (id) => {
+      const box = document.getElementById(id);
+      return box && !box.hidden ? box.textContent : null;
+    };
+    const charts = d.charts.fee
+      ? {
+          labels: d.charts.fee.data.labels,
+          fee: d.charts.fee.data.datasets[0].data,
+          gasLabels: d.charts.gas.data.labels,
+          gas: d.charts.gas.data.datasets[0].data,
+          target: d.charts.gas.data.datasets[1].data,
+          limit: d.charts.gas.data.datasets[2].data,
+          deferred: d.charts.deferred.data.datasets[0].data,
+        }
+      : null;
+    return {
+      head: d.head,
+      renders: d.renders,
+      errors: d.errors,
+      charts,
+      rollup: d.rollup,
+      marketVisible: !document.getElementById('market').hidden,
+      rollupVisible: !document.getElementById('rollup').hidden,
+      messages: { error: text('error'), rollup: text('rollup-message'), rollupL2: text('rollup-l2-message') },
+      settledRows: [...document.querySelectorAll('#settled tbody tr')].map((r) => r.textContent),
+      accounts: document.querySelectorAll('#accounts tbody tr').length,
+      txs: [...document.querySelectorAll('#txs tbody tr')].map((r) => r.textContent),
+      anchors: [...document.querySelectorAll('#blocks tbody tr')].map((r) => r.lastElementChild.textContent),
+    };
+  });
+  const shot = option('--screenshot');
+  if (shot) await page.screenshot({ path: shot, fullPage: true });
+} catch (err) {
+  report.pageErrors.push(`driver: ${err}`);
+  code = 1;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
+process.exit(code);
