@@ -20,18 +20,10 @@ from dataclasses import dataclass
 
 import rlp
 from eth.abc import ComputationAPI
-from eth.consensus.context import ConsensusContext
-from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA256
-from eth.db.atomic import AtomicDB
-from eth.db.chain import ChainDB
+from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert, VMError
-from eth.vm.chain_context import ChainContext
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
-from eth.vm.interrupt import EVMMissingData
 from eth_hash.auto import keccak
-from eth_keys.exceptions import BadSignature
-from eth_utils import ValidationError
-from trie.exceptions import MissingTrieNode
 
 from precompiles.execute_wire import (
     ExecuteInput,
@@ -43,7 +35,9 @@ from precompiles.execute_wire import (
     execute_gas_cost,
 )
 from precompiles.nesting import rlp_depth_ok
-from precompiles.witness import Witness, WitnessDatabase, WitnessEncodingError, parse_witness
+from precompiles.reexecute import reexecute as reexecute_stateless
+from precompiles.verdict import UINT256_MAX, Invalid, Verdict
+from precompiles.witness import Witness, WitnessEncodingError, parse_witness
 
 log = logging.getLogger("native_devnet.execute")
 
@@ -54,35 +48,15 @@ RESULT_CACHE_SIZE = 256
 # as flat lists, so it nests two lists deep; anything deeper cannot decode (reason 1) and
 # is refused before the decoder builds it.
 MAX_TRANSACTION_LIST_DEPTH = 2
-UINT256_MAX = 2**256 - 1
+
+# The re-execution step of ``verify``: (input, decoded transactions, witness, linked
+# headers parent first, L2 VM class) -> a valid Verdict, or raises ``Invalid``.
+Reexecute = Callable[[ExecuteInput, list, Witness, list, type], Verdict]
+__all__ = ["UINT256_MAX", "Verdict", "verify"]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of verifying one input. ``reason`` is None for a valid block."""
-
-    reason: Reason | None
-    detail: str = ""
-    post_state_root: bytes = b""
-    number: int = 0
-    gas_used: int = 0
-    base_fee_per_gas: int = 0
-    block_hash: bytes = b""
-
-    @property
-    def valid(self) -> bool:
-        return self.reason is None
-
-    @property
-    def burned_fees(self) -> int:
-        return self.base_fee_per_gas * self.gas_used
-
-
-class _Invalid(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+# The exception verification steps raise (named here before it moved to precompiles.verdict).
+_Invalid = Invalid
 
 
 @contextmanager
@@ -143,83 +117,19 @@ def _check_header_rules(inp: ExecuteInput, parent) -> None:
         raise _Invalid(Reason.HEADER_RULE, "gas limit outside the 1/1024 bound of the parent's")
 
 
-def _with_linked_ancestors(vm_class: type, chain: list) -> type:
-    """``vm_class`` whose BLOCKHASH window is exactly the hash-linked chain: the parent's
-    hash, then each linked header's ``parent_hash`` (the hash of block k is known iff header
-    k+1 is linked). py-evm would only yield hashes of headers it can load, one short."""
-    hashes = [chain[0].hash] + [h.parent_hash for h in chain if h.block_number > 0]
-
-    class WitnessVM(vm_class):  # type: ignore[misc, valid-type]
-        @property
-        def previous_hashes(self):
-            return iter(hashes)
-
-    return WitnessVM
-
-
-def _reexecute(
-    inp: ExecuteInput, transactions: list, witness: Witness, chain: list, vm_class: type
-) -> Verdict:
-    parent = chain[0]
-    db = WitnessDatabase(witness.nodes)
-    for header in chain:
-        db[header.hash] = rlp.encode(header)
-    atomic = AtomicDB(db)
-    chaindb = ChainDB(atomic)
-    header = vm_class.create_header_from_parent(
-        parent,
-        timestamp=inp.timestamp,
-        gas_limit=inp.gas_limit,
-        coinbase=inp.coinbase,
-        mix_hash=inp.prev_randao,
-        parent_beacon_block_root=inp.l1_anchor,
-        extra_data=b"",
-    )
-    if header.base_fee_per_gas > UINT256_MAX:
-        raise _Invalid(Reason.HEADER_RULE, "base fee per gas exceeds uint256")
-    vm = _with_linked_ancestors(vm_class, chain)(
-        header=header,
-        chaindb=chaindb,
-        chain_context=ChainContext(inp.chain_id),
-        consensus_context=ConsensusContext(atomic),
-    )
-    block = vm.get_block_class()(header, transactions=transactions, uncles=[], withdrawals=[])
-    try:
-        result = vm.import_block(block).block
-    except (EVMMissingData, MissingTrieNode) as exc:
-        raise _Invalid(Reason.WITNESS_INCOMPLETE, f"{type(exc).__name__}: {exc}") from exc
-    except (ValidationError, BadSignature) as exc:
-        missing = exc.__context__
-        if isinstance(missing, EVMMissingData | MissingTrieNode):
-            raise _Invalid(Reason.WITNESS_INCOMPLETE, str(missing)) from exc
-        raise _Invalid(Reason.INVALID_TRANSACTION, str(exc)) from exc
-    built = result.header
-    if built.base_fee_per_gas * built.gas_used > UINT256_MAX:  # an output word
-        raise _Invalid(Reason.HEADER_RULE, "burned fees (base fee * gas used) exceed uint256")
-    if built.requests_hash != EMPTY_SHA256:
-        raise _Invalid(Reason.EXECUTION_REQUESTS, "the block produced execution requests")
-    if built.gas_used != inp.gas_used:
-        raise _Invalid(Reason.GAS_USED, f"block used {built.gas_used} gas, not {inp.gas_used}")
-    if built.receipt_root != inp.receipts_root:
-        raise _Invalid(Reason.RECEIPTS_ROOT, "receipts root differs")
-    if built.state_root != inp.post_state_root:
-        raise _Invalid(Reason.POST_STATE_ROOT, "post-state root differs")
-    return Verdict(
-        reason=None,
-        post_state_root=built.state_root,
-        number=built.block_number,
-        gas_used=built.gas_used,
-        base_fee_per_gas=built.base_fee_per_gas,
-        block_hash=built.hash,
-    )
-
-
 def verify(
-    inp: ExecuteInput, vm_class: type, transactions: list | _Invalid | None = None
+    inp: ExecuteInput,
+    vm_class: type,
+    transactions: list | _Invalid | None = None,
+    *,
+    reexecute: Reexecute = reexecute_stateless,
 ) -> Verdict:
     """Re-execute the block ``inp`` describes under ``vm_class``'s rules. Never raises.
     ``transactions`` is what ``decoded_transactions`` already made of ``inp.transactions``
-    (the precompile decodes them once for the market and once is enough)."""
+    (the precompile decodes them once for the market and once is enough). ``reexecute`` is
+    the re-execution step: the tuned stateless path (``precompiles.reexecute``) by default,
+    ``precompiles.execute_reference.reexecute_reference`` (py-evm's block import) for the
+    differential tests."""
     if isinstance(transactions, _Invalid):
         return Verdict(reason=transactions.reason, detail=transactions.detail)
     try:
@@ -236,7 +146,7 @@ def verify(
         if not chain:
             raise _Invalid(Reason.PARENT_NOT_IN_WITNESS, "no witness header hashes to parentHash")
         _check_header_rules(inp, chain[0])
-        return _reexecute(inp, transactions, witness, chain, vm_class)
+        return reexecute(inp, transactions, witness, chain, vm_class)
     except _Invalid as invalid:
         return Verdict(reason=invalid.reason, detail=invalid.detail)
     except Exception as exc:  # a py-evm failure on untrusted input: fail closed, log it
