@@ -28,6 +28,7 @@ from devtools.execute_inputs import input_from_chain  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import BuiltBlock, Chain  # noqa: E402
 from node.fork import DevnetPragueVM  # noqa: E402
+from node.fork.osaka import DevnetOsakaVM  # noqa: E402
 from node.genesis import DEFAULT_L2_GENESIS, load_genesis  # noqa: E402
 from precompiles.execute_wire import ExecuteInput  # noqa: E402
 
@@ -38,7 +39,8 @@ MAX_FEE = 100 * GWEI
 TIP = GWEI
 BLOB_TX_TYPE = 3
 WITHDRAWAL_REQUEST_ADDRESS = bytes.fromhex("00000961Ef480Eb55e80D19ad83579A64c007002")
-L2_VM = DevnetPragueVM
+# The rules EXECUTE applies to these blocks: the shipped schedules run Osaka from genesis.
+L2_VM = DevnetOsakaVM
 
 
 def l2_genesis():

@@ -35,6 +35,7 @@ from node.impersonation import impersonate
 from node.interrupt import Deadline
 from node.logs import LogLimits
 from node.mining import BlockListener, BlockProduction, MiningConfig, MiningMode
+from node.pending import next_timestamp
 from node.pool import PoolLimits, TxPool
 from node.reads import ChainReads
 from node.simulation import CallRequest, unsigned_fee_market_transaction
@@ -155,6 +156,11 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
     def validate_for_pool(self, tx: SignedTransactionAPI) -> None:
         """Everything that makes a transaction unacceptable now, against the pending block."""
         validate_static(tx, self.chain_id, self.next_gas_limit())
+        # The next block's fork rules (Osaka's EIP-7825 gas cap), by its timestamp.
+        fork = self.chain.vm_factory.class_at(
+            next_timestamp(self._next_timestamp, self.time_offset)
+        )
+        getattr(fork, "validate_fork_transaction", lambda tx: None)(tx)
         validate_against_state(
             self.chain.account_db(self.head), tx, self.next_base_fee(), allow_future_nonce=True
         )

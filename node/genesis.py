@@ -28,6 +28,8 @@ from eth.vm.forks.prague.constants import (
 )
 from eth_utils import decode_hex, to_canonical_address
 
+from node.fork.schedule import ForkSchedule
+
 SHIPPED_GENESIS = resources.files("genesis")
 DEFAULT_L1_GENESIS = SHIPPED_GENESIS / "l1.json"
 DEFAULT_L2_GENESIS = SHIPPED_GENESIS / "l2.json"
@@ -81,6 +83,8 @@ class Genesis:
     # Record every block's execution witness as it is built (--record-witnesses); None:
     # an L2 does (its sequencer feeds them to EXECUTE), an L1 re-runs a block when asked.
     record_witnesses: bool | None = None
+    # Which fork runs when (``config.pragueTime``/``config.osakaTime``, ``--hardfork``).
+    fork_schedule: ForkSchedule = field(default_factory=ForkSchedule)
 
     def with_overrides(self, **changes: Any) -> Genesis:
         return replace(self, **changes)
@@ -97,6 +101,11 @@ class Genesis:
             raise GenesisError("the delayed state root is an L1 feature (EXECUTE enabled)")
         if self.gas_limit < 5000:
             raise GenesisError("gas limit must be at least 5000")
+        if self.fork_schedule.prague_time > self.timestamp:
+            raise GenesisError(
+                f"config.pragueTime {self.fork_schedule.prague_time} is after the genesis "
+                f"timestamp {self.timestamp}: the devnet runs Prague or later from genesis"
+            )
 
     def with_accounts(self, addresses: list[bytes], balance: int) -> Genesis:
         alloc = dict(self.alloc)
@@ -190,6 +199,28 @@ def alloc_state_root(alloc: dict[bytes, GenesisAccount]) -> bytes:
     return db.state_root
 
 
+MAX_FORK_TIME = 2**64 - 1
+
+
+def _fork_time(config: dict[str, Any], key: str) -> int | None:
+    if key not in config or config[key] is None:
+        return None
+    value = _int(config[key], f"config.{key}")
+    if not 0 <= value <= MAX_FORK_TIME:
+        raise GenesisError(f"config.{key}: a timestamp within uint64, got {value}")
+    return value
+
+
+def parse_fork_schedule(config: dict[str, Any]) -> ForkSchedule:
+    """geth's ``config.pragueTime`` and ``config.osakaTime`` (0: from genesis; absent:
+    never). An absent ``pragueTime`` is read as 0: the devnet has no older fork to run."""
+    prague = _fork_time(config, "pragueTime")
+    osaka = _fork_time(config, "osakaTime")
+    if osaka is not None and prague is not None and osaka < prague:
+        raise GenesisError("config.osakaTime is before config.pragueTime")
+    return ForkSchedule(osaka_time=osaka, prague_time=prague or 0)
+
+
 def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise GenesisError("genesis must be an object with a 'config' object")
@@ -224,6 +255,7 @@ def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
             + ", ".join("0x" + a.hex() for a in missing)
         )
     return Genesis(
+        fork_schedule=parse_fork_schedule(config),
         chain_id=_int(config.get("chainId", 31337), "config.chainId"),
         gas_limit=_int(doc.get("gasLimit", 30_000_000), "gasLimit"),
         base_fee_per_gas=_int(doc.get("baseFeePerGas", 1_000_000_000), "baseFeePerGas"),

@@ -13,27 +13,17 @@ from __future__ import annotations
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, ChainDatabaseAPI, StateAPI
 from eth.vm.chain_context import ChainContext
 
-from node.fork import DevnetPragueVM, L2PragueVM
-from node.fork.l1 import L1PragueVM
+from node.fork import DevnetPragueVM
+from node.fork.schedule import fork_classes_for
 from node.genesis import Genesis
-from precompiles.execute_market import MarketParams
 
 
 def vm_class_for(genesis: Genesis) -> type[DevnetPragueVM]:
-    """The fork class a chain from ``genesis`` runs: the L1 carries EXECUTE; an L2 (or a
-    plain devnet) runs the same rules without it."""
-    if genesis.execute.enabled:
-        e = genesis.execute
-        return L1PragueVM.configure(
-            __name__="L1PragueVM",
-            market_params=MarketParams(
-                e.gas_limit, e.gas_target, e.initial_base_fee, e.min_base_fee
-            ),
-            delayed_state_root=genesis.delayed_state_root,
-        )
-    if genesis.role == "l2":
-        return L2PragueVM
-    return DevnetPragueVM
+    """The fork class a chain from ``genesis`` runs at its genesis: the L1 carries EXECUTE;
+    an L2 (or a plain devnet) runs the same rules without it. Each fork's class carries the
+    chain's ``fork_classes`` (``node.fork.schedule``): a ``VMFactory`` picks among them by
+    a header's timestamp."""
+    return fork_classes_for(genesis).at(genesis.timestamp)
 
 
 class VMFactory:
@@ -55,10 +45,15 @@ class VMFactory:
     def db(self) -> AtomicDatabaseAPI:
         return self.chaindb.db
 
+    def class_at(self, timestamp: int) -> type[DevnetPragueVM]:
+        """The fork class of a block at ``timestamp`` (the chain's fork schedule)."""
+        forks = getattr(self.vm_class, "fork_classes", None)
+        return self.vm_class if forks is None else forks.at(timestamp)
+
     def vm(self, header: BlockHeaderAPI, chaindb: ChainDatabaseAPI | None = None) -> DevnetPragueVM:
         """A VM for the block of ``header`` (which holds the state root it starts from), on
         the chain's database or on ``chaindb`` (a recording one, for a witness)."""
-        return self.vm_class(
+        return self.class_at(header.timestamp)(
             header=header,
             chaindb=chaindb if chaindb is not None else self.chaindb,
             chain_context=ChainContext(self.chain_id),
@@ -68,8 +63,9 @@ class VMFactory:
     def state(self, header: BlockHeaderAPI) -> StateAPI:
         """A state at ``header.state_root`` running in ``header``'s block context (its
         ancestors' hashes for BLOCKHASH)."""
-        prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
-        return self.vm_class.build_state(self.db, header, ChainContext(self.chain_id), prev_hashes)
+        vm_class = self.class_at(header.timestamp)
+        prev_hashes = vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
+        return vm_class.build_state(self.db, header, ChainContext(self.chain_id), prev_hashes)
 
     def simulation_state(
         self,
@@ -84,12 +80,13 @@ class VMFactory:
         # The block context straight from ``header`` (no header copies: py-evm's copy
         # deep-copies every field), the base fee zeroed when costless.
         context = _ContextHeader(header, 0) if costless else header
-        prev_hashes = self.vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
-        execution_context = self.vm_class.create_execution_context(
+        vm_class = self.class_at(header.timestamp)
+        prev_hashes = vm_class.get_prev_hashes(header.parent_hash, self.chaindb)
+        execution_context = vm_class.create_execution_context(
             context, prev_hashes, ChainContext(self.chain_id)
         )
-        state = self.vm_class.get_state_class()(self.db, execution_context, state_root)
-        self.vm_class.prepare_simulation_state(state, head)
+        state = vm_class.get_state_class()(self.db, execution_context, state_root)
+        vm_class.prepare_simulation_state(state, head)
         return state
 
 

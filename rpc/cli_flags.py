@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--chain-id", type=int, help="override the genesis chain id")
     p.add_argument(
+        "--hardfork",
+        type=str.lower,
+        choices=("prague", "osaka"),  # node.fork.schedule.HARDFORKS
+        help="run one fork from genesis, prague or osaka (default: the genesis "
+        "config.pragueTime/osakaTime schedule; the shipped genesis files run osaka)",
+    )
+    p.add_argument(
         "--accounts",
         "-a",
         type=int,

@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts, dev_funding
 from node.chain import GENESIS_HASH_KEY, Chain
 from node.devnet import Devnet, MiningConfig, MiningMode
+from node.fork.schedule import ForkSchedule
 from node.genesis import GenesisError, load_genesis
 from node.logs import LogLimits
 from node.statefile import (
@@ -51,6 +52,8 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
     overrides = {}
     if args.chain_id is not None:
         overrides["chain_id"] = args.chain_id
+    if getattr(args, "hardfork", None) is not None:
+        overrides["fork_schedule"] = ForkSchedule.pinned(args.hardfork)
     if args.gas_limit is not None:
         overrides["gas_limit"] = args.gas_limit
     if args.base_fee is not None:
@@ -153,7 +156,7 @@ def banner(
         f"native-devnet — {title}",
         "",
         f"Chain ID:     {devnet.chain_id} ({genesis.name})",
-        f"Hardfork:     {devnet.chain.vm_class.fork}",
+        f"Hardfork:     {devnet.genesis.fork_schedule.describe(devnet.chain.genesis_header.timestamp)}",
         f"RPC:          {url} (HTTP and WebSocket)",
         f"Dashboard:    {url}/ (read-only, in a browser)",
         f"Genesis:      0x{devnet.head.hash.hex()}",

@@ -88,7 +88,9 @@ def l1_genesis(**execute_changes) -> Genesis:
     runtime = bytes.fromhex(load("ExecuteCaller").deployed_bytecode[2:])
     alloc[CALLER] = GenesisAccount(code=runtime)
     alloc[DOUBLE] = GenesisAccount(code=DOUBLE_EXECUTE_CODE)
-    genesis = replace(genesis, alloc=alloc)
+    # NR-EXECUTE v1.1: an L2 block may not be stamped later than the L1 block settling
+    # it; devtools' L2 blocks start at 1.7e9, so this L1 starts after them.
+    genesis = replace(genesis, alloc=alloc, timestamp=2_000_000_000)
     if execute_changes:
         genesis = genesis.with_overrides(execute=replace(genesis.execute, **execute_changes))
     genesis.validate()

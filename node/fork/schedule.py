@@ -1,0 +1,147 @@
+"""The fork schedule: which rules (Prague or Osaka) a block runs, by its timestamp.
+
+A chain's schedule comes from its genesis (geth's ``config.pragueTime`` and
+``config.osakaTime``: 0 from genesis, absent never) or from ``--hardfork prague|osaka``,
+which pins one fork from genesis. ``fork_classes_for(genesis)`` builds the chain's VM class
+of each fork; ``node.vm.VMFactory`` picks one by a header's timestamp, so block building,
+import, simulation, tracing, proofs and witnesses all run a block under its own fork.
+
+On the L1, EXECUTE re-executes an L2 block under the rules this same schedule gives the L2
+header's timestamp (NR-EXECUTE v1.1 "Fork rules"): a native rollup forks with its L1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the fork classes import py-evm's forks; the genesis loader need not
+    from node.genesis import Genesis
+
+PRAGUE = "prague"
+OSAKA = "osaka"
+HARDFORKS = (PRAGUE, OSAKA)
+
+
+@dataclass(frozen=True)
+class ForkSchedule:
+    """Activation timestamps. Prague is active from genesis (the devnet runs nothing
+    older); ``osaka_time`` None means Osaka never activates."""
+
+    osaka_time: int | None = 0
+    prague_time: int = 0
+
+    @classmethod
+    def pinned(cls, fork: str) -> ForkSchedule:
+        """One fork from genesis (``--hardfork``)."""
+        if fork not in HARDFORKS:
+            raise ValueError(f"unknown hardfork {fork!r}: one of {', '.join(HARDFORKS)}")
+        return cls(osaka_time=0 if fork == OSAKA else None)
+
+    def fork_at(self, timestamp: int) -> str:
+        if self.osaka_time is not None and timestamp >= self.osaka_time:
+            return OSAKA
+        return PRAGUE
+
+    def activations(self) -> list[tuple[str, int]]:
+        """(fork, activation time) in order, each fork that ever activates."""
+        out = [(PRAGUE, self.prague_time)]
+        if self.osaka_time is not None:
+            out.append((OSAKA, self.osaka_time))
+        return out
+
+    def next_after(self, timestamp: int) -> tuple[str, int] | None:
+        """The next fork to activate after ``timestamp``, or None."""
+        for fork, time in self.activations():
+            if time > timestamp:
+                return fork, time
+        return None
+
+    def describe(self, genesis_timestamp: int = 0) -> str:
+        """ "osaka", or "prague (osaka at 1767225600)" for a fork still to come."""
+        now = self.fork_at(genesis_timestamp)
+        upcoming = self.next_after(genesis_timestamp)
+        return now if upcoming is None else f"{now} ({upcoming[0]} at {upcoming[1]})"
+
+    def as_genesis_config(self) -> dict[str, int]:
+        config = {"pragueTime": self.prague_time}
+        if self.osaka_time is not None:
+            config["osakaTime"] = self.osaka_time
+        return config
+
+
+class ForkClasses:
+    """A chain's VM class for each fork of its schedule."""
+
+    def __init__(self, schedule: ForkSchedule, classes: dict[str, type]) -> None:
+        self.schedule = schedule
+        self.classes = classes
+
+    def at(self, timestamp: int) -> type:
+        return self.classes[self.schedule.fork_at(timestamp)]
+
+    def describe(self, genesis_timestamp: int = 0) -> str:
+        return self.schedule.describe(genesis_timestamp)
+
+
+def _with_computation(vm_class: type, opcodes: dict, precompiles: dict, name: str) -> type:
+    """``vm_class`` whose computations also run ``opcodes`` and ``precompiles``."""
+    state_class = vm_class.get_state_class()
+    base = state_class.computation_class
+    computation = type(
+        base.__name__,
+        (base,),
+        {
+            "opcodes": {**base.opcodes, **opcodes},
+            "_precompiles": {**base._precompiles, **precompiles},
+        },
+    )
+    state = type(state_class.__name__, (state_class,), {"computation_class": computation})
+    return type(name, (vm_class,), {"_state_class": state})
+
+
+def l2_rules(schedule: ForkSchedule) -> ForkClasses:
+    """The rules EXECUTE re-executes an L2 block under, by the L2 header's timestamp: the
+    devnet's own forks minus EXECUTE."""
+    from node.fork import DevnetPragueVM
+    from node.fork.osaka import DevnetOsakaVM
+
+    return ForkClasses(schedule, {PRAGUE: DevnetPragueVM, OSAKA: DevnetOsakaVM})
+
+
+def fork_classes_for(genesis: Genesis) -> ForkClasses:
+    """The VM class of each fork for a chain from ``genesis``: the L1 (EXECUTE, its market,
+    the delayed state root when switched on), a native-rollup L2, or the plain devnet."""
+    from node.fork import DevnetPragueVM, L2PragueVM
+    from node.fork.l1 import L1PragueVM, market_of
+    from node.fork.osaka import DevnetOsakaVM, L2OsakaVM
+    from node.fork.osaka.execute import scheduled_execute_precompile
+    from node.fork.osaka.l1 import L1OsakaVM
+    from node.fork.osaka.opcodes import PRE_OSAKA_OPCODES
+    from precompiles.execute_market import MarketParams
+    from precompiles.execute_wire import EXECUTE_ADDRESS
+
+    schedule = genesis.fork_schedule
+    extra: dict[bytes, object] = {}
+    if genesis.execute.enabled:
+        e = genesis.execute
+        settings = {
+            "market_params": MarketParams(
+                e.gas_limit, e.gas_target, e.initial_base_fee, e.min_base_fee
+            ),
+            "delayed_state_root": genesis.delayed_state_root,
+        }
+        prague = L1PragueVM.configure(__name__="L1PragueVM", **settings)
+        osaka = L1OsakaVM.configure(__name__="L1OsakaVM", **settings)
+        # One EXECUTE (and verdict cache) per chain: its L2 rules follow this schedule.
+        extra[EXECUTE_ADDRESS] = scheduled_execute_precompile(l2_rules(schedule).at, market_of)
+    elif genesis.role == "l2":
+        prague, osaka = L2PragueVM, L2OsakaVM
+    else:
+        prague, osaka = DevnetPragueVM, DevnetOsakaVM
+    prague = _with_computation(prague, PRE_OSAKA_OPCODES, extra, prague.__name__)
+    osaka = _with_computation(osaka, {}, extra, osaka.__name__)
+    forks = ForkClasses(schedule, {})
+    for fork, cls in ((PRAGUE, prague), (OSAKA, osaka)):
+        forks.classes[fork] = type(cls.__name__, (cls,), {"fork_classes": forks})
+    return forks
