@@ -39,6 +39,7 @@ from node import simulation
 from node.delayed_root import PostStateRoots, check_header_state_root, uses_delayed_state_root
 from node.errors import InvalidTransaction, TxRejection, UnknownBlock
 from node.fork.builder import SkippedTransaction
+from node.fork.empty_block import SettledQueues, empty_block_post_root
 from node.fork.l1 import L1ChainDB
 from node.genesis import Genesis, GenesisError
 from node.interrupt import Deadline
@@ -135,6 +136,7 @@ class Chain:
         self.read_views = ReadViews(self.db, self.vm_class.get_state_class().get_account_db_class())
         self._head: tuple[bytes, BlockHeaderAPI] | None = None  # (hash, header), decoded once
         self._warm: WarmState | None = None  # the state the last block built left
+        self.settled_queues = SettledQueues()  # request queues' settled storage roots
         record = genesis.record_witnesses
         self.record_witnesses = genesis.role == "l2" if record is None else record
 
@@ -240,6 +242,10 @@ class Chain:
             gas_limit=gas_limit,
             base_fee_per_gas=base_fee_per_gas,
         )
+        if not transactions and not self.record_witnesses and vm_class.native_empty_blocks:
+            built = self._build_empty_natively(vm_class, parent, header, started)
+            if built is not None:
+                return built
         recorder = RecordingDatabase(self.db) if self.record_witnesses else None
         vm = self.vm_factory.vm(header, chaindb=None if recorder is None else L1ChainDB(recorder))
         warm, self._warm = self._warm, None
@@ -279,6 +285,34 @@ class Chain:
             block=block,
             receipts=receipts,
             skipped=list(vm.skipped_transactions),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _build_empty_natively(
+        self, vm_class, parent: BlockHeaderAPI, template: BlockHeaderAPI, started: float
+    ) -> BuiltBlock | None:
+        """The transaction-less block of ``template`` with its post-state root computed on
+        the tries (``node.fork.empty_block``); None when the block needs the EVM (nothing
+        is written then)."""
+        pre_state_root = template.state_root
+        with self.db.block_transaction():
+            post_state_root = empty_block_post_root(
+                self.db, pre_state_root, template, self.settled_queues
+            )
+            if post_state_root is None:
+                return None
+            header = template
+            if not uses_delayed_state_root(vm_class):
+                header = type(template)(**{**template.as_dict(), "state_root": post_state_root})
+            block = vm_class.get_block_class()(header, transactions=[], uncles=[], withdrawals=[])
+            self.post_state_roots.record(block.hash, post_state_root)
+            self.chaindb.persist_block(block)  # moves the head: last
+        self._head = (block.hash, block.header)
+        self._warm = None  # the state moved on without it
+        return BuiltBlock(
+            block=block,
+            receipts=self.receipts.add(block, []),
+            skipped=[],
             seconds=time.perf_counter() - started,
         )
 

@@ -96,6 +96,10 @@ class BuilderMode:
     """A VM mixin (before the fork class in the bases): builder mode and its hooks, and the
     record of the block just applied (transactions, computations, receipts)."""
 
+    # Blocks without transactions may skip the EVM (``node.fork.empty_block``): only the
+    # Prague system contracts write. A fork whose empty blocks do more turns it off.
+    native_empty_blocks: bool = True
+
     # Builder mode: set by the block builder on its own VM instance only.
     skip_invalid_transactions: bool = False
     # A native-rollup L2 builder leaves out transactions that enqueue execution requests:
