@@ -332,7 +332,7 @@ def known_errors() -> dict[bytes, str]:
     from sequencer.artifacts import load_artifact
 
     signatures = list(EXTRA_ERRORS)
-    for name in ("NativeRollup", "L2Messenger", "MessageRecorder"):
+    for name in ("NativeRollup", "OptimisticRollup", "L2Messenger", "MessageRecorder"):
         try:
             signatures += _errors_of(load_artifact(name).abi)
         except FileNotFoundError:
