@@ -10,6 +10,7 @@ from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
 from node.genesis import GenesisError
 from node.mining import MAX_TIMESTAMP
 from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
+from node.tracing import TraceOptions
 from rpc import params as parse
 from rpc.errors import InvalidParams
 from rpc.eth import block_json
@@ -26,6 +27,8 @@ MAX_DETAILED_BLOCKS = 1_000
 
 CLIENT_SEMVER = CLIENT_VERSION.split("/")[1].removeprefix("v")  # "0.1.0"
 
+TOP_CALLS = TraceOptions(tracer="callTracer", only_top_call=True)
+
 anvil = Namespace()
 METHODS = anvil.methods
 
@@ -39,7 +42,7 @@ async def node_info(devnet: Devnet, params: Any) -> dict[str, Any]:
         "currentBlockNumber": qty(head.block_number),
         "currentBlockTimestamp": head.timestamp,
         "currentBlockHash": hexb(head.hash),
-        "hardFork": "prague",
+        "hardFork": devnet.genesis.fork_schedule.fork_at(head.timestamp),
         "transactionOrder": "fees",
         "environment": {
             "baseFee": qty(devnet.next_base_fee()),
@@ -108,7 +111,25 @@ async def mine_detailed(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
     (options,) = parse_params(params, [(_mine_options, {}, "options")])
     if options.get("blocks", 1) > MAX_DETAILED_BLOCKS:
         raise InvalidParams(f"blocks: at most {MAX_DETAILED_BLOCKS} per detailed call")
-    return [block_json(devnet, header, True) for header in await _mine_blocks(devnet, params)]
+    return [await _detailed_block(devnet, header) for header in await _mine_blocks(devnet, params)]
+
+
+async def _detailed_block(devnet: Devnet, header) -> dict[str, Any]:
+    """A mined block with full transactions, each with anvil's ``output`` (the return data,
+    a creation's deployed code) and, when it reverted with a reason, ``revertReason``: read
+    from a replay of the block (the top call frame of each transaction)."""
+    block = block_json(devnet, header, True)
+    if not block["transactions"]:
+        return block
+    frames = dict(await devnet.trace_block(header, TOP_CALLS))
+    for tx in block["transactions"]:
+        frame = frames.get(bytes.fromhex(tx["hash"][2:]))
+        if frame is None:
+            continue
+        tx["output"] = hexb(frame.output)
+        if frame.revert_reason:
+            tx["revertReason"] = frame.revert_reason
+    return block
 
 
 @anvil.method("anvil_mine")

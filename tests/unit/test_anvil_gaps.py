@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from eth_abi import encode
 
 from rpc.eth import MAX_STORAGE_VALUES
 from rpc.server import RpcServer
@@ -177,8 +178,9 @@ async def test_mine_detailed_answers_the_mined_blocks_with_transactions(server, 
     sender = address_of(dev_accounts[0])
     tx_hash = await call(server, "eth_sendTransaction", {"from": sender, "to": OTHER})
     mined = await call(server, "anvil_mine_detailed")
+    (tx,) = mined[0]["transactions"]
+    assert tx["hash"] == tx_hash and tx.pop("output") == "0x"
     assert mined == [await call(server, "eth_getBlockByNumber", "0x1", True)]
-    assert mined[0]["transactions"][0]["hash"] == tx_hash
     timestamp = int(mined[0]["timestamp"], 16) + 100
     two = await call(server, "evm_mine_detailed", {"timestamp": timestamp, "blocks": 2})
     assert [b["number"] for b in two] == ["0x2", "0x3"]
@@ -186,6 +188,37 @@ async def test_mine_detailed_answers_the_mined_blocks_with_transactions(server, 
     too_many = {"blocks": 10**6}
     assert (await error_of(server, "anvil_mine_detailed", too_many))["code"] == INVALID_PARAMS
     assert (await head(server))["number"] == "0x3"  # refused before mining anything
+
+
+RETURNS_42 = "0x602a60005260206000f3"  # MSTORE 42 at 0, RETURN 32 bytes
+STORE_42_INITCODE = "0x6006600c60003960066000f3" + "602a60005500"  # deploys 602a60005500
+
+
+def reverts_with(reason: str) -> str:
+    """Runtime code reverting with ``Error(reason)`` (the data copied from the code)."""
+    data = bytes.fromhex("08c379a0") + encode(["string"], [reason])
+    return "0x" + f"60{len(data):02x}600c60003960{len(data):02x}6000fd" + data.hex()
+
+
+async def test_mine_detailed_gives_each_transactions_output_and_revert_reason(server, dev_accounts):
+    sender = address_of(dev_accounts[0])
+    returns, reverts = "0x" + "00" * 19 + "a1", "0x" + "00" * 19 + "a2"
+    await call(server, "anvil_setCode", returns, RETURNS_42)
+    await call(server, "anvil_setCode", reverts, reverts_with("nope"))
+    gas = {"from": sender, "gas": hex(100_000)}
+    sent = [
+        await call(server, "eth_sendTransaction", {**gas, "to": returns}),
+        await call(server, "eth_sendTransaction", {**gas, "to": reverts}),
+        await call(server, "eth_sendTransaction", {**gas, "data": STORE_42_INITCODE}),
+    ]
+    (block,) = await call(server, "anvil_mine_detailed")
+    by_hash = {tx["hash"]: tx for tx in block["transactions"]}
+    assert by_hash[sent[0]]["output"] == "0x" + "00" * 31 + "2a"
+    assert "revertReason" not in by_hash[sent[0]]
+    assert by_hash[sent[1]]["revertReason"] == "nope"
+    error_data = "0x08c379a0" + encode(["string"], ["nope"]).hex()
+    assert by_hash[sent[1]]["output"] == error_data
+    assert by_hash[sent[2]]["output"] == "0x602a60005500"
 
 
 # -- eth_getAccount, eth_getStorageValues -------------------------------------------------
