@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from sequencer.cli_flags import l2_control
+from sequencer.cli_optimistic import COMMANDS as OPTIMISTIC_COMMANDS
 from sequencer.client import ETHER, RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
 from sequencer.relayer import (
     Relayer,
@@ -324,4 +325,5 @@ COMMANDS = {
     "claim-withdrawal": cmd_claim,
     "status": cmd_status,
     "demo": cmd_demo,
+    **OPTIMISTIC_COMMANDS,  # propose, watch (sequencer/cli_optimistic.py)
 }

@@ -353,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dm.add_argument("--log-dir", type=Path, help="where local node logs go (default: temp)")
     dm.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    from sequencer.cli_optimistic import add_parsers  # propose, watch: the optimistic mode
+
+    add_parsers(sub)
     return p
 
 

@@ -170,6 +170,12 @@ class OptimisticRollup(Rollup):
     def l2_gas_limit(self) -> int:
         return self.view("l2GasLimit()", ["uint256"])
 
+    def forced_head(self, tag: int | str = "latest") -> int:
+        return 0  # no forced-inclusion queue in the optimistic contract
+
+    def forced_count(self, tag: int | str = "latest") -> int:
+        return 0
+
     def proposal(self, number: int, tag: int | str = "latest") -> StoredProposal:
         out = self.l1.eth_call(self.address, calldata("proposal(uint256)", number), tag=tag)
         values = decode(["bytes32", "bytes32", "bytes32", "uint48", "uint40", "bool"], out)
