@@ -7,6 +7,7 @@ print a summary, and stop both nodes by PID (also on error).
     make demo                                           # or: .venv/bin/python scripts/demo.py
     .venv/bin/python scripts/demo.py --l1 URL --l2 URL  # fresh nodes you started yourself
     native-rollup demo --external-sequencer --l1 URL --l2 URL --rollup-file rollup.json
+    make demo ARGS=--keep-running  # then the nodes stay up and print their dashboard URLs
 
 Same as ``native-rollup demo`` (see ``native-rollup demo --help``).
 """
@@ -23,4 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sequencer.cli import main  # noqa: E402
 
 if __name__ == "__main__":
+    if "--keep-running" in sys.argv:  # the nodes stay up with their dashboards (Ctrl-C stops)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from demo_keep_running import main as keep_running
+
+        sys.exit(keep_running(sys.argv[1:]))
     sys.exit(main(["demo", *sys.argv[1:]]))

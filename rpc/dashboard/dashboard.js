@@ -264,6 +264,7 @@
         message('rollup-message', '');
       } catch (err) {
         message('rollup-message', `Cannot read the rollup: ${err.message || err}`);
+        dash.rollup = { error: String(err) };
       }
     }
     dash.renders += 1;
@@ -278,7 +279,7 @@
     document.title = `native-devnet ${role} dashboard`;
     const headRow = $('blocks-head');
     if (config.execute) {
-      headRow.append(el('th', { class: 'num' }, 'execute gas'), el('th', { class: 'num' }, 'execute fee/gas'));
+      headRow.append(el('th', { class: 'num' }, 'execute gas'), el('th', { class: 'num' }, 'execute fee'));
       $('market').hidden = false;
       setupCharts();
     } else if (config.role === 'l2') {
@@ -373,7 +374,7 @@
 
   function renderAccounts(balances) {
     const rows = accounts.map((a, i) =>
-      el('tr', {}, el('td', {}, i), el('td', { class: 'mono' }, a), el('td', { class: 'num' }, fmtEth(big(balances[i])))),
+      el('tr', {}, el('td', {}, i), el('td', { class: 'mono', title: a }, short(a, 10)), el('td', { class: 'num' }, fmtEth(big(balances[i])))),
     );
     if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 3, class: 'muted' }, 'no dev accounts (an L2 funds accounts through deposits)')));
     fill($('accounts').tBodies[0], rows);
@@ -408,7 +409,12 @@
           { label: 'limit', type: 'line', data: [], borderColor: '#ff6b6b', pointRadius: 0, order: 1 },
         ],
       },
-      options: { ...common, plugins: { legend: { display: true, labels: { boxWidth: 10 } } } },
+      options: {
+        ...common,
+        plugins: { legend: { display: true, labels: { boxWidth: 10 } } },
+        // logarithmic: a block's use, the target and the limit are orders of magnitude apart
+        scales: { ...common.scales, y: { type: 'logarithmic', min: 1000, ticks: { callback: (v) => (/^[1-9]0*$/.test(String(v)) ? fmtInt(v) : '') } } },
+      },
     });
     dash.charts.deferred = new Chart($('chart-deferred'), {
       type: 'bar',
@@ -482,10 +488,25 @@
     });
   }
 
+  const unreachable = (err) =>
+    `The L2 node at ${config.l2Url} is unreachable (${err.message || err}): settled hashes are not checked and deposits on the L2 are not followed.`;
+
   async function refreshRollup(head) {
+    // The L2 first: its message shows whatever the L1 side says.
+    let l2Head = null;
+    let l2Error = config.l2UrlError;
+    if (config.l2Url) {
+      try {
+        l2Head = num((await l2Batch([['eth_blockNumber', []]]))[0]);
+        l2Error = null;
+      } catch (err) {
+        l2Error = unreachable(err);
+      }
+    }
+    message('rollup-l2-message', l2Error);
     const r = config.rollup;
     const { topics, views, l2Messenger } = config.abi;
-    const from = hex(Math.max(r.deployBlock, head - LOG_WINDOW));
+    const from = hex(Math.min(head, Math.max(r.deployBlock, head - LOG_WINDOW)));
     const logs = (topic) => ['eth_getLogs', [{ address: r.address, fromBlock: from, toBlock: hex(head), topics: [topic] }]];
     const view = (name) => ['eth_call', [{ to: r.address, data: views[name] }, hex(head)]];
     const [code, settledLogs, sentLogs, claimedLogs, lastNumber, lastHash, escrowed, messageCount, anchored] = await batch([
@@ -523,10 +544,8 @@
 
     // The L2 side, when its URL is known and it answers: hashes, deliveries, withdrawals.
     let l2 = null;
-    let l2Error = config.l2UrlError;
-    if (config.l2Url) {
+    if (l2Head !== null) {
       try {
-        const l2Head = num((await l2Batch([['eth_blockNumber', []]]))[0]);
         const l2From = hex(Math.max(0, l2Head - LOG_WINDOW));
         const answers = await l2Batch([
           ...settled.map((s) => ['eth_getBlockByNumber', [hex(s.number), false]]),
@@ -539,12 +558,11 @@
           delivered: new Set(answers[settled.length].map((log) => log.topics[1])),
           withdrawals: answers[settled.length + 1],
         };
-        l2Error = null;
       } catch (err) {
-        l2Error = `The L2 node at ${config.l2Url} is unreachable (${err.message || err}): settled hashes are not checked and deposits on the L2 are not followed.`;
+        l2Error = unreachable(err);
+        message('rollup-l2-message', l2Error);
       }
     }
-    message('rollup-l2-message', l2Error);
 
     const settledNumber = num(lastNumber);
     const anchoredCount = num(anchored);
@@ -600,7 +618,12 @@
     ];
     if (l2) facts.push(['L2 head', fmtInt(l2.head)]);
     $('rollup-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
-    dash.rollup = { settled, l2Checked: !!l2, l2Error, inFlight: flights.length };
+    dash.rollup = {
+      settled: settled.map((s) => ({ ...s, executeFee: s.executeFee.toString(), ...settledCache.get(s.tx) })),
+      l2Checked: !!l2,
+      l2Error,
+      inFlight: flights.length,
+    };
   }
 
   setInterval(() => {

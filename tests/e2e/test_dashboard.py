@@ -1,0 +1,252 @@
+"""The dashboard at ``GET /`` in headless Chromium (tests/js/dashboard.mjs, puppeteer-core
+driving the system browser) against real nodes.
+
+The main run: an L2 node and an L1 node started with ``--rollup-deployment FILE
+--rollup-l2-url L2``; the rollup is deployed and the sequencer settles L2 blocks through
+``advance`` (EXECUTE traffic on the L1), a withdrawal is settled but not claimed and a last
+deposit waits for an anchor. The page must render; its market charts hold one point per
+block with exactly ``execute_feeHistory``'s values (the charts' own data arrays); a block
+mined by the driver (not the page) appears without a reload; every request the page sends
+(WebSocket frames read through the DevTools protocol, HTTP requests) names a read method;
+the rollup panel shows each settled block with its hash checked against the L2 node.
+
+Then: an L2 URL nobody listens on, and a deployment file that does not exist, are messages
+in the rollup panel. ``DASHBOARD_SCREENSHOT=docs/dashboard.png`` also writes the README's
+screenshot (by default it goes to the test's temporary directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rpc import dashboard, exposure
+from sequencer.client import ETHER, RpcClient, Signer, read_jwt_secret
+from sequencer.localnet import L2_DEV_ACCOUNTS, L2_DEV_BALANCE_ETH, L2_FUNDING
+from sequencer.relayer import Relayer, withdraw
+from sequencer.rollup import deploy_rollup
+from sequencer.scenario import ALICE_KEY, SEQUENCER_KEY
+from sequencer.sequencer import Sequencer
+from tests.procs import ROOT, free_port, require_tool, start_node, under_test
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(under_test() == "anvil", reason="anvil has no EXECUTE nor dashboard"),
+    pytest.mark.requires_tools("node", "chromium", "puppeteer-core"),
+]
+
+BROWSER_TIMEOUT = 180  # seconds for one browser run
+EXECUTE_TARGET = 100_000  # execute gas per L1 block the fee steers towards (default 5M)
+L2_ARGS = [
+    "--genesis",
+    "genesis/l2.json",
+    "--no-mining",
+    "--accounts",
+    str(L2_DEV_ACCOUNTS),
+    "--balance",
+    str(L2_DEV_BALANCE_ETH),
+]
+# What this test accepts from the page: reads only, written here rather than taken from the
+# page or rpc.dashboard so that a write added there fails here.
+READ_ONLY = frozenset(
+    {
+        "eth_chainId",
+        "eth_blockNumber",
+        "eth_accounts",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_getBlockByNumber",
+        "eth_getBlockReceipts",
+        "eth_getTransactionByHash",
+        "eth_getTransactionReceipt",
+        "eth_getLogs",
+        "eth_call",
+        "eth_subscribe",
+        "eth_unsubscribe",
+        "web3_clientVersion",
+        "txpool_content",
+        "execute_params",
+        "execute_feeHistory",
+        "execute_transactionStatus",
+    }
+)
+
+
+def open_dashboard(url: str, *options: str, refused: str | None = None) -> dict:
+    """The driver's report; ``refused``: a URL whose refused connections the browser may log."""
+    proc = subprocess.run(
+        [
+            str(require_tool("node")),
+            str(ROOT / "tests" / "js" / "dashboard.mjs"),
+            url,
+            str(require_tool("chromium")),
+            *options,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT,
+    )
+    report = f"exit {proc.returncode}\n--- stderr ---\n{proc.stderr}\n--- stdout ---\n{proc.stdout}"
+    assert proc.returncode == 0, report
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["pageErrors"] == [] and "page" in out, report
+    errors = [line for line in out["console"] if line.startswith("error")]
+    if refused is not None:
+        expected = "error: Failed to load resource: net::ERR_CONNECTION_REFUSED"
+        errors = [line for line in errors if line != expected]
+        assert all(f" {refused}/: " in r for r in out["failedRequests"]), report
+    else:
+        assert out["failedRequests"] == [], report
+    assert not errors, report
+    assert out["page"]["errors"] == [], report
+    return out
+
+
+def assert_read_only(out: dict, node_url: str, l2_url: str | None = None) -> None:
+    """Every WebSocket frame and HTTP request the page sent is a read."""
+    assert out["wsSent"], out  # the feed was used
+    assert set(out["wsSent"]) <= READ_ONLY, set(out["wsSent"]) - READ_ONLY
+    for request in out["http"]:
+        if request["method"] == "GET":
+            assert request["url"] == node_url + "/" or request["url"].startswith(
+                node_url + "/dashboard/"
+            ), request
+            assert request["rpc"] == [], request
+        else:
+            assert request["method"] in ("POST", "OPTIONS") and l2_url, request
+            assert request["url"].rstrip("/") == l2_url.rstrip("/"), request
+            assert set(request["rpc"]) <= READ_ONLY, request
+
+
+def test_the_test_allow_list_holds_no_write():
+    writes = {"eth_sendTransaction", "eth_sendRawTransaction", "eth_sign", "eth_signTransaction"}
+    assert not READ_ONLY & writes
+    assert not [m for m in READ_ONLY if exposure.is_control(m)]
+    assert set(dashboard.READ_METHODS) == READ_ONLY  # the node's list is the test's
+
+
+@pytest.fixture(scope="module")
+def rollup_nodes(tmp_path_factory):
+    """(l1, l2, deployment file, settled count) with EXECUTE traffic on the L1."""
+    logs = tmp_path_factory.mktemp("dashboard")
+    secret = logs / "l2.jwt"
+    auth_port = free_port()
+    l2 = start_node([*L2_ARGS, "--auth-port", str(auth_port), "--jwt-secret", str(secret)], logs)
+    deployment = logs / "rollup.json"
+    l1 = None
+    try:
+        # a target below one settlement's execute gas: the fee visibly moves both ways
+        market = ["--execute-gas-target", str(EXECUTE_TARGET)]
+        rollup_flags = ["--rollup-deployment", str(deployment), "--rollup-l2-url", l2.url]
+        l1 = start_node([*market, *rollup_flags], logs)
+        l1_rpc, l2_rpc = RpcClient(l1.url), RpcClient(l2.url)
+        sequencer_l1 = Signer.from_key(l1_rpc, SEQUENCER_KEY)
+        rollup, info, _ = deploy_rollup(sequencer_l1, l2_rpc, sequencer_l1.address, L2_FUNDING)
+        info.save(deployment)
+        relayer = Relayer(rollup, l2_rpc, Signer.from_key(l2_rpc, SEQUENCER_KEY), min_fee=1)
+        control = RpcClient(f"http://127.0.0.1:{auth_port}", jwt_secret=read_jwt_secret(secret))
+        sequencer = Sequencer(
+            rollup, l2_rpc, sequencer_l1, relayer, control=control, measure_execution=False
+        )
+        alice_l1 = Signer.from_key(l1_rpc, ALICE_KEY)
+        rollup.deposit(alice_l1, alice_l1.address, 2 * ETHER, ETHER // 100)
+        sequencer.step(force=True)  # anchor, claim on L2, settle
+        withdraw(Signer.from_key(l2_rpc, ALICE_KEY), alice_l1.address, ETHER // 10, wait=False)
+        sequencer.step(force=True)  # the withdrawal's block, settled, not claimed on L1
+        sequencer.step(force=True)
+        rollup.deposit(alice_l1, alice_l1.address, ETHER // 2)  # waits for an anchor
+        yield l1, l2, deployment, rollup.last_block_number()
+    finally:
+        if l1 is not None:
+            l1.stop()
+        l2.stop()
+
+
+def test_the_dashboard_follows_the_chain_market_and_rollup(rollup_nodes, tmp_path):
+    l1, l2, _, settled = rollup_nodes
+    assert settled >= 3
+    shot = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
+    out = open_dashboard(f"{l1.url}/", "--mine", l1.url, "--rollup", "--screenshot", str(shot))
+    page = out["page"]
+
+    # a new block without a reload: mined by the driver, shown by the newHeads feed
+    assert out["navigations"] == 1, out["navigations"]
+    assert out["afterMine"]["head"] == out["first"]["head"] + 1
+    assert out["afterMine"]["rows"][0] == out["first"]["head"] + 1
+    assert out["afterMine"]["heads"] >= 1
+    assert page["head"] == int(l1.call("eth_blockNumber"), 16)
+
+    # the market: one point per block, the values execute_feeHistory gives for those blocks
+    charts = page["charts"]
+    labels = charts["labels"]
+    assert labels == list(range(labels[0], labels[-1] + 1)) and labels[-1] == page["head"]
+    assert charts["gasLabels"] == labels
+    history = l1.call("execute_feeHistory", hex(len(labels)), hex(labels[-1]))
+    assert int(history["oldestBlock"], 16) == labels[0]
+    assert charts["fee"] == [int(x, 16) for x in history["executeBaseFeePerGas"][:-1]]
+    assert charts["gas"] == [int(x, 16) for x in history["executeGasUsed"]]
+    # each advance's L1 block used the settled L2 block's gas as execute gas (valid calls)
+    for s in page["rollup"]["settled"]:
+        assert charts["gas"][labels.index(s["l1Block"])] == s["gasUsed"], (charts, s)
+    assert any(gas > 0 for gas in charts["gas"])
+    market = l1.call("execute_params")
+    assert set(charts["target"]) == {int(market["cumulativeGasTarget"], 16)} == {EXECUTE_TARGET}
+    assert set(charts["limit"]) == {int(market["cumulativeGasLimit"], 16)}
+    assert charts["deferred"][-1] == 0  # sampled at the head the page saw: nothing deferred
+
+    # the read-only page
+    assert_read_only(out, l1.url, l2.url)
+    assert any(r["method"] == "POST" for r in out["http"])  # it did check the L2
+
+    # the rollup panel: every settled block, hash checked against the L2 node
+    rollup = page["rollup"]
+    assert rollup["l2Checked"] is True and rollup["l2Error"] is None
+    assert [s["number"] for s in rollup["settled"]] == list(range(settled, 0, -1))
+    for s in rollup["settled"]:
+        assert s["hash"] == l2.call("eth_getBlockByNumber", hex(s["number"]), False)["hash"]
+    assert len(page["settledRows"]) == settled
+    assert all("✓ same hash" in row for row in page["settledRows"]), page["settledRows"]
+    assert rollup["inFlight"] == 2  # the withdrawal not claimed, the deposit not anchored
+    assert page["messages"] == {"error": None, "rollup": None, "rollupL2": None}
+    assert page["accounts"] == 10
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_unreachable_l2_url_is_a_clear_message(rollup_nodes, tmp_path):
+    """An L1 serving the same deployment file (no such contract on its own chain) with an L2
+    URL nobody listens on: both are said in words; the rest of the page works."""
+    _, _, deployment, _ = rollup_nodes
+    dead = f"http://127.0.0.1:{free_port()}"
+    l1 = start_node(["--rollup-deployment", str(deployment), "--rollup-l2-url", dead], tmp_path)
+    try:
+        out = open_dashboard(f"{l1.url}/", "--rollup-l2-message", refused=dead)
+        messages = out["page"]["messages"]
+        assert messages["rollupL2"].startswith(f"The L2 node at {dead} is unreachable")
+        assert "settled hashes are not checked" in messages["rollupL2"]
+        assert messages["rollup"].startswith("Cannot read the rollup: no contract at 0x")
+        assert messages["error"] is None
+        assert out["page"]["head"] == 0 and out["page"]["charts"]["labels"] == [0]
+        assert_read_only(out, l1.url, dead)
+    finally:
+        l1.stop()
+
+
+def test_a_missing_deployment_file_is_a_clear_message(tmp_path):
+    missing = tmp_path / "no-such-rollup.json"
+    l1 = start_node(["--rollup-deployment", str(missing)], tmp_path)
+    try:
+        out = open_dashboard(f"{l1.url}/")
+        page = out["page"]
+        assert page["rollupVisible"] is True
+        assert page["messages"]["rollup"] == (
+            f"rollup deployment file {missing} does not exist (yet)"
+        )
+        assert page["rollup"] is None
+        assert_read_only(out, l1.url)
+    finally:
+        l1.stop()
