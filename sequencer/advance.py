@@ -15,7 +15,7 @@ from eth_hash.auto import keccak
 
 from precompiles.execute_wire import encode_witness, execute_input_length
 from sequencer.client import RpcClient, h2b, h2i
-from sequencer.messages import ADVANCE, calldata
+from sequencer.messages import ADVANCE, ADVANCE_TO, calldata
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,30 @@ class AdvanceInput:
     transactions: bytes
     witness: Witness
     tx_count: int
+    # ``advanceTo(number, ...)`` instead of ``advance(...)``: the number is checked first (a
+    # lost race fails with ``BlockAlreadySettled``), and due forced transactions may be left
+    # out with their invalidity proofs ``(l2Tx, witness)``.
+    advance_to: bool = False
+    invalid: tuple[tuple[bytes, bytes], ...] = ()
 
     def calldata(self) -> bytes:
+        if self.advance_to or self.invalid:
+            return calldata(
+                ADVANCE_TO,
+                self.number,
+                (
+                    self.post_state_root,
+                    self.receipts_root,
+                    self.gas_used,
+                    self.timestamp,
+                    self.coinbase,
+                    self.prev_randao,
+                    self.anchor,
+                ),
+                self.transactions,
+                self.witness.encode(),
+                list(self.invalid),
+            )
         return calldata(
             ADVANCE,
             self.post_state_root,

@@ -124,9 +124,12 @@ def start_node(
 
 
 @contextmanager
-def local_nodes(log_dir: Path | None = None) -> Iterator[tuple[LocalNode, LocalNode]]:
-    """A fresh L1 (default genesis, automine) and L2 (``--no-mining``, controls on its
-    authenticated endpoint), stopped on exit."""
+def local_nodes(
+    log_dir: Path | None = None, l2_count: int = 1, l2_accounts: int = L2_DEV_ACCOUNTS
+) -> Iterator[tuple[LocalNode, ...]]:
+    """A fresh L1 (default genesis, automine) and ``l2_count`` L2 nodes of the same genesis
+    (``--no-mining``, controls on their authenticated endpoints, ``l2_accounts`` dev accounts
+    of ``L2_DEV_BALANCE_ETH``), stopped on exit: yields ``(l1, l2, ...)``."""
     owned = None
     if log_dir is None:
         owned = tempfile.TemporaryDirectory(prefix="native-rollup-")
@@ -139,24 +142,25 @@ def local_nodes(log_dir: Path | None = None) -> Iterator[tuple[LocalNode, LocalN
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         started.append(start_node("l1", ["--silent"], log_dir))
-        started.append(
-            start_node(
-                "l2",
-                [
-                    "--genesis",
-                    l2_genesis_path(),
-                    "--no-mining",
-                    "--silent",
-                    "--accounts",
-                    str(L2_DEV_ACCOUNTS),
-                    "--balance",
-                    str(L2_DEV_BALANCE_ETH),
-                ],
-                log_dir,
-                auth=True,
+        for i in range(l2_count):
+            started.append(
+                start_node(
+                    "l2" if l2_count == 1 else f"l2{'abcdefgh'[i]}",
+                    [
+                        "--genesis",
+                        l2_genesis_path(),
+                        "--no-mining",
+                        "--silent",
+                        "--accounts",
+                        str(l2_accounts),
+                        "--balance",
+                        str(L2_DEV_BALANCE_ETH),
+                    ],
+                    log_dir,
+                    auth=True,
+                )
             )
-        )
-        yield started[0], started[1]
+        yield tuple(started)
     finally:
         signal.signal(signal.SIGTERM, previous)
         for node in reversed(started):

@@ -136,6 +136,34 @@ class Rollup:
     def l2_chain_id(self) -> int:
         return self.view("l2ChainId()", ["uint256"])
 
+    # -- sequencing policy and forced inclusion ----------------------------------------------
+
+    def policy(self) -> str:
+        """``sequencer`` or ``based``."""
+        return POLICIES[self.view("policy()", ["uint8"])]
+
+    def may_settle(self, who: bytes, tag: int | str = "latest") -> bool:
+        """Whether ``who`` may settle the next block (policy or liveness fallback)."""
+        return self.view("maySettle(address)", ["bool"], who, tag=tag)
+
+    def force_delay(self) -> int:
+        return self.view("forceDelay()", ["uint256"])
+
+    def force_fee(self) -> int:
+        return self.view("forceFee()", ["uint256"])
+
+    def forced_head(self, tag: int | str = "latest") -> int:
+        return self.view("forcedHead()", ["uint256"], tag=tag)
+
+    def forced_count(self, tag: int | str = "latest") -> int:
+        return self.view("forcedCount()", ["uint256"], tag=tag)
+
+    def due_count(self, tag: int | str = "latest") -> int:
+        return self.view("dueCount()", ["uint256"], tag=tag)
+
+    def fallback_open(self, tag: int | str = "latest") -> bool:
+        return self.view("forcedFallbackOpen()", ["bool"], tag=tag)
+
     def state(self, tag: int | str = "latest") -> RollupState:
         return RollupState(
             self.last_block_hash(tag),

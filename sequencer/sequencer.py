@@ -21,6 +21,16 @@ what every block holds and which anchor it carries. L2 timestamps never run ahea
 L1 (``advance`` requires ``timestamp <= block.timestamp``): the next L2 timestamp is
 ``max(parent + 1, latest L1 timestamp)``, and an advance that is early waits for L1 time.
 
+Forced inclusion (``sequencer.forced``): with ``honour_forced`` the sequencer puts the L1
+queue's unconsumed entries (at most ``MAX_FORCED_PER_BLOCK``) at the head of its next block,
+in queue order, in a block of their own; an entry its L2 node refuses (or does not include)
+is left out once due, with the EXECUTE witness that shows it invalid.
+
+Policies: under ``BASED`` anyone may settle, so two sequencers can build the same L2 number.
+Each takes an ``evm_snapshot`` of its L2 node before mining; the one whose block the L1 did
+not take rolls its node back to it and replays the L1's canonical blocks from their
+``advance`` calldata (``sequencer.derive``).
+
 The advance input of one block lives in ``sequencer.advance``, the record of its settlement
 (and the split of its L1 gas) in ``sequencer.settlement``.
 """
@@ -30,12 +40,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eth_hash.auto import keccak
 
 from sequencer.advance import AdvanceInput, fetch_advance_input
 from sequencer.client import RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
+from sequencer.forced import ForcedEntry, invalidity_witness, pending_entries
 from sequencer.messages import Revert, decode_revert
 from sequencer.relayer import Relayer
 from sequencer.rollup import Rollup
@@ -45,6 +56,7 @@ log = logging.getLogger("native_rollup.sequencer")
 
 EARLY_RETRY_SECONDS = 60.0
 METHOD_NOT_FOUND = -32601
+MAX_FORCED_PER_BLOCK = 16  # ForcedInclusion.MAX_FORCED_PER_BLOCK
 
 
 class ChainMismatch(RuntimeError):
@@ -64,12 +76,26 @@ class Sequencer:
     measure_execution: bool = True
     settlements: list[Settlement] = field(default_factory=list)
     on_settled: Callable[[Settlement], None] | None = None
+    honour_forced: bool = True  # open blocks with the L1's forced-inclusion queue
+    censor: frozenset[bytes] = frozenset()  # L2 senders kept out of blocks (a demo's villain)
+    name: str = "sequencer"
+    # L2 block number -> the evm_snapshot taken just before this sequencer mined it (BASED)
+    snapshots: dict[int, str] = field(default_factory=dict)
+    # L2 block number -> forced entries left out of it as invalid on L2
+    skipped: dict[int, list[ForcedEntry]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.coinbase is None:
             self.coinbase = self.signer.address
         if self.control is None:  # a node that serves its controls publicly
             self.control = self.l2
+        self._policy: str | None = None
+
+    @property
+    def policy(self) -> str:
+        if self._policy is None:
+            self._policy = self.rollup.policy()
+        return self._policy
 
     @property
     def l1(self) -> RpcClient:
@@ -91,11 +117,11 @@ class Sequencer:
             raise ChainMismatch(
                 f"L2 block {number} is 0x{actual.hex()}, the L1 settled 0x{expected.hex()}"
             )
-        sequencer = self.rollup.sequencer()
-        if sequencer != self.signer.address:
+        if not self.rollup.may_settle(self.signer.address):
+            sequencer = self.rollup.sequencer()
             raise ChainMismatch(
                 f"the rollup's sequencer is 0x{sequencer.hex()}, this key is "
-                f"0x{self.signer.address.hex()}"
+                f"0x{self.signer.address.hex()} (and the forced-inclusion fallback is closed)"
             )
         try:
             if self.control.call("anvil_getAutomine"):
@@ -131,28 +157,24 @@ class Sequencer:
             self.relayer.submit_claims(tree, timestamp, number)
         else:
             anchor = self.rollup.message_root()
+        self._drop_censored()
+        forced = self._forced_candidates()
         pending = self._pool_pending()
-        if not (force or pending or count > anchored):
+        if not (force or pending or forced or count > anchored):
             return None
         l1_head = self.l1.block("latest")
-        try:
-            self.control.call(
-                "evm_mine",
-                {
-                    "timestamp": timestamp,
-                    "parentBeaconBlockRoot": b2h(anchor),
-                    "coinbase": b2h(self.coinbase),
-                    "prevRandao": l1_head.get("mixHash") or b2h(keccak(h2b(l1_head["hash"]))),
-                },
-            )
-        except RpcError as exc:
-            if exc.code != METHOD_NOT_FOUND:
-                raise
-            raise ChainMismatch(
-                f"{self.control.url} does not serve evm_mine: an L2 node serves its controls on "
-                "its authenticated endpoint (native-devnet --auth-port --jwt-secret); give "
-                "the sequencer --l2-auth-url and --jwt-secret"
-            ) from None
+        fields = {
+            "timestamp": timestamp,
+            "parentBeaconBlockRoot": b2h(anchor),
+            "coinbase": b2h(self.coinbase),
+            "prevRandao": l1_head.get("mixHash") or b2h(keccak(h2b(l1_head["hash"]))),
+        }
+        # to return here if the L1 takes another block for this number (BASED) or refuses it
+        self.snapshots[number] = self.control.call("evm_snapshot")
+        if forced:
+            self._mine_forced(number, forced, fields)
+        else:
+            self._mine(fields)
         block = self.l2.block("latest")
         if h2i(block["number"]) != number or h2i(block["timestamp"]) != timestamp:
             raise ChainMismatch(
@@ -164,7 +186,8 @@ class Sequencer:
         if self.relayer is not None:
             self.relayer.after_block(number)
         log.info(
-            "L2 block %d 0x%s: %d txs, anchor 0x%s (%d messages)",
+            "%s: L2 block %d 0x%s: %d txs, anchor 0x%s (%d messages)",
+            self.name,
             number,
             block["hash"][2:18],
             len(block["transactions"]),
@@ -172,6 +195,104 @@ class Sequencer:
             count,
         )
         return block
+
+    def _mine(self, fields: dict) -> None:
+        try:
+            self.control.call("evm_mine", fields)
+        except RpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                raise
+            raise ChainMismatch(
+                f"{self.control.url} does not serve evm_mine: an L2 node serves its controls on "
+                "its authenticated endpoint (native-devnet --auth-port --jwt-secret); give "
+                "the sequencer --l2-auth-url and --jwt-secret"
+            ) from None
+
+    # -- the L2 pool --------------------------------------------------------------------------
+
+    def take_pool(self) -> list[bytes]:
+        """Empty the L2 node's pool; returns its transactions (raw) to put back later."""
+        content = self.l2.call("txpool_content")
+        raws = []
+        for part in ("pending", "queued"):
+            for by_nonce in content.get(part, {}).values():
+                for nonce in sorted(by_nonce, key=int):
+                    raw = self.l2.call("eth_getRawTransactionByHash", by_nonce[nonce]["hash"])
+                    if raw:
+                        raws.append(h2b(raw))
+        self.control.call("anvil_dropAllTransactions")
+        return raws
+
+    def put_back(self, raws: list[bytes]) -> None:
+        """Resubmit transactions taken from the pool (those now spent are refused: skipped)."""
+        for raw in raws:
+            try:
+                self.l2.call("eth_sendRawTransaction", b2h(raw))
+            except RpcError:
+                pass
+
+    def _drop_censored(self) -> None:
+        if not self.censor:
+            return
+        content = self.l2.call("txpool_content")
+        for part in ("pending", "queued"):
+            for sender, by_nonce in content.get(part, {}).items():
+                if h2b(sender) in self.censor:
+                    for tx in by_nonce.values():
+                        self.control.call("anvil_dropTransaction", tx["hash"])
+                        log.info("%s: censored L2 tx %s from %s", self.name, tx["hash"], sender)
+
+    # -- forced inclusion ---------------------------------------------------------------------
+
+    def _forced_candidates(self) -> list[ForcedEntry]:
+        """Unconsumed queue entries for the next block (the L2 head is the settled head)."""
+        if not self.honour_forced or self.rollup.forced_head() == self.rollup.forced_count():
+            return []
+        return pending_entries(self.rollup)[:MAX_FORCED_PER_BLOCK]
+
+    def _mine_forced(self, number: int, entries: list[ForcedEntry], fields: dict) -> None:
+        """Mine block ``number`` holding the queue's entries alone, in queue order. An entry
+        the L2 node refuses, or accepts but leaves out (a nonce gap), is skipped once due
+        (proved invalid at settlement); while not due it waits, and so do the ones after it."""
+        l1_block = self.l1.block_number() + 1  # the advance lands in the next L1 block
+        taken = self.take_pool()
+        refused: set[int] = set()
+        try:
+            for _ in range(len(entries) + 1):
+                snap = self.control.call("evm_snapshot")
+                accepted, skipped = [], []
+                for entry in entries:
+                    if entry.index not in refused:
+                        try:
+                            self.l2.call("eth_sendRawTransaction", b2h(entry.l2_tx))
+                            accepted.append(entry)
+                            continue
+                        except RpcError as exc:
+                            log.info("%s: forced tx %d refused: %s", self.name, entry.index, exc)
+                    if entry.due_block > l1_block:
+                        break
+                    skipped.append(entry)
+                self._mine(fields)
+                mined = [h2b(t) for t in self.l2.block("latest")["transactions"]]
+                wanted = [e.tx_hash for e in accepted]
+                if mined == wanted:
+                    break
+                self.control.call("evm_revert", snap)
+                self.control.call("anvil_dropAllTransactions")
+                first = next(i for i, h in enumerate(wanted) if i >= len(mined) or mined[i] != h)
+                refused.add(accepted[first].index)
+            else:
+                raise SettlementError(f"could not build L2 block {number} with the forced entries")
+            if skipped:
+                self.skipped[number] = skipped
+                log.info(
+                    "%s: L2 block %d leaves out forced txs %s (invalid on L2)",
+                    self.name,
+                    number,
+                    [e.index for e in skipped],
+                )
+        finally:
+            self.put_back(taken)
 
     def _pool_pending(self) -> int:
         try:
@@ -181,6 +302,18 @@ class Sequencer:
             return 0
 
     # -- settling -----------------------------------------------------------------------------
+
+    def advance_input(self, number: int) -> AdvanceInput:
+        """Block ``number``'s advance: ``advanceTo`` under ``BASED`` (a lost race fails
+        cleanly) or when forced entries are left out (with their invalidity witnesses)."""
+        inp = fetch_advance_input(self.l2, number)
+        invalid = tuple(
+            (e.l2_tx, invalidity_witness(self.l2, number, inp.witness, e.sender).encode())
+            for e in self.skipped.get(number, ())
+        )
+        if invalid or self.policy == "based":
+            inp = replace(inp, advance_to=True, invalid=invalid)
+        return inp
 
     def simulate(self, inp: AdvanceInput) -> Revert | None:
         """``eth_call`` of the advance from the sequencer: ``None`` if it would succeed."""
@@ -225,7 +358,7 @@ class Sequencer:
     ) -> Settlement:
         """Settle L2 block ``number`` (the L1's next) and check the hashes agree."""
         started = time.monotonic() if started is None else started
-        inp = fetch_advance_input(self.l2, number)
+        inp = self.advance_input(number)
         receipt = self.submit_advance(inp)
         if h2i(receipt["status"]) != 1:
             revert = self.simulate(inp)
@@ -246,6 +379,8 @@ class Sequencer:
             measure_execution=self.measure_execution,
         )
         self.settlements.append(settlement)
+        self.skipped.pop(number, None)
+        self.snapshots.pop(number, None)
         log.info(
             "settled L2 block %d 0x%s on L1 in %s: %d L1 gas, execute fee %d wei, %.2fs",
             number,
@@ -272,14 +407,41 @@ class Sequencer:
         return out
 
     def step(self, force: bool = False) -> list[Settlement]:
-        """Catch up, then build and settle one block if there is anything to put in it."""
+        """Catch up, then build and settle one block if there is anything to put in it.
+        Under ``BASED``, a block another settler beat first is rolled back and the L2 node
+        follows the L1's canonical chain (``sequencer.derive``)."""
+        if self.policy == "based":
+            self.resync()
         out = self.catch_up()
         started = time.monotonic()
         block = self.produce_block(force)
         if block is not None:
             mined = time.monotonic() - started
-            out.append(self.settle(h2i(block["number"]), started, mined))
+            try:
+                out.append(self.settle(h2i(block["number"]), started, mined))
+            except SettlementError as exc:
+                if exc.revert is None or exc.revert.name != "BlockAlreadySettled":
+                    raise
+                log.info("%s: lost L2 block %s to another settler", self.name, block["number"])
+                self.resync()
         return out
+
+    def rollback(self, number: int) -> None:
+        """Return the L2 node to just before this sequencer mined block ``number`` (its
+        transactions go back to the pool)."""
+        snap = self.snapshots.get(number)
+        if snap is None or not self.control.call("evm_revert", snap):
+            raise ChainMismatch(f"no snapshot before L2 block {number} to roll back to")
+        for n in [n for n in self.snapshots if n >= number]:
+            del self.snapshots[n]
+        self.skipped = {n: e for n, e in self.skipped.items() if n < number}
+
+    def resync(self) -> int:
+        """Roll the L2 node back to the L1's canonical chain and replay what it misses;
+        returns how many blocks were replayed."""
+        from sequencer.derive import resync
+
+        return resync(self)
 
     def run(
         self,

@@ -12,7 +12,7 @@ from eth_abi import decode
 
 from precompiles.execute_wire import execute_gas_cost, execute_input_length
 from sequencer.client import RpcClient, RpcError, h2b, h2i
-from sequencer.messages import BLOCK_SETTLED, Revert, topic
+from sequencer.messages import ADVANCE_TO, BLOCK_SETTLED, Revert, arg_types, selector, topic
 
 TX_BASE_GAS = 21_000
 
@@ -167,8 +167,10 @@ def settlement_of(
 ) -> Settlement:
     """Describe a successful ``advance`` from its L1 receipt and calldata alone."""
     event = settled_event(receipt, rollup_address)
-    args = decode(ADVANCE_ARGS, data[4:])
-    transactions, witness = args[7], args[8]
+    if data[:4] == selector(ADVANCE_TO):
+        transactions, witness = decode(arg_types(ADVANCE_TO), data[4:])[2:4]
+    else:
+        transactions, witness = decode(ADVANCE_ARGS, data[4:])[7:9]
     l1_block = l1.block(h2i(receipt["blockNumber"]))
     standard, floor = calldata_gas(data)
     execution = (
