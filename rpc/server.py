@@ -49,6 +49,7 @@ from rpc import (
     execute,
     exposure,
     filters,
+    fork_config,
     http_policy,
     net,
     parity,
@@ -95,6 +96,7 @@ METHODS: dict[str, Any] = {
     **parity.METHODS,
     **sign.METHODS,
     **devnet_info.METHODS,
+    **fork_config.METHODS,
 }
 
 

@@ -105,7 +105,6 @@ UNSUPPORTED: dict[str, str] = {
     "eth_signTypedData_v3": _use("eth_signTypedData_v4"),
     "eth_getTransactionBySenderAndNonce": _use("eth_getLogs or the block's transactions"),
     "eth_fillTransaction": _use("eth_signTransaction, which fills the same fields"),
-    "eth_config": _use("anvil_nodeInfo (hardfork) and eth_chainId"),
     "debug_codeByHash": "py-evm keeps code and trie nodes in one store keyed by their hash, "
     "so a lookup by hash cannot tell code from a trie node; use eth_getCode at the account",
 }

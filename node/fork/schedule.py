@@ -145,3 +145,72 @@ def fork_classes_for(genesis: Genesis) -> ForkClasses:
     for fork, cls in ((PRAGUE, prague), (OSAKA, osaka)):
         forks.classes[fork] = type(cls.__name__, (cls,), {"fork_classes": forks})
     return forks
+
+
+# -- EIP-7910 (eth_config) and EIP-6122 fork ids ----------------------------------------
+
+# EIP-7910's names of the precompiles, by address; EXECUTE is this devnet's own.
+PRECOMPILE_NAMES = {
+    0x01: "ECREC",
+    0x02: "SHA256",
+    0x03: "RIPEMD160",
+    0x04: "ID",
+    0x05: "MODEXP",
+    0x06: "BN254_ADD",
+    0x07: "BN254_MUL",
+    0x08: "BN254_PAIRING",
+    0x09: "BLAKE2F",
+    0x0A: "KZG_POINT_EVALUATION",
+    0x0B: "BLS12_G1ADD",
+    0x0C: "BLS12_G1MSM",
+    0x0D: "BLS12_G2ADD",
+    0x0E: "BLS12_G2MSM",
+    0x0F: "BLS12_PAIRING_CHECK",
+    0x10: "BLS12_MAP_FP_TO_G1",
+    0x11: "BLS12_MAP_FP2_TO_G2",
+    0x100: "P256VERIFY",
+    0x101: "EXECUTE",
+}
+
+# Prague's blob schedule (EIP-7691), which Osaka keeps.
+BLOB_SCHEDULE = {"baseFeeUpdateFraction": 5_007_716, "max": 9, "target": 6}
+
+
+def precompile_names(vm_class: type) -> dict[str, bytes]:
+    """The fork's precompiles (its computation's table) by EIP-7910 name."""
+    table = vm_class.get_state_class().computation_class._precompiles
+    out = {}
+    for address in table:
+        number = int.from_bytes(address, "big")
+        out[PRECOMPILE_NAMES.get(number, f"PRECOMPILE_{number:#x}")] = address
+    return out
+
+
+def system_contracts() -> dict[str, bytes]:
+    """EIP-7910's system contracts of Prague and Osaka (the devnet has no deposit contract:
+    deposits are a beacon-chain matter)."""
+    from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
+    from eth.vm.forks.prague.constants import (
+        CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+        HISTORY_STORAGE_ADDRESS,
+        WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+    )
+
+    return {
+        "BEACON_ROOTS_ADDRESS": BEACON_ROOTS_ADDRESS,
+        "CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS": CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+        "HISTORY_STORAGE_ADDRESS": HISTORY_STORAGE_ADDRESS,
+        "WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS": WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+    }
+
+
+def fork_id(genesis_hash: bytes, genesis_timestamp: int, schedule: ForkSchedule, at: int) -> bytes:
+    """EIP-2124/6122 fork hash at timestamp ``at``: CRC32 of the genesis hash, then of each
+    time-based fork activated after genesis and by ``at`` (8-byte big-endian)."""
+    import zlib
+
+    checksum = zlib.crc32(genesis_hash)
+    for _fork, time in schedule.activations():
+        if genesis_timestamp < time <= at:
+            checksum = zlib.crc32(time.to_bytes(8, "big"), checksum)
+    return checksum.to_bytes(4, "big")
