@@ -253,7 +253,7 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                 ),
                 self.head,
             )
-        if request.legacy and request.gas_price is not None and account is not None:
+        if request.legacy and request.gas_price is not None:
             legacy = builder.create_unsigned_transaction(
                 nonce=nonce,
                 gas_price=request.gas_price,
@@ -262,6 +262,8 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
                 value=request.value,
                 data=request.data,
             )
+            if account is None:
+                return impersonate(legacy, request.sender, self.chain_id)
             return legacy.as_signed_transaction(account.private_key, chain_id=self.chain_id)
         if request.gas_price is not None and not request.authorization_list:
             unsigned = builder.new_unsigned_access_list_transaction(

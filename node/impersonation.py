@@ -9,7 +9,11 @@ only valid on this devnet — as with anvil.
 from __future__ import annotations
 
 from eth.abc import SignedTransactionAPI, UnsignedTransactionAPI
-from eth.vm.forks.prague.transactions import PragueTypedTransaction
+from eth.vm.forks.prague.transactions import (
+    PragueLegacyTransaction,
+    PragueTypedTransaction,
+    PragueUnsignedLegacyTransaction,
+)
 from eth_hash.auto import keccak
 from eth_keys import keys
 
@@ -27,7 +31,25 @@ class ImpersonatedTransaction(PragueTypedTransaction):
         return self._impersonated_sender
 
 
-def impersonate(unsigned: UnsignedTransactionAPI, sender: bytes) -> SignedTransactionAPI:
+class ImpersonatedLegacyTransaction(PragueLegacyTransaction):
+    """A legacy (type 0) transaction sent as an impersonated account."""
+
+    impersonated = True
+
+    def get_sender(self) -> bytes:
+        return self._impersonated_sender
+
+
+def impersonate(
+    unsigned: UnsignedTransactionAPI, sender: bytes, chain_id: int | None = None
+) -> SignedTransactionAPI:
+    """``unsigned`` sent as ``sender``; a legacy one is signed for ``chain_id`` (EIP-155)."""
+    if isinstance(unsigned, PragueUnsignedLegacyTransaction):
+        legacy = ImpersonatedLegacyTransaction(
+            *unsigned.as_signed_transaction(SIGNING_KEY, chain_id=chain_id)
+        )
+        legacy._impersonated_sender = sender
+        return legacy
     signed = unsigned.as_signed_transaction(SIGNING_KEY)
     return ImpersonatedTransaction(signed.type_id, signed._inner, sender)
 

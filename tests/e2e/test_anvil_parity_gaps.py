@@ -97,6 +97,11 @@ def test_gas_price_builds_anvils_legacy_transaction(automine):
         txs = [node.call("eth_getTransactionByHash", h) for h in (legacy, ignored, typed)]
         raw = node.call("eth_getRawTransactionByHash", legacy)
         receipt = node.wait_receipt(legacy)
+        node.call("anvil_setBalance", OTHER, hex(10**18))
+        node.call("anvil_impersonateAccount", OTHER)
+        impersonated = node.call("eth_sendTransaction", {**base, **price, "from": OTHER})
+        impersonated_receipt = node.wait_receipt(impersonated)
+        assert impersonated_receipt["type"] == "0x0" and impersonated_receipt["from"] == OTHER
         answers.append((txs, raw, signed, receipt))
     (anvil_txs, anvil_raw, anvil_signed, anvil_receipt), (txs, raw, signed, receipt) = answers
     assert [t["type"] for t in anvil_txs] == [t["type"] for t in txs] == ["0x0", "0x0", "0x1"]

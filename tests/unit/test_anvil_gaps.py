@@ -82,6 +82,22 @@ async def test_gas_price_without_access_list_is_a_legacy_transaction(server, dev
     assert receipt["status"] == "0x1" and receipt["type"] == "0x0"
 
 
+async def test_impersonated_gas_price_sends_a_legacy_transaction(server):
+    await call(server, "anvil_setBalance", OTHER, hex(10**18))
+    await call(server, "anvil_impersonateAccount", OTHER)
+    tx_hash = await call(
+        server,
+        "eth_sendTransaction",
+        {"from": OTHER, "to": "0x" + "00" * 19 + "01", "value": "0x5", "gasPrice": hex(10**9)},
+    )
+    await call(server, "evm_mine")
+    receipt = await call(server, "eth_getTransactionReceipt", tx_hash)
+    tx = await call(server, "eth_getTransactionByHash", tx_hash)
+    assert receipt["status"] == "0x1" and receipt["type"] == tx["type"] == "0x0"
+    assert receipt["from"] == tx["from"] == OTHER
+    assert await call(server, "eth_getTransactionCount", OTHER, "latest") == "0x1"
+
+
 # -- evm_revert and the next block's chosen fields ----------------------------------------
 
 
