@@ -10,6 +10,7 @@ is where a watcher (``sequencer.watcher``) reads it from.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields, replace
 from typing import Any
@@ -19,8 +20,8 @@ from eth_hash.auto import keccak
 
 from sequencer.advance import AdvanceInput, fetch_advance_input
 from sequencer.artifacts import load_artifact
-from sequencer.client import RpcClient, Signer, TxFailed, b2h, h2b, h2i
-from sequencer.messages import calldata, selector, topic
+from sequencer.client import RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
+from sequencer.messages import calldata, decode_revert, selector, topic
 from sequencer.rollup import MESSENGER, Rollup, RollupInfo, check_initial_escrow, l2_genesis
 
 log = logging.getLogger("native_rollup.optimistic")
@@ -44,6 +45,7 @@ CONSTRUCTOR = [
     "uint256",  # CHALLENGER_BOND (wei)
 ]
 DEPLOY_GAS = 8_000_000
+L1_TIME_WAIT = 60.0  # seconds a proposal waits for L1 time to reach its L2 timestamp
 EXECUTE_ADDRESS = bytes.fromhex("0000000000000000000000000000000000000101")
 EXECUTE_HEAD_TYPE = "(bytes32,bytes32,uint256,bytes32,bytes32,uint256,uint256,uint256,uint256,address,bytes32,bytes32)"
 EXECUTE_OUTPUT_TYPES = ["bytes32", "uint256", "uint256", "uint256", "uint256", "bytes32"] + [
@@ -311,7 +313,7 @@ class Proposer:
         last = self.rollup.last_proposed_number()
         for number in range(last + 1, self.l2.block_number() + 1):
             inp = fetch_advance_input(self.l2, number)
-            receipt = self.rollup.propose(self.signer, inp)
+            receipt = self._propose(inp)
             log.info(
                 "proposed L2 block %d 0x%s: %d L1 gas",
                 number,
@@ -320,3 +322,17 @@ class Proposer:
             )
             out.append((number, receipt))
         return out
+
+    def _propose(self, inp: AdvanceInput) -> dict:
+        """Propose, waiting (bounded) while the L1 clock is behind the L2 block."""
+        deadline = time.monotonic() + L1_TIME_WAIT
+        while True:
+            try:
+                return self.rollup.propose(self.signer, inp)
+            except RpcError as exc:
+                revert = decode_revert(exc.revert_data)
+                if revert is None or revert.name != "TimestampInFuture":
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)

@@ -298,6 +298,11 @@ class OptimisticScenario:
         )
         self.wait_l1_time(on_top)
         reproposed = self.proposer.propose_pending()
+        for n, r in reproposed:
+            self.check(
+                f"proposal {n} made no EXECUTE call",
+                calls_to(self.trace(r), EXECUTE_ADDRESS) == 0,
+            )
         self.check(
             f"the sequencer re-proposed {forged}-{on_top} honestly and the watcher agrees",
             [n for n, _ in reproposed] == [forged, on_top]
