@@ -11,24 +11,23 @@ What py-evm's block import does that this path does not:
   (``LightAccountWrites``; the encoding is RLP's, byte for byte);
 - receipts read back from the database (``block.get_receipts``) for the deposit requests:
   py-evm's own deposit parsing runs on the receipts execution just made;
-- checks that cannot fail for a header EXECUTE builds itself: ``validate_block`` computes the
-  transactions root a second time and compares it with the one just put in the header, the
-  uncles hash with the fixed empty one, the excess blob gas with the same formula that set
-  it, the blob gas used with a sum that is zero (blob transactions are invalid on the L2);
-  its header rules (``validate_header``: gas limit bounds, base fee, number, timestamp,
-  merge constants) still run, once, where the import ran them (after execution), with the
-  same outcome (reason 6);
+- the block's header rebuilt per step: the header is made once, from the block's header
+  and what execution gave; the fork's ``validate_block`` then runs once on the final block,
+  where the import runs it (after execution): its header rules (gas limit bounds, base fee,
+  number, timestamp, merge constants; reason 6 as in the import) and whatever a fork adds
+  (Osaka: the block's RLP size);
 - signature recovery transaction by transaction: ``precompiles.senders`` recovers every
   sender in one pass before execution (in threads for a large block, coincurve releasing
   the GIL), each exactly as ``tx.sender`` would; a signature it does not recover is left
   to the lazy path, which fails at the transaction's turn as before.
 
-Kept as py-evm does it, in the same order: the header from ``create_header_from_parent``,
+Kept as py-evm does it, in the same order: the header from the fork's
+``create_header_from_parent``,
 the EIP-4788/2935 pre-processing, each transaction through the VM's ``apply_transaction``
 (validation, execution, receipt), the transactions and receipts tries (their nodes stored
 as the import stores them), the EIP-7002/7251 system calls as bytecode, the state root
 (``persist``: the batched trie update of ``BatchAccountDB`` when the L2's state uses it),
-then the comparisons with the claimed head. The fast path is taken only for a VM class
+the block validation, then the comparisons with the claimed head. The fast path is taken only for a VM class
 whose block-import hooks are the ones reviewed here (``fast_path_supported``); any other
 runs the reference.
 """
@@ -96,9 +95,6 @@ REVIEWED_HOOKS: dict[str, frozenset[str]] = {
         "pack_block": {"eth.vm.base.VM"},
         "finalize_block": {"eth.vm.base.VM", "node.fork.DevnetPragueVM"},
         "_assign_block_rewards": {"eth.vm.forks.paris.ParisVM"},
-        "validate_block": {"eth.vm.forks.cancun.CancunVM", "node.fork.builder.BuilderMode"},
-        "validate_block_blobs": {"eth.vm.forks.prague.PragueVM"},
-        "validate_header": {"eth.vm.forks.paris.ParisVM"},
         "configure_header": {"eth.vm.forks.shanghai.ShanghaiVM"},
         "get_prev_hashes": {"eth.vm.base.VM"},
     }.items()
@@ -301,8 +297,11 @@ def _run_block(vm, header, parent, transactions: list):
             "state_root": state.state_root,
         }
     )
-    # validate_block's header rules, once (the rest of it holds by construction).
-    vm.validate_header(final, parent)
+    # The fork's block validation, once, where the import runs it (after execution): its
+    # header rules, and whatever a fork adds (Osaka: the block's RLP size).
+    vm.validate_block(
+        vm.get_block_class()(final, transactions=transactions, uncles=[], withdrawals=[])
+    )
     return final
 
 
