@@ -35,6 +35,10 @@ READ_ONLY = frozenset(
         "anvil_nodeInfo",
         "anvil_blockNumber",
         "anvil_getAutomine",
+        "anvil_getIntervalMining",
+        "anvil_getGenesisTime",
+        "anvil_metadata",
+        "hardhat_metadata",
         "devnet_genesisAlloc",
     }
 )

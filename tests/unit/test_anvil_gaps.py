@@ -321,3 +321,12 @@ async def test_sync_send_signs_with_dev_keys_only_on_a_port_without_controls(dev
     devnet.impersonated.add(bytes.fromhex(OTHER[2:]))
     error = await error_of(public, "eth_sendTransactionSync", {"from": OTHER, "to": OTHER}, "0x64")
     assert error["code"] == INVALID_PARAMS and "no key for" in error["message"]
+
+
+async def test_the_new_reads_are_served_on_a_port_without_controls(devnet):
+    public = RpcServer(devnet, controls=False)
+    for method in ("anvil_metadata", "hardhat_metadata", "anvil_getGenesisTime"):
+        assert "result" in await request(public, method), method
+    assert await call(public, "anvil_getIntervalMining") is None
+    refused = await error_of(public, "anvil_addBalance", OTHER, "0x1")  # a control
+    assert "not available on this port" in refused["message"]
