@@ -27,7 +27,7 @@ bench: $(VENV)/.installed node_modules/.installed
 # The native rollup end to end: fresh L1 + L2 nodes, deposit, L2 txs, settlement through
 # EXECUTE, withdrawal, forgeries, summary; the nodes are stopped by PID at the end.
 demo: $(VENV)/.installed
-	$(BIN)/python scripts/demo.py $(ARGS)
+	$(BIN)/python scripts/demo.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
