@@ -31,7 +31,17 @@ from sequencer.relayer import Relayer, withdraw
 from sequencer.rollup import deploy_rollup
 from sequencer.scenario import ALICE_KEY, SEQUENCER_KEY
 from sequencer.sequencer import Sequencer
-from tests.procs import ROOT, free_port, require_tool, start_node, under_test
+from tests.e2e.test_execute_market import (  # the tight market and its real L2 block
+    CALL_GAS,
+    L1_CHAIN_ID,
+    TIGHT_LIMIT,
+    TIGHT_TARGET,
+    call_data,
+    deploy_caller,
+    l2_inputs,  # noqa: F401  (the fixture)
+)
+from tests.e2e.test_execute_market import Signer as MarketSigner
+from tests.procs import DEV_KEYS, ROOT, free_port, require_tool, start_node, under_test
 
 pytestmark = [
     pytest.mark.e2e,
@@ -250,3 +260,33 @@ def test_a_missing_deployment_file_is_a_clear_message(tmp_path):
         assert_read_only(out, l1.url)
     finally:
         l1.stop()
+
+
+def test_a_deferred_execute_call_is_shown_then_mined(node_factory, l2_inputs):  # noqa: F811
+    """A tight market (test_execute_market's): of two EXECUTE calls one is mined, the other
+    deferred; the page shows it deferred and counts it, then mined once the next block takes
+    it (mined by the driver, seen through newHeads)."""
+    node = node_factory(
+        "--execute-gas-limit",
+        str(TIGHT_LIMIT),
+        "--execute-gas-target",
+        str(TIGHT_TARGET),
+        "--no-mining",
+    )
+    caller = deploy_caller(node, manual=True)
+    signer = MarketSigner(node, L1_CHAIN_ID)
+    data = call_data(l2_inputs["valid"])
+    first = signer.send(DEV_KEYS[1], caller, data, gas=CALL_GAS)
+    second = signer.send(DEV_KEYS[2], caller, data, gas=CALL_GAS)
+    node.call("evm_mine")
+    assert node.call("execute_transactionStatus", second)["status"] == "deferred"
+    out = open_dashboard(f"{node.url}/", "--mine", node.url)
+    before, after = out["first"], out["afterMine"]
+    assert before["txStatus"][first] == "success"
+    assert before["txStatus"][second] == "deferred"
+    assert before["deferred"][-1] == 1  # at the head the page opened on
+    assert after["head"] == before["head"] + 1
+    assert after["txStatus"][second] == "success"
+    assert after["deferred"][-2:] == [1, 0]
+    assert out["navigations"] == 1
+    assert_read_only(out, node.url)

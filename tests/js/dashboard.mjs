@@ -64,10 +64,19 @@ try {
 
   await page.goto(pageUrl, { waitUntil: 'load', timeout: WAIT_MS });
   await page.waitForFunction(() => window.dashboard && window.dashboard.ready, { timeout: WAIT_MS });
-  report.first = await page.evaluate(() => ({
-    head: window.dashboard.head,
-    rows: [...document.querySelectorAll('#blocks tbody tr')].map((r) => Number(r.dataset.block)),
-  }));
+  const snapshot = () =>
+    page.evaluate(() => ({
+      head: window.dashboard.head,
+      heads: window.dashboard.heads,
+      headText: document.getElementById('head-number').textContent,
+      rows: [...document.querySelectorAll('#blocks tbody tr')].map((r) => Number(r.dataset.block)),
+      // transaction hash -> the status cell's text
+      txStatus: Object.fromEntries(
+        [...document.querySelectorAll('#txs tbody tr[data-tx]')].map((r) => [r.dataset.tx, r.lastElementChild.textContent]),
+      ),
+      deferred: window.dashboard.charts.deferred ? window.dashboard.charts.deferred.data.datasets[0].data : null,
+    }));
+  report.first = await snapshot();
 
   const mineUrl = option('--mine');
   if (mineUrl) {
@@ -83,12 +92,7 @@ try {
       { timeout: WAIT_MS },
       want,
     );
-    report.afterMine = await page.evaluate(() => ({
-      head: window.dashboard.head,
-      heads: window.dashboard.heads,
-      headText: document.getElementById('head-number').textContent,
-      rows: [...document.querySelectorAll('#blocks tbody tr')].map((r) => Number(r.dataset.block)),
-    }));
+    report.afterMine = await snapshot();
   }
   if (flag('--rollup')) {
     await page.waitForFunction(() => window.dashboard.rollup !== null, { timeout: WAIT_MS });
