@@ -193,3 +193,22 @@ def test_the_events_and_views_the_page_decodes_are_the_contracts():
         assert view in rollup, view
     # the page reads the witness length from advance's 9th argument
     assert dashboard.ADVANCE in rollup
+
+
+def test_the_banner_prints_the_dashboard_url(devnet):
+    from rpc.cli_run import banner
+
+    lines = banner(devnet, "http://127.0.0.1:8545").splitlines()
+    assert "Dashboard:    http://127.0.0.1:8545/ (read-only, in a browser)" in lines
+
+
+def test_the_rollup_flags_reach_the_settings():
+    from rpc.cli_flags import build_parser
+
+    args = build_parser().parse_args(
+        ["--rollup-deployment", "rollup.json", "--rollup-l2-url", "http://127.0.0.1:8546"]
+    )
+    assert args.rollup_deployment == Path("rollup.json")
+    assert args.rollup_l2_url == "http://127.0.0.1:8546"
+    plain = build_parser().parse_args([])
+    assert plain.rollup_deployment is None and plain.rollup_l2_url is None
