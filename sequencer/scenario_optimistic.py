@@ -385,6 +385,3 @@ def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
             return 1
         say(summary(report))
         return 0 if report.ok else 1
-
-
-__all__ = ["OptimisticScenario", "OptimisticReport", "run_local", "summary"]
