@@ -5,6 +5,8 @@ through EXECUTE, withdraw with a proof, show forged blocks and bad claims being 
 print a summary, and stop both nodes by PID (also on error).
 
     make demo                                           # or: .venv/bin/python scripts/demo.py
+    make demo SCENARIO=based    # two sequencers race on a BASED rollup (fresh L1 + two L2s)
+    make demo SCENARIO=forced   # a censored user forces her tx in, then settles alone
     .venv/bin/python scripts/demo.py --l1 URL --l2 URL  # fresh nodes you started yourself
     native-rollup demo --external-sequencer --l1 URL --l2 URL --rollup-file rollup.json
     make demo ARGS=--keep-running  # then the nodes stay up and print their dashboard URLs

@@ -70,7 +70,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     l1, l2 = nodes(args)
     deployer = Signer.from_key(l1, args.key)
     sequencer = args.sequencer or deployer.address
-    _, info, receipt = deploy_rollup(deployer, l2, sequencer, args.initial_escrow)
+    _, info, receipt = deploy_rollup(
+        deployer,
+        l2,
+        sequencer,
+        args.initial_escrow,
+        policy=args.policy,
+        force_delay=args.force_delay,
+        force_fee=args.force_fee,
+    )
     info.save(args.rollup_file)
     emit({**info.__dict__, "gasUsed": h2i(receipt["gasUsed"]), "file": str(args.rollup_file)})
     return 0
@@ -242,7 +250,72 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if doc["consistent"] else 1
 
 
+def cmd_force_include(args: argparse.Namespace) -> int:
+    from sequencer.forced import entry_from_receipt, force_include
+
+    l1, l2 = nodes(args)
+    rollup = open_from_args(args, l1)
+    payer = Signer.from_key(l1, args.key)
+    raw = args.raw
+    if raw is None:
+        l2_signer = Signer.from_key(l2, args.l2_key or args.key)
+        if args.nonce is not None:
+            l2_signer._nonce = args.nonce  # noqa: SLF001 - an explicit nonce for this one tx
+        raw, _ = l2_signer.sign(args.to or l2_signer.address, args.data, args.value, gas=args.gas)
+    receipt = force_include(payer, rollup, raw, args.fee)
+    entry = entry_from_receipt(rollup, receipt)
+    emit(
+        {
+            "index": entry.index,
+            "l2TxHash": b2h(entry.tx_hash),
+            "l2Sender": b2h(entry.sender),
+            "dueBlock": entry.due_block,
+            "l1Tx": receipt["transactionHash"],
+            "l1Block": h2i(receipt["blockNumber"]),
+            "l1Gas": h2i(receipt["gasUsed"]),
+        }
+    )
+    return 0
+
+
+# `demo --scenario NAME`: module with ``run_local(log_dir, say) -> exit code``
+SCENARIOS = {
+    "based": "sequencer.scenario_based",
+    "forced": "sequencer.scenario_forced",
+    "optimistic": "sequencer.scenario_optimistic",
+    "upgrade": "sequencer.scenario_upgrade",
+}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.scenario != "default":
+        import importlib
+
+        if args.scenario not in SCENARIOS:
+            raise SystemExit(
+                f"native-rollup demo: unknown scenario {args.scenario!r} "
+                f"(default, {', '.join(SCENARIOS)})"
+            )
+        try:
+            module = importlib.import_module(SCENARIOS[args.scenario])
+        except ModuleNotFoundError:
+            raise SystemExit(
+                f"native-rollup demo: the {args.scenario} scenario is not in this checkout"
+            ) from None
+        if not args.verbose:
+            logging.getLogger("native_rollup").setLevel(logging.WARNING)
+        if hasattr(module, "run_cli"):  # it reads the demo's flags itself (e.g. --l1/--l2)
+            return module.run_cli(args)
+        if args.l1 is not None or args.l2 is not None or args.external_sequencer:
+            raise SystemExit(
+                f"native-rollup demo: --scenario {args.scenario} starts its own fresh nodes "
+                "(no --l1/--l2/--external-sequencer)"
+            )
+
+        def say(text: str) -> None:
+            print(text, flush=True)
+
+        return module.run_local(args.log_dir, say=say)
     from sequencer.localnet import L2_FUNDING, local_nodes
     from sequencer.scenario import Scenario, load_rollup_file, summary
 
@@ -325,5 +398,6 @@ COMMANDS = {
     "claim-withdrawal": cmd_claim,
     "status": cmd_status,
     "demo": cmd_demo,
+    "force-include": cmd_force_include,
     **OPTIMISTIC_COMMANDS,  # propose, watch (sequencer/cli_optimistic.py)
 }

@@ -211,6 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="where to write the rollup's address (default ./rollup.json)",
     )
+    d.add_argument(
+        "--policy",
+        choices=("sequencer", "based"),
+        default="sequencer",
+        help="who may advance: only --sequencer (default), or anyone (based)",
+    )
+    d.add_argument(
+        "--force-delay",
+        type=int,
+        default=10,
+        metavar="BLOCKS",
+        help="L1 blocks until a forced L2 tx is due, and the liveness fallback's delay "
+        "(default 10)",
+    )
+    d.add_argument(
+        "--force-fee",
+        type=ether,
+        default=0,
+        metavar="ETH",
+        help="least L1 fee of forceInclude (default 0)",
+    )
 
     dep = sub.add_parser("deposit", help="send ETH (and a call) from L1 to L2 (sendMessage)")
     _urls(dep)
@@ -285,6 +306,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --deploy: ETH escrowed for the L2 dev funding",
     )
 
+    fi = sub.add_parser(
+        "force-include",
+        help="force an L2 transaction in through the L1 (forceInclude), past the sequencer",
+        description="Queue an EIP-1559 L2 transaction on L1 (forceInclude). It is due "
+        "--force-delay L1 blocks later: from then on every settled L2 block must open with "
+        "it (or show EXECUTE rejecting it as invalid); if nothing is settled for another "
+        "--force-delay blocks, anyone may settle until the queue drains. Either give "
+        "--raw (a signed L2 tx) or --to/--value/--data, signed with --l2-key for the L2 "
+        "node's chain at its next nonce.",
+    )
+    _urls(fi)
+    _rollup(fi)
+    _key(fi, "the L1 account paying forceInclude")
+    fi.add_argument("--l2-key", metavar="HEX", help="signs the L2 tx (default: --key)")
+    fi.add_argument("--raw", type=hexdata, metavar="HEX", help="an already signed L2 tx")
+    fi.add_argument("--to", type=address, help="L2 recipient (default: the L2 sender)")
+    fi.add_argument("--value", type=ether, default=0, metavar="ETH")
+    fi.add_argument("--data", type=hexdata, default=b"", metavar="HEX")
+    fi.add_argument("--gas", type=int, default=100_000, help="L2 gas limit (default 100000)")
+    fi.add_argument("--nonce", type=int, help="L2 nonce (default: the sender's next)")
+    fi.add_argument(
+        "--fee", type=ether, metavar="ETH", help="L1 fee (default: the contract's forceFee)"
+    )
+
     w = sub.add_parser("withdraw", help="send ETH (and a call) from L2 to L1 (L2 sendMessage)")
     _urls(w)
     _key(w, "the L2 sender")
@@ -350,6 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ETH",
         help="L2 genesis ETH outside the messenger (default: what the local L2 "
         "is started with, 1 ETH; with --rollup-file: its initial escrow)",
+    )
+    dm.add_argument(
+        "--scenario",
+        default="default",
+        metavar="NAME",
+        help="default (the end-to-end scenario), based (two sequencers race), forced "
+        "(forced inclusion and the liveness fallback), optimistic; a named scenario starts "
+        "its own fresh nodes",
     )
     dm.add_argument("--log-dir", type=Path, help="where local node logs go (default: temp)")
     dm.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")

@@ -142,6 +142,8 @@ def local_nodes(
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         started.append(start_node("l1", ["--silent"], log_dir))
+        # one genesis for every L2 node: the same timestamp, not each node's start time
+        genesis_time = ["--timestamp", str(int(time.time()))] if l2_count > 1 else []
         for i in range(l2_count):
             started.append(
                 start_node(
@@ -155,6 +157,7 @@ def local_nodes(
                         str(l2_accounts),
                         "--balance",
                         str(L2_DEV_BALANCE_ETH),
+                        *genesis_time,
                     ],
                     log_dir,
                     auth=True,

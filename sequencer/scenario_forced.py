@@ -283,3 +283,22 @@ def _keccak(data: bytes) -> bytes:
     from eth_hash.auto import keccak
 
     return keccak(data)
+
+
+def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
+    """The scenario on a fresh L1 and L2 node, stopped afterwards; 0 if every check held."""
+    from sequencer.localnet import L2_DEV_BALANCE_ETH, local_nodes
+    from sequencer.scenario_results import ScenarioError
+
+    say("starting a fresh L1 and L2 node on free loopback ports...")
+    with local_nodes(log_dir, l2_accounts=L2_ACCOUNTS) as (l1, l2):
+        say(f"L1 {l1.url} (pid {l1.proc.pid}), L2 {l2.url} (pid {l2.proc.pid}, --no-mining)")
+        scenario = ForcedScenario(
+            l1.url, l2.url, l2.control, L2_ACCOUNTS * L2_DEV_BALANCE_ETH * ETHER, say
+        )
+        try:
+            scenario.run()
+        except ScenarioError as exc:
+            say(f"scenario failed: {exc}")
+        say(scenario.story.summary())
+    return 0 if scenario.story.ok and scenario.story.checks else 1
