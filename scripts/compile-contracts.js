@@ -36,7 +36,7 @@ const input = {
   language: 'Solidity',
   sources,
   settings: {
-    evmVersion: 'prague',
+    evmVersion: 'osaka', // the default fork of the node, solc 0.8.37 and Foundry 1.7.1
     optimizer: { enabled: true, runs: 200 },
     outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
   },

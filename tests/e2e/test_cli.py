@@ -36,7 +36,7 @@ def test_banner_lists_chain_accounts_keys_execute_and_mining(tmp_path):
     assert "0x0000000000000000000000000000000000000101" in banner and "limit 10000000" in banner
     assert "interval every 5s" in banner
     assert "delayed one slot" in banner
-    assert "Hardfork:     prague" in banner
+    assert "Hardfork:     osaka" in banner
     assert f"Mnemonic:     {MNEMONIC}" in banner
     assert "Derivation path: m/44'/60'/0'/0/" in banner
 
@@ -66,7 +66,7 @@ def test_an_l2_banner_says_what_the_l2_is_and_claims_no_execute(tmp_path, accoun
     assert "Chain ID:     31338" in banner
     assert "Rollup:       L2 of a native rollup (no EXECUTE precompile)" in banner
     assert "Controls:     anvil_*/evm_*/hardhat_* not on the public port" in banner
-    assert "Hardfork:     prague" in banner
+    assert "Hardfork:     osaka" in banner
     if accounts:
         assert f"(1) {DEV_ADDRESSES[1]} (10000 ETH)" in banner
         assert f"Mnemonic:     {MNEMONIC}" in banner

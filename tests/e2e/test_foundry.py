@@ -414,4 +414,4 @@ def test_forge_build_uses_the_wrapper_compiler(foundry_env):
         (Path(foundry_env["FOUNDRY_OUT"]) / "Counter.sol" / "Counter.json").read_text()
     )
     assert artifact["metadata"]["compiler"]["version"].startswith("0.8.37+commit.")
-    assert artifact["metadata"]["settings"]["evmVersion"] == "prague"
+    assert artifact["metadata"]["settings"]["evmVersion"] == "osaka"
