@@ -73,7 +73,14 @@ log = logging.getLogger("native_devnet.rpc")
 # "-v": one line per RPC method, between DEBUG ("-vv": sizes, durations, tracebacks) and INFO.
 REQUEST_LEVEL = 15
 logging.addLevelName(REQUEST_LEVEL, "REQUEST")
-TRANSACTION_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
+TRANSACTION_METHODS = frozenset(
+    {
+        "eth_sendRawTransaction",
+        "eth_sendTransaction",
+        "eth_sendRawTransactionSync",
+        "eth_sendTransactionSync",
+    }
+)
 
 # 32 MiB, not geth's 5: anvil_loadState carries a whole chain (about 15 kB of hex per block
 # here), so 5 MiB would refuse the dump of a few hundred blocks.

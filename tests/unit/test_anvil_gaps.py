@@ -6,6 +6,7 @@ anvil: tests/e2e/test_anvil_parity_gaps.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from eth_abi import encode
@@ -330,3 +331,14 @@ async def test_the_new_reads_are_served_on_a_port_without_controls(devnet):
     assert await call(public, "anvil_getIntervalMining") is None
     refused = await error_of(public, "anvil_addBalance", OTHER, "0x1")  # a control
     assert "not available on this port" in refused["message"]
+
+
+async def test_a_refused_sync_send_is_logged_with_its_reason(server, dev_accounts, txs, caplog):
+    stale = txs.dynamic(dev_accounts[2].private_key, 0, max_fee=1, tip=1)  # below the base fee
+    with caplog.at_level(logging.INFO, logger="native_devnet"):
+        error = await error_of(server, "eth_sendRawTransactionSync", "0x" + stale.encode().hex())
+    assert "max fee per gas less than block base fee" in error["message"]
+    assert any(
+        "eth_sendRawTransactionSync rejected: max fee per gas" in r.getMessage()
+        for r in caplog.records
+    )
