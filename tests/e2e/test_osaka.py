@@ -203,7 +203,7 @@ def test_a_transaction_above_the_gas_cap_is_refused_at_the_rpc(tmp_path):
         )
         assert proc.returncode != 0
         assert "transaction gas limit too high" in proc.stdout + proc.stderr
-            answer = rpc(
+        answer = rpc(
             node.url,
             "eth_sendTransaction",
             [{"from": DEV_ADDRESSES[0], "to": DEV_ADDRESSES[1], "gas": hex(2**24 + 1)}],
