@@ -390,3 +390,15 @@ def test_commitment_is_keccak_of_head_and_data_hashes():
         )
     )
     assert commitment(head, b"tx", b"w") == expected
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_the_window_closes_after_challenge_window_blocks(world, late):
+    built = transfer_block(world)
+    world.propose(built)
+    proposed_at = world.l1.blocks[-1].block.number
+    while world.l1.blocks[-1].block.number < proposed_at + WINDOW - 1 + late:
+        world.l1.mine()
+    receipt = world.challenge(1, built, expect_success=False)
+    assert world.l1.blocks[-1].block.number == proposed_at + WINDOW + late
+    assert receipt.status == (0 if late else 1)
