@@ -57,7 +57,7 @@ from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.interrupt import EVMMissingData
 from eth_hash.auto import keccak
 from eth_keys.exceptions import BadSignature
-from eth_utils import ValidationError
+from eth_utils import ValidationError, get_extended_debug_logger
 from trie.exceptions import MissingTrieNode
 
 from precompiles.execute_reference import reexecute_reference
@@ -190,15 +190,46 @@ def _light_account_db(db_class: type) -> type:
     return type(f"Light{db_class.__name__}", (LightAccountWrites, db_class), {})
 
 
+def _shared_jump_analysis(computation_class: type) -> type:
+    """``computation_class`` whose code streams share, per state (one block), what they
+    learnt of which positions are opcodes (JUMP destinations), by code: a pure function of
+    the code bytes that py-evm works out again in every call of the same contract."""
+
+    class SharedJumpAnalysis(computation_class):  # type: ignore[misc, valid-type]
+        def __init__(self, state, message, transaction_context) -> None:
+            super().__init__(state, message, transaction_context)
+            code = self.code
+            raw = getattr(code, "_raw_code_bytes", None)
+            if not raw or not hasattr(code, "valid_positions"):
+                return
+            analyses = state.__dict__.setdefault("_jump_analyses", {})
+            shared = analyses.get(raw)
+            if shared is None:
+                analyses[raw] = (code.valid_positions, code.invalid_positions)
+            else:
+                code.valid_positions, code.invalid_positions = shared
+
+    SharedJumpAnalysis.__name__ = SharedJumpAnalysis.__qualname__ = computation_class.__name__
+    return SharedJumpAnalysis
+
+
 @cache
 def stateless_vm_class(vm_class: type) -> type:
     """``vm_class`` with light account writes, whose BLOCKHASH window is the instance's
     ``linked_hashes`` (set per block: the witness's hash-linked header chain)."""
     state_class = vm_class.get_state_class()
+    computation_class = _shared_jump_analysis(state_class.computation_class)
+    # py-evm's state makes its logger anew on every access (a few per transaction); the
+    # same logger, made once.
+    logger = get_extended_debug_logger(f"eth.vm.state.{state_class.__name__}")
     state = type(
         f"Stateless{state_class.__name__}",
         (state_class,),
-        {"account_db_class": _light_account_db(state_class.account_db_class)},
+        {
+            "account_db_class": _light_account_db(state_class.account_db_class),
+            "logger": property(lambda self: logger),
+            "computation_class": computation_class,
+        },
     )
 
     class StatelessVM(vm_class):  # type: ignore[misc, valid-type]
@@ -266,7 +297,8 @@ def _run_block(vm, header, parent, transactions: list):
     running = _RunningHeader(header)
     receipts = []
     for transaction in transactions:
-        state.snapshot()  # as import_block: a checkpoint per transaction, never reverted
+        # (import_block also records a journal checkpoint per transaction, reverted only
+        # when the transaction misses witness data, which ends this verification anyway.)
         receipt, _computation = vm.apply_transaction(running, transaction)
         running.gas_used = receipt.gas_used
         running.bloom |= int(receipt.bloom)

@@ -47,17 +47,20 @@ os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")  # what the node uses (rpc/c
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import rlp  # noqa: E402
 from eth.db.atomic import AtomicDB  # noqa: E402
 from eth.db.backends.memory import MemoryDB  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 
 from devtools.execute_inputs import encoded, input_from_chain  # noqa: E402
+from devtools.l2_blocks import L2_VM  # noqa: E402
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
 from node.chain import Chain  # noqa: E402
-from node.fork import DevnetPragueVM  # noqa: E402
 from node.genesis import load_genesis  # noqa: E402
 from precompiles.execute import verify  # noqa: E402
+from precompiles.execute_reference import reexecute_reference  # noqa: E402
 from precompiles.execute_wire import decode_execute_input, execute_gas_cost  # noqa: E402
+from precompiles.reexecute import reexecute as reexecute_fast  # noqa: E402
 
 L2_GENESIS = ROOT / "genesis" / "l2.json"
 COUNTER = ROOT / "contracts" / "out" / "Counter.json"
@@ -67,7 +70,7 @@ COUNTERS = 8
 GWEI = 10**9
 # The L2 the precompile re-executes follows the devnet's Prague rules minus EXECUTE
 # (node/fork/l1.py: make_execute_precompile(l2_vm_class=DevnetPragueVM)).
-L2_RULES = DevnetPragueVM
+L2_RULES = L2_VM
 
 
 class Builder:
@@ -153,8 +156,8 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
     data_rlp = encoded(inp, witness=rlp_witness)
     data_json = encoded(inp, witness=json_witness)
 
-    def execute(data: bytes) -> None:
-        verdict = verify(decode_execute_input(data), L2_RULES)
+    def execute(data: bytes, reexecute=reexecute_fast) -> None:
+        verdict = verify(decode_execute_input(data), L2_RULES, reexecute=reexecute)
         if not verdict.valid or verdict.block_hash != block.hash:
             raise SystemExit(
                 f"EXECUTE rejected block {header.block_number}: {verdict.reason!r} {verdict.detail}"
@@ -167,22 +170,51 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
     assert replica.head.hash == header.parent_hash
     snapshot = dict(replica.db.wrapped_db.kv_store)
     chain_class = type(replica._chain)
+    # The block as it travels: its header's RLP and each transaction's network encoding.
+    header_rlp = rlp.encode(header)
+    tx_bytes = [tx.encode() for tx in block.transactions]
+    tx_builder = type(block).get_transaction_builder()
 
-    def stateful_import(chain) -> None:
-        result = chain.import_block(block)
+    def stateful_import(chain, received) -> None:
+        result = chain.import_block(received)
         if result.imported_block.hash != block.hash:
             raise SystemExit("stateful import produced a different block")
 
-    # Interleaved runs, so that load from elsewhere on the machine hits all three alike.
-    runs: dict[str, list[float]] = {"rlp": [], "json": [], "stateful": []}
+    def import_received(chain) -> None:
+        """What a node does with a block it receives: decode it, import it."""
+        received = type(block)(
+            rlp.decode(header_rlp, sedes=type(header)),
+            transactions=[tx_builder.decode(raw) for raw in tx_bytes],
+            uncles=[],
+            withdrawals=[],
+        )
+        stateful_import(chain, received)
+
+    def replica_at_parent():
+        return chain_class(AtomicDB(MemoryDB(dict(snapshot))))
+
+    # Interleaved runs (A/B: the tuned path and the reference, then the stateful imports),
+    # so that load from elsewhere on the machine hits all of them alike.
+    runs: dict[str, list[float]] = {
+        "execute": [],
+        "execute_reference": [],
+        "execute_json": [],
+        "stateful": [],
+        "stateful_prebuilt": [],
+    }
     for _ in range(repeat):
-        runs["rlp"].append(timed(lambda: execute(data_rlp)))
-        runs["json"].append(timed(lambda: execute(data_json)))
-        fresh = chain_class(AtomicDB(MemoryDB(dict(snapshot))))  # a replica at the parent
-        runs["stateful"].append(timed(lambda: stateful_import(fresh)))  # noqa: B023
-    execute_s = statistics.median(runs["rlp"])
-    execute_json_s = statistics.median(runs["json"])
-    stateful_s = statistics.median(runs["stateful"])
+        runs["execute"].append(timed(lambda: execute(data_rlp)))
+        runs["execute_reference"].append(
+            timed(lambda: execute(data_rlp, reexecute=reexecute_reference))
+        )
+        runs["execute_json"].append(timed(lambda: execute(data_json)))
+        fresh = replica_at_parent()
+        runs["stateful"].append(timed(lambda: import_received(fresh)))  # noqa: B023
+        fresh = replica_at_parent()
+        runs["stateful_prebuilt"].append(timed(lambda: stateful_import(fresh, block)))  # noqa: B023
+    medians = {k: statistics.median(v) for k, v in runs.items()}
+    execute_s = medians["execute"]
+    stateful_s = medians["stateful"]
     tx_count = len(block.transactions)
     return {
         "block_number": header.block_number,
@@ -190,11 +222,17 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
         "gas_used": header.gas_used,
         "build_s": round(built.seconds, 4),
         "execute_s": round(execute_s, 4),
-        "execute_json_witness_s": round(execute_json_s, 4),
+        "execute_reference_s": round(medians["execute_reference"], 4),
+        "execute_speedup_over_reference": round(medians["execute_reference"] / execute_s, 2),
+        "execute_json_witness_s": round(medians["execute_json"], 4),
         "stateful_import_s": round(stateful_s, 4),
+        "stateful_import_prebuilt_block_s": round(medians["stateful_prebuilt"], 4),
+        "stateful_over_execute": round(stateful_s / execute_s, 2),
         "execute_over_stateful": round(execute_s / stateful_s, 3),
+        "target_2x_met": stateful_s / execute_s >= 2,
         "min_s": {k: round(min(v), 4) for k, v in runs.items()},
-        "execute_over_stateful_of_mins": round(min(runs["rlp"]) / min(runs["stateful"]), 3),
+        "stateful_over_execute_of_mins": round(min(runs["stateful"]) / min(runs["execute"]), 2),
+        "execute_l2_mgas_per_s": round(header.gas_used / execute_s / 1e6, 1),
         "execute_l2_gas_per_s": round(header.gas_used / execute_s),
         "execute_l2_tx_per_s": round(tx_count / execute_s, 1),
         "witness": {

@@ -19,6 +19,7 @@ Size: ``EXECUTE_DIFF_EXAMPLES`` (default 100) examples per strategy; ``deadline=
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -269,3 +270,38 @@ def test_a_signature_the_pass_cannot_recover_stays_lazy(l2):
         with pytest.raises((BadSignature, Exception)):
             tx.sender  # noqa: B018
     assert txs[2].sender == good.sender
+
+
+def test_bench_execute_runs_and_reports_both_paths():
+    """scripts/bench_execute.py end to end on small blocks: both paths accept the blocks
+    (it exits otherwise) and every figure is reported."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "scripts/bench_execute.py",
+            "--txs",
+            "4",
+            "--writes",
+            "3",
+            "--repeat",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    for kind, count in (("transfers", 4), ("storage_writes", 3)):
+        block = report[kind]
+        assert block["transactions"] == count
+        for key in (
+            "execute_s",
+            "execute_reference_s",
+            "stateful_import_s",
+            "stateful_over_execute",
+            "execute_l2_mgas_per_s",
+        ):
+            assert block[key] > 0, (kind, key)
+        assert block["witness"]["rlp_bytes_per_tx"] > 0
