@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ETH_HASH_BACKEND ?= pysha3
 
-.PHONY: devnet test unit e2e bench demo lint install npm clean
+.PHONY: devnet test unit e2e bench bench-execute demo lint install npm clean
 
 # The node needs the runtime only; the tests, lint and plots add the dev extras.
 devnet: $(VENV)/.runtime
@@ -23,6 +23,11 @@ e2e: $(VENV)/.installed node_modules/.installed
 # full sizes (each chain gets 300 s to grow; about 30 min on 2 cores); e.g. ARGS=--quick.
 bench: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python scripts/bench_side_by_side.py $(ARGS)
+
+# EXECUTE's re-execution vs py-evm's stateful import of the same blocks (200 transfers, 100
+# storage writes), the tuned path and the reference A/B in one run; e.g. ARGS="--repeat 9".
+bench-execute: $(VENV)/.installed
+	$(BIN)/python scripts/bench_execute.py $(ARGS)
 
 # The native rollup end to end: fresh L1 + L2 nodes, deposit, L2 txs, settlement through
 # EXECUTE, withdrawal, forgeries, summary; the nodes are stopped by PID at the end.
