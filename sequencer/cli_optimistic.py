@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +194,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
             )
 
     if args.once:
-        report(watcher.poll())
+        try:
+            report(watcher.poll())
+        except ValueError as exc:  # a proposal whose data the watcher cannot read
+            print(f"native-rollup watch: {exc}", file=sys.stderr)
+            return 1
         return 0
     stopping = _stopper()
     while not stopping:
         began = time.monotonic()
         try:
             report(watcher.poll())
-        except (RpcError, OSError) as exc:  # a node restarting: try again next poll
+        except (RpcError, OSError, ValueError) as exc:  # a node restarting: next poll retries
             log.warning("poll failed, retrying: %s", exc)
             watcher.signer.resync()
         time.sleep(max(0.0, args.interval - (time.monotonic() - began)))

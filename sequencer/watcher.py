@@ -97,7 +97,9 @@ class Watcher:
         entry = self._by_commitment.get(stored_commitment)
         if entry is None:
             self._scan_logs()
-            entry = self._by_commitment[stored_commitment]
+            entry = self._by_commitment.get(stored_commitment)
+        if entry is None:
+            raise ValueError(f"no Proposed log carries commitment 0x{stored_commitment.hex()}")
         data = self.rollup.proposal_data(entry)
         if commitment(data.head, data.transactions, data.witness) != stored_commitment:
             raise ValueError(f"proposal {data.number}: calldata does not match its commitment")
