@@ -57,13 +57,27 @@ class NodeControls:
     )
     _instance_id: bytes | None = None  # anvil_metadata's, drawn again on reset
     _settle: Callable[[bytes, Exception | None], None]
+    listeners: list[Callable]
     _snapshots: dict[int, Snapshot]
     _next_snapshot_id: int
 
     def set_next_timestamp(self, timestamp: int) -> None:
-        """``evm_setNextBlockTimestamp``."""
+        """``evm_setNextBlockTimestamp``: the next block's timestamp; once a block has it,
+        the clock continues from it, as anvil's (an ``evm_increaseTime`` after it adds to
+        that, and a timestamp behind the clock takes the clock back)."""
         self.check_block_timestamp(timestamp)
         self._next_timestamp = timestamp
+
+        def rebase_once(built) -> None:
+            if built.block.header.timestamp == timestamp:
+                self.rebase_clock(timestamp)
+            self.listeners.remove(rebase_once)
+
+        self.listeners.append(rebase_once)
+
+    def rebase_clock(self, timestamp: int) -> None:
+        """Make the clock read ``timestamp`` now (a block was given that timestamp)."""
+        self.time_offset = timestamp - int(time.time())
 
     def set_next_block_fields(
         self,

@@ -94,6 +94,8 @@ async def _mine_blocks(devnet: Devnet, params: Any) -> list:
     mined = []
     for _ in range(blocks):
         mined.append((await devnet.mine(timestamp)).block.header)
+        if timestamp is not None:  # as anvil: the clock continues from the chosen time
+            devnet.rebase_clock(mined[-1].timestamp)
         timestamp = None
     return mined
 

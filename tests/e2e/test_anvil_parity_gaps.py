@@ -161,6 +161,28 @@ def test_revert_drops_a_chosen_timestamp_and_takes_the_clock_back_as_anvil(manua
         assert int(mined["timestamp"], 16) - int(at_snapshot["timestamp"], 16) < 1000
 
 
+def test_the_clock_continues_from_a_chosen_timestamp_as_anvil(manual):
+    """viem's setNextBlockTimestamp, then increaseTime and mine: the increase counts from the
+    chosen time; a chosen time behind the clock (evm_setNextBlockTimestamp or evm_mine's)
+    takes the clock back."""
+    for node in manual:
+        node.call("evm_mine")
+        start = int(head(node)["timestamp"], 16)
+        node.call("evm_setNextBlockTimestamp", start + 10_500)
+        node.call("evm_mine")
+        node.call("evm_increaseTime", 3600)
+        node.call("evm_mine")
+        assert 14_100 <= int(head(node)["timestamp"], 16) - start < 14_200
+        for choose in ("evm_setNextBlockTimestamp", "evm_mine"):
+            start = int(head(node)["timestamp"], 16)
+            node.call("evm_increaseTime", 1000)
+            node.call(choose, start + 5)
+            if choose == "evm_setNextBlockTimestamp":
+                node.call("evm_mine")
+            node.call("evm_mine")
+            assert int(head(node)["timestamp"], 16) - start < 100, choose
+
+
 def test_revert_keeps_a_chosen_base_fee_and_the_coinbase_as_anvil(manual):
     def choose(node: NodeProcess) -> None:
         node.call("anvil_setNextBlockBaseFeePerGas", hex(54_321))

@@ -127,6 +127,35 @@ async def test_revert_keeps_the_chosen_base_fee_and_coinbase(server):
     assert block["baseFeePerGas"] == hex(12_345) and block["miner"] == OTHER
 
 
+async def head_time(server: RpcServer) -> int:
+    return int((await head(server))["timestamp"], 16)
+
+
+async def test_the_clock_continues_from_a_chosen_timestamp_as_anvils(server):
+    await call(server, "evm_mine")
+    start = await head_time(server)
+    await call(server, "evm_setNextBlockTimestamp", start + 10_500)
+    await call(server, "evm_mine")
+    await call(server, "evm_mine")
+    assert 10_500 < await head_time(server) - start < 10_600  # not the wall clock's time
+    await call(server, "evm_increaseTime", 3600)
+    await call(server, "evm_mine")
+    assert await head_time(server) - start >= 14_100  # the increase adds to the chosen time
+    # a chosen time behind the clock takes the clock back
+    start = await head_time(server)
+    await call(server, "evm_increaseTime", 1000)
+    await call(server, "evm_setNextBlockTimestamp", start + 5)
+    await call(server, "evm_mine")
+    await call(server, "evm_mine")
+    assert await head_time(server) - start < 100
+    # so does evm_mine's timestamp
+    start = await head_time(server)
+    await call(server, "evm_increaseTime", 1000)
+    await call(server, "evm_mine", start + 50)
+    await call(server, "evm_mine")
+    assert 50 < await head_time(server) - start < 150
+
+
 async def test_increase_time_answers_a_json_number(server):
     assert await call(server, "evm_increaseTime", 100) == 100
     assert await call(server, "anvil_increaseTime", "0x3c") == 160
