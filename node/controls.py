@@ -56,6 +56,7 @@ class NodeControls:
         None  # the log level anvil_setLoggingEnabled(false) replaced
     )
     _instance_id: bytes | None = None  # anvil_metadata's, drawn again on reset
+    _rebase: Callable | None = None  # the block listener a chosen timestamp waits with
     _settle: Callable[[bytes, Exception | None], None]
     listeners: list[Callable]
     _snapshots: dict[int, Snapshot]
@@ -71,9 +72,16 @@ class NodeControls:
         def rebase_once(built) -> None:
             if built.block.header.timestamp == timestamp:
                 self.rebase_clock(timestamp)
-            self.listeners.remove(rebase_once)
+            self._drop_rebase()
 
+        self._drop_rebase()  # one at most: only the last chosen timestamp is used
+        self._rebase = rebase_once
         self.listeners.append(rebase_once)
+
+    def _drop_rebase(self) -> None:
+        if self._rebase is not None and self._rebase in self.listeners:
+            self.listeners.remove(self._rebase)
+        self._rebase = None
 
     def rebase_clock(self, timestamp: int) -> None:
         """Make the clock read ``timestamp`` now (a block was given that timestamp)."""

@@ -371,3 +371,14 @@ async def test_a_refused_sync_send_is_logged_with_its_reason(server, dev_account
         "eth_sendRawTransactionSync rejected: max fee per gas" in r.getMessage()
         for r in caplog.records
     )
+
+
+async def test_chosen_timestamps_wait_with_one_listener_at_most(server, devnet):
+    listeners = len(devnet.listeners)
+    start = await head_time(server)
+    for offset in range(1, 50):
+        await call(server, "evm_setNextBlockTimestamp", start + 1000 + offset)
+    assert len(devnet.listeners) == listeners + 1
+    await call(server, "evm_mine")
+    assert await head_time(server) == start + 1049
+    assert len(devnet.listeners) == listeners
