@@ -233,7 +233,8 @@ def create_access_list(
     created = contract_address(
         sender, request.nonce if request.nonce is not None else chain.nonce(sender, header)
     )
-    precompiles = chain.vm_class.get_state_class().computation_class._precompiles
+    fork = chain.vm_factory.class_at(header.timestamp)  # this block's precompiles
+    precompiles = fork.get_state_class().computation_class._precompiles
     excluded = {sender, request.to, created, header.coinbase, *precompiles}
     access_list = tuple(request.access_list)
     for _ in range(ACCESS_LIST_ROUNDS):
@@ -266,6 +267,8 @@ def estimate_gas(
     block's gas limit (the overridden one, if any); all its runs share one ``deadline``."""
     block_gas_limit = _override_header(header, request.block_override).gas_limit
     cap = min(request.gas if request.gas is not None else block_gas_limit, gas_cap)
+    # The fork's transaction gas cap (Osaka's EIP-7825), as geth's search.
+    cap = min(cap, getattr(chain.vm_factory.class_at(header.timestamp), "max_tx_gas", cap))
 
     def run(gas: int) -> CallResult:
         return call(chain, replace(request, gas=gas), header, gas_cap=cap, deadline=deadline)

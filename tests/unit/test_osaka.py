@@ -406,3 +406,32 @@ def test_blob_base_fee_reserve_price():
     assert calc_excess_blob_gas_osaka(cheap) == target + target - target
     idle = parent.copy(blob_gas_used=0, excess_blob_gas=0)
     assert calc_excess_blob_gas_osaka(idle) == 0
+
+
+# -- estimation and access lists follow the block's fork -------------------------------------
+
+LOOP = bytes(19) + b"\xc5"  # JUMPDEST PUSH1 0 JUMP: burns whatever gas it is given
+
+
+@pytest.mark.parametrize("fork,cap", [("osaka", MAX_TX_GAS), ("prague", 30_000_000)])
+def test_estimate_searches_no_higher_than_the_forks_cap(osaka_genesis, fork, cap):
+    genesis = with_alloc(osaka_genesis, {LOOP: GenesisAccount(code=bytes.fromhex("5b600056"))})
+    chain = chain_with(genesis, ForkSchedule.pinned(fork))
+    with pytest.raises(ExecutionHalted, match=f"gas required exceeds allowance \\({cap}\\)"):
+        chain.estimate_gas(CallRequest(to=LOOP), chain.head)
+
+
+def test_access_lists_leave_out_the_blocks_precompiles(osaka_genesis):
+    from node.fork.osaka.precompiles import P256VERIFY_ADDRESS
+
+    good = encode(*p256_input())
+    chain = chain_with(osaka_genesis, ForkSchedule(osaka_time=osaka_genesis.timestamp + 1000))
+
+    def listed() -> list[bytes]:
+        request = CallRequest(to=P256_PROXY, data=good)
+        access_list, _ = chain.create_access_list(request, chain.head)
+        return [entry[0] for entry in access_list]
+
+    assert P256VERIFY_ADDRESS in listed()  # Prague: a plain account
+    chain.build_block([], timestamp=osaka_genesis.timestamp + 1000)
+    assert P256VERIFY_ADDRESS not in listed()  # Osaka: a precompile, warm for free

@@ -103,6 +103,7 @@ class OsakaVMRules:
 
     fork = "osaka"
     max_rlp_block_size = MAX_RLP_BLOCK_SIZE
+    max_tx_gas = MAX_TX_GAS
     block_rlp_size = staticmethod(block_rlp_size)
     _block_bytes = 0  # the builder's running size of the transactions it kept
 
