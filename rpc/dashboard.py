@@ -57,6 +57,7 @@ READ_METHODS = (
     "eth_subscribe",
     "eth_unsubscribe",
     "web3_clientVersion",
+    "txpool_status",
     "txpool_content",
     "execute_params",
     "execute_feeHistory",

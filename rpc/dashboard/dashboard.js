@@ -9,12 +9,14 @@
     'eth_chainId', 'eth_blockNumber', 'eth_accounts', 'eth_getBalance', 'eth_getCode', 'eth_getBlockByNumber',
     'eth_getBlockReceipts', 'eth_getTransactionByHash', 'eth_getTransactionReceipt',
     'eth_getLogs', 'eth_call', 'eth_subscribe', 'eth_unsubscribe', 'web3_clientVersion',
-    'txpool_content', 'execute_params', 'execute_feeHistory', 'execute_transactionStatus',
+    'txpool_status', 'txpool_content', 'execute_params', 'execute_feeHistory', 'execute_transactionStatus',
   ]);
   const RECENT_BLOCKS = 10; // rows of the blocks table
   const RECENT_TXS = 12; // rows of the transactions table
   const MARKET_BLOCKS = 32; // points of the market charts
   const MAX_POOL_CHECKED = 64; // pending transactions asked execute_transactionStatus per head
+  const MAX_POOL_LISTED = 256; // a larger pool is counted (txpool_status), not fetched
+  const MAX_TRACKED_MESSAGES = 1000; // rollup messages remembered for the in-flight table
   const SETTLED_ROWS = 10; // settled L2 blocks shown
   const LOG_WINDOW = 10_000; // L1/L2 blocks searched back for rollup events
   const RECONNECT_MAX_MS = 30_000;
@@ -216,44 +218,83 @@
     }
   }
 
+  // Blocks are fetched once: each refresh asks for the head and the numbers not yet held, and
+  // checks the parent hashes; a chain that changed under the page (revert, reset) is reread.
+  const blockCache = new Map(); // number -> full block
+  const receiptCache = new Map(); // tx hash -> receipt
+
+  function forgetChain() {
+    blockCache.clear();
+    receiptCache.clear();
+    resetRollupLogs();
+  }
+
+  function heldBlocks(head, first) {
+    const blocks = [];
+    for (let n = head; n >= first; n--) if (blockCache.has(n)) blocks.push(blockCache.get(n));
+    return blocks;
+  }
+
+  async function loadBlocks(head, extra) {
+    const first = Math.max(0, head - RECENT_BLOCKS + 1);
+    if (dash.head !== null && head < dash.head) forgetChain();
+    for (const n of [...blockCache.keys()]) if (n < first || n > head) blockCache.delete(n);
+    const want = [head];
+    for (let n = head - 1; n >= first; n--) if (!blockCache.has(n)) want.push(n);
+    const results = await batch([...want.map((n) => ['eth_getBlockByNumber', [hex(n), true]]), ...extra]);
+    want.forEach((n, i) => results[i] && blockCache.set(n, results[i]));
+    let blocks = heldBlocks(head, first);
+    const linked = blocks.every((b, i) => i === blocks.length - 1 || b.parentHash === blocks[i + 1].hash);
+    if (!linked) {
+      forgetChain();
+      const again = await batch(blocks.map((b) => ['eth_getBlockByNumber', [b.number, true]]));
+      again.forEach((b) => b && blockCache.set(num(b.number), b));
+      blocks = heldBlocks(head, first);
+    }
+    return [blocks, results.slice(want.length)];
+  }
+
   async function refreshOnce() {
     const head = num(await rpc('eth_blockNumber'));
-    const first = Math.max(0, head - RECENT_BLOCKS + 1);
-    const numbers = [];
-    for (let n = head; n >= first; n--) numbers.push(n);
-    const calls = numbers.map((n) => ['eth_getBlockByNumber', [hex(n), true]]);
-    calls.push(['txpool_content', []]);
-    for (const a of accounts) calls.push(['eth_getBalance', [a, hex(head)]]);
+    const extra = [['txpool_status', []]];
+    for (const a of accounts) extra.push(['eth_getBalance', [a, hex(head)]]);
     if (config.execute) {
-      calls.push(['execute_feeHistory', [hex(MARKET_BLOCKS), hex(head)]]);
-      calls.push(['execute_params', []]);
+      extra.push(['execute_feeHistory', [hex(MARKET_BLOCKS), hex(head)]]);
+      extra.push(['execute_params', []]);
     }
-    const results = await batch(calls);
-    const blocks = results.slice(0, numbers.length).filter(Boolean);
-    const pool = results[numbers.length];
-    const balances = results.slice(numbers.length + 1, numbers.length + 1 + accounts.length);
+    const [blocks, results] = await loadBlocks(head, extra);
+    const poolStatus = results[0];
+    const balances = results.slice(1, 1 + accounts.length);
     const market = config.execute ? results.slice(-2) : null;
 
+    const poolSize = num(poolStatus.pending) + num(poolStatus.queued);
+    const poolTxs = [];
+    if (poolSize > 0 && poolSize <= MAX_POOL_LISTED) {
+      const pool = await rpc('txpool_content');
+      for (const group of [pool.pending || {}, pool.queued || {}]) {
+        for (const bySender of Object.values(group)) for (const tx of Object.values(bySender)) poolTxs.push(tx);
+      }
+    }
     const recent = [];
     for (const b of blocks) for (const tx of b.transactions) if (recent.length < RECENT_TXS) recent.push(tx);
-    const poolTxs = [];
-    for (const group of [pool.pending || {}, pool.queued || {}]) {
-      for (const bySender of Object.values(group)) for (const tx of Object.values(bySender)) poolTxs.push(tx);
-    }
     const checked = poolTxs.slice(0, MAX_POOL_CHECKED);
-    const second = recent.map((tx) => ['eth_getTransactionReceipt', [tx.hash]]);
+    const unknown = recent.filter((tx) => !receiptCache.has(tx.hash));
+    const second = unknown.map((tx) => ['eth_getTransactionReceipt', [tx.hash]]);
     if (config.execute) for (const tx of checked) second.push(['execute_transactionStatus', [tx.hash]]);
     const answers = await batch(second);
-    const receipts = answers.slice(0, recent.length);
-    const statuses = answers.slice(recent.length);
+    unknown.forEach((tx, i) => answers[i] && receiptCache.set(tx.hash, answers[i]));
+    for (const hash of [...receiptCache.keys()]) if (!recent.some((tx) => tx.hash === hash)) receiptCache.delete(hash);
+    const receipts = recent.map((tx) => receiptCache.get(tx.hash));
+    const statuses = answers.slice(unknown.length);
 
-    dash.head = head;
     renderHead(blocks[0]);
     renderBlocks(blocks);
-    renderTxs(checked, statuses, recent, receipts);
+    renderTxs(checked, statuses, recent, receipts, poolSize);
     renderAccounts(balances);
+    dash.head = head;
     if (market) {
-      const deferred = statuses.filter((s) => s && s.status === 'deferred').length;
+      // counted among the calls checked; a pool too large to list is not counted (null)
+      const deferred = poolSize > MAX_POOL_LISTED ? null : statuses.filter((st) => st && st.status === 'deferred').length;
       dash.deferred.set(head, deferred);
       renderMarket(market[0], market[1]);
     }
@@ -336,7 +377,7 @@
             : el('td', { class: 'muted' }, 'none'),
         );
       }
-      const row = el('tr', { 'data-block': num(b.number) }, ...cells);
+      const row = el('tr', { 'data-block': num(b.number), 'data-hash': b.hash }, ...cells);
       if (dash.renders > 0 && num(b.number) > (dash.shownHead ?? -1)) row.className = 'fresh';
       return row;
     });
@@ -344,8 +385,11 @@
     fill($('blocks').tBodies[0], rows);
   }
 
-  function renderTxs(poolTxs, statuses, mined, receipts) {
+  function renderTxs(poolTxs, statuses, mined, receipts, poolSize) {
     const rows = [];
+    if (poolSize > poolTxs.length) {
+      rows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, `${fmtInt(poolSize)} transactions in the pool (${poolTxs.length ? `first ${poolTxs.length} shown` : 'too many to list'})`)));
+    }
     poolTxs.forEach((tx, i) => {
       const s = statuses[i];
       const deferred = s && s.status === 'deferred';
@@ -357,7 +401,7 @@
       rows.push(txRow(tx, fmtInt(big(tx.blockNumber)), r ? (ok ? 'success' : 'reverted') : '…', ok ? 'ok' : 'bad', ''));
     });
     if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'no transactions yet')));
-    fill($('txs').tBodies[0], rows.slice(0, RECENT_TXS + MAX_POOL_CHECKED));
+    fill($('txs').tBodies[0], rows);
   }
 
   function txRow(tx, block, status, cls, why) {
@@ -454,6 +498,13 @@
 
   // -- the rollup ------------------------------------------------------------------------------
 
+  // Rollup events are scanned once: each refresh asks only for the blocks since the last one.
+  const rollupLogs = { scanned: -1, settled: [], sent: [], claimed: new Set(), l2Scanned: -1, delivered: new Set(), withdrawals: [] };
+  function resetRollupLogs() {
+    Object.assign(rollupLogs, { scanned: -1, settled: [], sent: [], claimed: new Set(), l2Scanned: -1, delivered: new Set(), withdrawals: [] });
+  }
+  const keepLast = (list, n) => (list.length > n ? list.slice(-n) : list);
+
   const word = (data, i) => '0x' + data.slice(2 + 64 * i, 2 + 64 * (i + 1));
   const settledCache = new Map(); // L1 tx hash -> {l1Gas, witnessBytes}
 
@@ -506,25 +557,32 @@
     message('rollup-l2-message', l2Error);
     const r = config.rollup;
     const { topics, views, l2Messenger } = config.abi;
-    const from = hex(Math.min(head, Math.max(r.deployBlock, head - LOG_WINDOW)));
-    const logs = (topic) => ['eth_getLogs', [{ address: r.address, fromBlock: from, toBlock: hex(head), topics: [topic] }]];
+    const start = rollupLogs.scanned < 0 ? Math.min(head, Math.max(r.deployBlock, head - LOG_WINDOW)) : rollupLogs.scanned + 1;
+    const scan = start <= head;
+    const logs = (topic) => ['eth_getLogs', [{ address: r.address, fromBlock: hex(start), toBlock: hex(head), topics: [topic] }]];
     const view = (name) => ['eth_call', [{ to: r.address, data: views[name] }, hex(head)]];
-    const [code, settledLogs, sentLogs, claimedLogs, lastNumber, lastHash, escrowed, messageCount, anchored] = await batch([
+    const calls = [
       ['eth_getCode', [r.address, hex(head)]],
-      logs(topics.BlockSettled),
-      logs(topics.MessageSent),
-      logs(topics.L2MessageClaimed),
       view('lastBlockNumber'),
       view('lastBlockHash'),
       view('escrowed'),
       view('messageCount'),
       view('anchoredMessageCount'),
-    ]).catch((err) => {
+    ];
+    if (scan) calls.push(logs(topics.BlockSettled), logs(topics.MessageSent), logs(topics.L2MessageClaimed));
+    const [code, lastNumber, lastHash, escrowed, messageCount, anchored, ...newLogs] = await batch(calls).catch((err) => {
       throw new Error(`reading the rollup at ${r.address}: ${err.message}`);
     });
     if (!code || code === '0x') throw new Error(`no contract at ${r.address} on this chain (block ${head})`);
+    if (scan) {
+      const [settledLogs, sentLogs, claimedLogs] = newLogs;
+      rollupLogs.settled = keepLast([...rollupLogs.settled, ...settledLogs], SETTLED_ROWS);
+      rollupLogs.sent = keepLast([...rollupLogs.sent, ...sentLogs], MAX_TRACKED_MESSAGES);
+      for (const log of claimedLogs) rollupLogs.claimed.add(log.topics[1]);
+      rollupLogs.scanned = head;
+    }
 
-    const settled = settledLogs.slice(-SETTLED_ROWS).reverse().map((log) => ({
+    const settled = [...rollupLogs.settled].reverse().map((log) => ({
       number: num(log.topics[1]),
       hash: log.topics[2],
       gasUsed: num(word(log.data, 1)),
@@ -546,17 +604,22 @@
     let l2 = null;
     if (l2Head !== null) {
       try {
-        const l2From = hex(Math.max(0, l2Head - LOG_WINDOW));
-        const answers = await l2Batch([
-          ...settled.map((s) => ['eth_getBlockByNumber', [hex(s.number), false]]),
-          ['eth_getLogs', [{ address: l2Messenger, fromBlock: l2From, toBlock: hex(l2Head), topics: [topics.MessageDelivered] }]],
-          ['eth_getLogs', [{ address: l2Messenger, fromBlock: l2From, toBlock: hex(l2Head), topics: [topics.MessageSent] }]],
-        ]);
+        if (l2Head < rollupLogs.l2Scanned) Object.assign(rollupLogs, { l2Scanned: -1, delivered: new Set(), withdrawals: [] });
+        const l2Start = rollupLogs.l2Scanned < 0 ? Math.max(0, l2Head - LOG_WINDOW) : rollupLogs.l2Scanned + 1;
+        const l2Logs = (topic) => ['eth_getLogs', [{ address: l2Messenger, fromBlock: hex(l2Start), toBlock: hex(l2Head), topics: [topic] }]];
+        const l2Calls = settled.map((s) => ['eth_getBlockByNumber', [hex(s.number), false]]);
+        if (l2Start <= l2Head) l2Calls.push(l2Logs(topics.MessageDelivered), l2Logs(topics.MessageSent));
+        const answers = await l2Batch(l2Calls);
+        if (l2Start <= l2Head) {
+          for (const log of answers[settled.length]) rollupLogs.delivered.add(log.topics[1]);
+          rollupLogs.withdrawals = keepLast([...rollupLogs.withdrawals, ...answers[settled.length + 1]], MAX_TRACKED_MESSAGES);
+          rollupLogs.l2Scanned = l2Head;
+        }
         l2 = {
           head: l2Head,
           blocks: answers.slice(0, settled.length),
-          delivered: new Set(answers[settled.length].map((log) => log.topics[1])),
-          withdrawals: answers[settled.length + 1],
+          delivered: rollupLogs.delivered,
+          withdrawals: rollupLogs.withdrawals,
         };
       } catch (err) {
         l2Error = unreachable(err);
@@ -588,7 +651,7 @@
     fill($('settled').tBodies[0], rows);
 
     const flights = [];
-    for (const log of sentLogs) {
+    for (const log of rollupLogs.sent) {
       const nonce = num(log.topics[1]);
       const messageHash = word(log.data, 4);
       if (l2 && l2.delivered.has(messageHash)) continue;
@@ -596,10 +659,9 @@
       flights.push(['deposit L1→L2', nonce, big(word(log.data, 0)), state]);
     }
     if (l2) {
-      const claimed = new Set(claimedLogs.map((log) => log.topics[1]));
       for (const log of l2.withdrawals) {
         const messageHash = word(log.data, 4);
-        if (claimed.has(messageHash)) continue;
+        if (rollupLogs.claimed.has(messageHash)) continue;
         const state = num(log.blockNumber) <= settledNumber ? 'settled, claimable on L1' : 'waiting for settlement';
         flights.push(['withdrawal L2→L1', num(log.topics[1]), big(word(log.data, 0)), state]);
       }

@@ -41,7 +41,15 @@ from tests.e2e.test_execute_market import (  # the tight market and its real L2 
     l2_inputs,  # noqa: F401  (the fixture)
 )
 from tests.e2e.test_execute_market import Signer as MarketSigner
-from tests.procs import DEV_KEYS, ROOT, free_port, require_tool, start_node, under_test
+from tests.procs import (
+    DEV_ADDRESSES,
+    DEV_KEYS,
+    ROOT,
+    free_port,
+    require_tool,
+    start_node,
+    under_test,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -78,6 +86,7 @@ READ_ONLY = frozenset(
         "eth_subscribe",
         "eth_unsubscribe",
         "web3_clientVersion",
+        "txpool_status",
         "txpool_content",
         "execute_params",
         "execute_feeHistory",
@@ -289,4 +298,25 @@ def test_a_deferred_execute_call_is_shown_then_mined(node_factory, l2_inputs):  
     assert after["txStatus"][second] == "success"
     assert after["deferred"][-2:] == [1, 0]
     assert out["navigations"] == 1
+    assert_read_only(out, node.url)
+
+
+def test_a_reverted_chain_is_read_again(node_factory):
+    """The page holds the blocks it fetched; cut off while the chain is reverted and regrown
+    to a height it had seen, it reconnects and shows the node's blocks, not its old copies."""
+    node = node_factory()
+    snapshot = node.call("evm_snapshot")
+    for _ in range(3):
+        node.call("evm_mine")
+    transfer = {"from": DEV_ADDRESSES[0], "to": DEV_ADDRESSES[1], "value": "0x1"}
+    calls = [["evm_revert", [snapshot]], ["eth_sendTransaction", [transfer]], ["evm_mine", []]]
+    out = open_dashboard(f"{node.url}/", "--calls", node.url, json.dumps(calls), "--offline")
+    assert out["first"]["rows"] == [3, 2, 1, 0]
+    assert out["calls"][0] is True
+    after = out["afterCalls"]
+    assert after["rows"] == [2, 1, 0]
+    node_hashes = [node.call("eth_getBlockByNumber", hex(n), False)["hash"] for n in (2, 1, 0)]
+    assert after["hashes"] == node_hashes
+    assert after["hashes"][0] != out["first"]["hashes"][1]  # blocks 2 and 1 were replaced
+    assert after["hashes"][1] != out["first"]["hashes"][2]
     assert_read_only(out, node.url)

@@ -1,10 +1,13 @@
 // Drive the system Chromium (headless, puppeteer-core) to a node's dashboard and report what
 // the page shows and every request it made:
 //   node tests/js/dashboard.mjs <page-url> <chromium-path> [--mine RPC_URL] [--screenshot PNG]
-//                               [--rollup] [--rollup-l2-message]
+//                               [--rollup] [--rollup-l2-message] [--calls RPC_URL JSON]
 // --mine: after the first render, this script (not the page) asks RPC_URL for evm_mine and
 // waits for the page to show the new head without a reload. --rollup: wait for the rollup
-// panel's first render; --rollup-l2-message: wait for its L2 message.
+// panel's first render; --rollup-l2-message: wait for its L2 message. --calls: after the first
+// render, this script sends JSON's [[method, params], ...] to RPC_URL in order, then waits for
+// the page to show the node's head block (same number and hash); with --offline the page's
+// WebSocket is closed first and kept from reconnecting until the calls are done.
 // Prints one JSON line; exits 0 when every wait was met, 1 otherwise.
 
 import puppeteer from 'puppeteer-core';
@@ -62,6 +65,26 @@ try {
     if (frame === page.mainFrame()) report.navigations += 1;
   });
 
+  if (flag('--offline')) {
+    // the driver's hand on the page's WebSockets: __cutOff(true) closes them and points new
+    // ones at a closed port until __cutOff(false)
+    await page.evaluateOnNewDocument(() => {
+      const Real = window.WebSocket;
+      const open = [];
+      let cut = false;
+      window.WebSocket = function (url, protocols) {
+        const ws = new Real(cut ? 'ws://127.0.0.1:9/' : url, protocols);
+        open.push(ws);
+        return ws;
+      };
+      window.WebSocket.prototype = Real.prototype;
+      Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+      window.__cutOff = (on) => {
+        cut = on;
+        if (on) for (const ws of open.splice(0)) ws.close();
+      };
+    });
+  }
   await page.goto(pageUrl, { waitUntil: 'load', timeout: WAIT_MS });
   await page.waitForFunction(() => window.dashboard && window.dashboard.ready, { timeout: WAIT_MS });
   const snapshot = () =>
@@ -70,6 +93,7 @@ try {
       heads: window.dashboard.heads,
       headText: document.getElementById('head-number').textContent,
       rows: [...document.querySelectorAll('#blocks tbody tr')].map((r) => Number(r.dataset.block)),
+      hashes: [...document.querySelectorAll('#blocks tbody tr')].map((r) => r.dataset.hash),
       // transaction hash -> the status cell's text
       txStatus: Object.fromEntries(
         [...document.querySelectorAll('#txs tbody tr[data-tx]')].map((r) => [r.dataset.tx, r.lastElementChild.textContent]),
@@ -77,6 +101,36 @@ try {
       deferred: window.dashboard.charts.deferred ? window.dashboard.charts.deferred.data.datasets[0].data : null,
     }));
   report.first = await snapshot();
+
+  const callsUrl = option('--calls');
+  if (callsUrl) {
+    const post = async (method, params) => {
+      const answer = await fetch(callsUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
+      return (await answer.json()).result;
+    };
+    const calls = JSON.parse(argv[argv.indexOf('--calls') + 2]);
+    report.calls = [];
+    // --offline: the page is cut off while the calls run (its WebSocket drops), so it sees
+    // none of their heads and finds the result when it reconnects
+    if (flag('--offline')) {
+      await page.evaluate(() => window.__cutOff(true));
+      await page.waitForFunction(() => document.getElementById('status').classList.contains('down'), { timeout: WAIT_MS });
+    }
+    for (const [method, params] of calls) report.calls.push(await post(method, params));
+    if (flag('--offline')) await page.evaluate(() => window.__cutOff(false));
+    const head = await post('eth_getBlockByNumber', ['latest', false]);
+    report.nodeHead = { number: Number(head.number), hash: head.hash };
+    await page.waitForFunction(
+      (n) => window.dashboard.head === n && document.querySelector('#blocks tbody tr')?.dataset.block === String(n),
+      { timeout: WAIT_MS },
+      report.nodeHead.number,
+    );
+    report.afterCalls = await snapshot();
+  }
 
   const mineUrl = option('--mine');
   if (mineUrl) {
