@@ -435,3 +435,56 @@ def test_access_lists_leave_out_the_blocks_precompiles(osaka_genesis):
     assert P256VERIFY_ADDRESS in listed()  # Prague: a plain account
     chain.build_block([], timestamp=osaka_genesis.timestamp + 1000)
     assert P256VERIFY_ADDRESS not in listed()  # Osaka: a precompile, warm for free
+
+
+# -- EIP-7934 ---------------------------------------------------------------------------------
+
+
+def test_block_rlp_size_is_the_encoded_size(osaka_genesis, dev_accounts, txs):
+    import rlp
+
+    from node.fork.osaka.rules import block_rlp_size
+
+    chain = chain_with(osaka_genesis, ForkSchedule.pinned("osaka"))
+    key = dev_accounts[0].private_key
+    built = chain.build_block(
+        [
+            txs.dynamic(key, 0, data=b"\x01" * 300, gas=100_000),
+            txs.legacy(key, 1, data=b"\x02" * 70, gas=100_000),
+        ]
+    )
+    block = built.block
+    body = [
+        tx.encode() if tx.encode()[0] < 0xC0 else rlp.decode(tx.encode(), strict=False)
+        for tx in block.transactions
+    ]
+    whole = rlp.encode([rlp.decode(rlp.encode(block.header)), body, [], []])
+    assert block_rlp_size(block) == len(whole)
+
+
+def test_builder_and_import_keep_blocks_under_the_cap(
+    osaka_genesis, dev_accounts, txs, monkeypatch
+):
+    from eth_utils import ValidationError
+
+    from node.fork.osaka.rules import BLOCK_OVERHEAD_ALLOWANCE
+
+    key = dev_accounts[0].private_key
+    batch = [txs.dynamic(key, n, data=b"\x07" * 1000, gas=100_000) for n in range(3)]
+    roomy = chain_with(osaka_genesis, ForkSchedule.pinned("osaka"))
+    full = roomy.build_block(batch)
+    assert len(full.receipts) == 3
+
+    tight = chain_with(osaka_genesis, ForkSchedule.pinned("osaka"))
+    osaka_class = tight.vm_factory.class_at(tight.head.timestamp + 1)
+    # Room for two of the three transactions.
+    monkeypatch.setattr(osaka_class, "max_rlp_block_size", BLOCK_OVERHEAD_ALLOWANCE + 2 * 1200)
+    built = tight.build_block(batch)
+    assert len(built.receipts) == 2 and len(built.skipped) == 1
+    assert "EIP-7934" in str(built.skipped[0].error)
+    # The roomy chain's three-transaction block is too big for the tight rules.
+    with pytest.raises(ValidationError, match="EIP-7934"):
+        importer = chain_with(osaka_genesis, ForkSchedule.pinned("osaka"))
+        cls = importer.vm_factory.class_at(full.block.header.timestamp)
+        monkeypatch.setattr(cls, "max_rlp_block_size", 3000)
+        importer.import_block(full.block)

@@ -125,9 +125,10 @@ class OsakaVMRules:
 
     def validate_block(self, block: BlockAPI) -> None:
         size = block_rlp_size(block)
-        if size > MAX_RLP_BLOCK_SIZE:
+        if size > self.max_rlp_block_size:
             raise ValidationError(
-                f"block RLP is {size} bytes, above the {MAX_RLP_BLOCK_SIZE}-byte cap (EIP-7934)"
+                f"block RLP is {size} bytes, above the {self.max_rlp_block_size}-byte cap "
+                "(EIP-7934)"
             )
         super().validate_block(block)  # type: ignore[misc]
 
@@ -136,10 +137,10 @@ class OsakaVMRules:
         if refused is not None:
             return refused
         size = len(transaction.encode()) + 4  # with its RLP string prefix
-        if self._block_bytes + size + BLOCK_OVERHEAD_ALLOWANCE > MAX_RLP_BLOCK_SIZE:
+        if self._block_bytes + size + BLOCK_OVERHEAD_ALLOWANCE > self.max_rlp_block_size:
             return InvalidTransaction(
                 TxRejection.BLOCK_FULL,
-                f"block RLP size cap of {MAX_RLP_BLOCK_SIZE} bytes reached (EIP-7934)",
+                f"block RLP size cap of {self.max_rlp_block_size} bytes reached (EIP-7934)",
             )
         self._block_bytes += size
         return None
