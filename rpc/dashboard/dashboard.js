@@ -499,10 +499,15 @@
   // -- the rollup ------------------------------------------------------------------------------
 
   // Rollup events are scanned once: each refresh asks only for the blocks since the last one.
-  const rollupLogs = { scanned: -1, settled: [], sent: [], claimed: new Set(), l2Scanned: -1, delivered: new Set(), withdrawals: [] };
-  function resetRollupLogs() {
-    Object.assign(rollupLogs, { scanned: -1, settled: [], sent: [], claimed: new Set(), l2Scanned: -1, delivered: new Set(), withdrawals: [] });
+  const rollupLogs = {};
+  function resetL2Logs() {
+    Object.assign(rollupLogs, { l2Scanned: -1, delivered: new Set(), withdrawals: [], l2Hashes: new Map() });
   }
+  function resetRollupLogs() {
+    Object.assign(rollupLogs, { scanned: -1, settled: [], sent: [], claimed: new Set() });
+    resetL2Logs();
+  }
+  resetRollupLogs();
   const keepLast = (list, n) => (list.length > n ? list.slice(-n) : list);
 
   const word = (data, i) => '0x' + data.slice(2 + 64 * i, 2 + 64 * (i + 1));
@@ -519,6 +524,7 @@
   }
 
   async function l2Batch(calls) {
+    if (calls.length === 0) return [];
     const body = calls.map(([method, params], i) => {
       if (!READ_METHODS.has(method)) throw new Error(`${method} is not a read method`);
       return { jsonrpc: '2.0', id: i + 1, method, params };
@@ -604,20 +610,24 @@
     let l2 = null;
     if (l2Head !== null) {
       try {
-        if (l2Head < rollupLogs.l2Scanned) Object.assign(rollupLogs, { l2Scanned: -1, delivered: new Set(), withdrawals: [] });
+        if (l2Head < rollupLogs.l2Scanned) resetL2Logs();
+        const hashes = rollupLogs.l2Hashes; // L2 block number -> its hash, asked once
+        const unchecked = settled.filter((st) => !hashes.has(st.number) && st.number <= l2Head);
         const l2Start = rollupLogs.l2Scanned < 0 ? Math.max(0, l2Head - LOG_WINDOW) : rollupLogs.l2Scanned + 1;
         const l2Logs = (topic) => ['eth_getLogs', [{ address: l2Messenger, fromBlock: hex(l2Start), toBlock: hex(l2Head), topics: [topic] }]];
-        const l2Calls = settled.map((s) => ['eth_getBlockByNumber', [hex(s.number), false]]);
+        const l2Calls = unchecked.map((st) => ['eth_getBlockByNumber', [hex(st.number), false]]);
         if (l2Start <= l2Head) l2Calls.push(l2Logs(topics.MessageDelivered), l2Logs(topics.MessageSent));
         const answers = await l2Batch(l2Calls);
+        unchecked.forEach((st, i) => answers[i] && hashes.set(st.number, answers[i].hash));
         if (l2Start <= l2Head) {
-          for (const log of answers[settled.length]) rollupLogs.delivered.add(log.topics[1]);
-          rollupLogs.withdrawals = keepLast([...rollupLogs.withdrawals, ...answers[settled.length + 1]], MAX_TRACKED_MESSAGES);
+          for (const log of answers[unchecked.length]) rollupLogs.delivered.add(log.topics[1]);
+          rollupLogs.withdrawals = keepLast([...rollupLogs.withdrawals, ...answers[unchecked.length + 1]], MAX_TRACKED_MESSAGES);
           rollupLogs.l2Scanned = l2Head;
         }
+        for (const n of [...hashes.keys()]) if (!settled.some((st) => st.number === n)) hashes.delete(n);
         l2 = {
           head: l2Head,
-          blocks: answers.slice(0, settled.length),
+          blocks: settled.map((st) => (hashes.has(st.number) ? { hash: hashes.get(st.number) } : null)),
           delivered: rollupLogs.delivered,
           withdrawals: rollupLogs.withdrawals,
         };

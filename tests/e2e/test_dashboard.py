@@ -320,3 +320,23 @@ def test_a_reverted_chain_is_read_again(node_factory):
     assert after["hashes"][0] != out["first"]["hashes"][1]  # blocks 2 and 1 were replaced
     assert after["hashes"][1] != out["first"]["hashes"][2]
     assert_read_only(out, node.url)
+
+
+def test_an_l2_page_shows_each_blocks_l1_anchor(rollup_nodes):
+    _, l2, _, settled = rollup_nodes
+    out = open_dashboard(f"{l2.url}/")
+    page = out["page"]
+    assert page["marketVisible"] is False and page["rollupVisible"] is False
+    assert page["charts"] is None  # no EXECUTE market on an L2
+    rows = out["first"]["rows"]
+    assert rows == list(range(int(l2.call("eth_blockNumber"), 16), -1, -1))
+    anchored = 0
+    for number, shown in zip(rows, page["anchors"], strict=True):
+        root = l2.call("eth_getBlockByNumber", hex(number), False)["parentBeaconBlockRoot"]
+        if int(root, 16) == 0:
+            assert shown == "none"
+        else:
+            assert shown == f"{root[:10]}…{root[-4:]}", (number, shown, root)
+            anchored += number > 0
+    assert anchored >= 1  # the sequencer anchored the L1 message root
+    assert_read_only(out, l2.url)
