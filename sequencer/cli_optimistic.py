@@ -116,9 +116,8 @@ def cmd_propose(args: argparse.Namespace) -> int:
     from sequencer.cli_commands import check_l2, nodes
     from sequencer.cli_flags import l2_control
     from sequencer.client import Signer, h2i
-    from sequencer.optimistic import Proposer, deploy_optimistic
+    from sequencer.optimistic import BlockBuilder, Proposer, deploy_optimistic
     from sequencer.relayer import Relayer
-    from sequencer.sequencer import Sequencer
 
     l1, l2 = nodes(args)
     signer = Signer.from_key(l1, args.key)
@@ -140,12 +139,12 @@ def cmd_propose(args: argparse.Namespace) -> int:
     else:
         rollup = _open(args, l1)
     relayer = Relayer(rollup, l2, Signer.from_key(l2, args.key), min_fee=1)
-    sequencer = Sequencer(rollup, l2, signer, relayer, control=control, measure_execution=False)
+    builder = BlockBuilder(rollup, l2, relayer, control, signer.address)
     proposer = Proposer(rollup, l2, signer)
 
     def step() -> list[tuple[int, dict]]:
         out = proposer.propose_pending()  # catch up first
-        if sequencer.produce_block() is not None:
+        if builder.produce_block() is not None:
             out += proposer.propose_pending()
         return out
 

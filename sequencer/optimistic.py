@@ -22,6 +22,7 @@ from sequencer.advance import AdvanceInput, fetch_advance_input
 from sequencer.artifacts import load_artifact
 from sequencer.client import RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
 from sequencer.messages import calldata, decode_revert, selector, topic
+from sequencer.relayer import Relayer
 from sequencer.rollup import MESSENGER, Rollup, RollupInfo, check_initial_escrow, l2_genesis
 
 log = logging.getLogger("native_rollup.optimistic")
@@ -172,11 +173,8 @@ class OptimisticRollup(Rollup):
     def l2_gas_limit(self) -> int:
         return self.view("l2GasLimit()", ["uint256"])
 
-    def forced_head(self, tag: int | str = "latest") -> int:
-        return 0  # no forced-inclusion queue in the optimistic contract
-
-    def forced_count(self, tag: int | str = "latest") -> int:
-        return 0
+    def sequencer_credit(self, tag: int | str = "latest") -> int:
+        return self.view("sequencerCredit()", ["uint256"], tag=tag)
 
     def proposal(self, number: int, tag: int | str = "latest") -> StoredProposal:
         out = self.l1.eth_call(self.address, calldata("proposal(uint256)", number), tag=tag)
@@ -202,6 +200,10 @@ class OptimisticRollup(Rollup):
 
     def finalize(self, signer: Signer, number: int) -> dict:
         return signer.send(self.address, calldata(FINALIZE, number), what=f"finalize {number}")
+
+    def withdraw_credit(self, signer: Signer) -> dict:
+        """Pay the sequencer its credit (returned bonds, failed challengers' bonds)."""
+        return signer.send(self.address, calldata("withdrawCredit()"), what="withdrawCredit")
 
     # -- reading proposals back -------------------------------------------------------------
 
@@ -297,6 +299,55 @@ def deploy_optimistic(
         initial_escrow=initial_escrow,
     )
     return OptimisticRollup(deployer.rpc, address, block), info, receipt
+
+
+@dataclass
+class BlockBuilder:
+    """Builds the optimistic rollup's next L2 block on the L2 node: anchors the L1 message
+    root, lets the relayer claim pending messages against it, and mines the block through the
+    L2's controls (``evm_mine`` with the timestamp, anchor, coinbase and prevRandao), as the
+    v1 sequencer does but without its settlement-side duties (policies, forced inclusion)."""
+
+    rollup: OptimisticRollup
+    l2: RpcClient
+    relayer: Relayer
+    control: RpcClient | None = None  # the L2's authenticated endpoint (default: ``l2``)
+    coinbase: bytes = b"\x00" * 20
+
+    def produce_block(self, force: bool = False) -> dict | None:
+        """The next L2 block; ``None`` when there is nothing to put in it unless ``force``."""
+        l1 = self.rollup.l1
+        count = self.rollup.message_count()
+        anchored = self.rollup.anchored_message_count()
+        parent = self.l2.block("latest")
+        number = h2i(parent["number"]) + 1
+        l1_head = l1.block("latest")
+        timestamp = max(h2i(parent["timestamp"]) + 1, h2i(l1_head["timestamp"]))
+        self.relayer.book.sync(count)
+        tree = self.relayer.book.tree(count)
+        if not self.rollup.is_message_root(tree.root):
+            raise ValueError(f"mirrored message root 0x{tree.root.hex()} unknown to the L1")
+        self.relayer.submit_claims(tree, timestamp, number)
+        pending = h2i(self.l2.call("txpool_status").get("pending", "0x0"))
+        if not (force or pending or count > anchored):
+            return None
+        (self.control or self.l2).call(
+            "evm_mine",
+            {
+                "timestamp": timestamp,
+                "parentBeaconBlockRoot": b2h(tree.root),
+                "coinbase": b2h(self.coinbase),
+                "prevRandao": l1_head.get("mixHash") or b2h(keccak(h2b(l1_head["hash"]))),
+            },
+        )
+        block = self.l2.block("latest")
+        if h2i(block["number"]) != number or h2b(block["parentBeaconBlockRoot"]) != tree.root:
+            raise ValueError(f"the L2 node did not mine block {number} with the anchor given")
+        self.relayer.after_block(number)
+        log.info(
+            "L2 block %d 0x%s: %d txs", number, block["hash"][2:18], len(block["transactions"])
+        )
+        return block
 
 
 @dataclass

@@ -25,6 +25,7 @@ from sequencer.client import ETHER, RpcClient, RpcError, Signer, TxFailed, gas_c
 from sequencer.messages import decode_revert
 from sequencer.optimistic import (
     EXECUTE_ADDRESS,
+    BlockBuilder,
     L2Head,
     Proposer,
     deploy_optimistic,
@@ -128,7 +129,7 @@ class OptimisticScenario:
             self.mine_l1(1)
 
     def l2_block(self) -> int:
-        block = self.sequencer.produce_block(force=True)
+        block = self.builder.produce_block(force=True)
         return h2i(block["number"])
 
     def propose(self, number: int, head: L2Head | None = None) -> dict:
@@ -179,8 +180,8 @@ class OptimisticScenario:
             f"{native_info.address} on the same L2 genesis, to compare L1 gas"
         )
         relayer = Relayer(self.rollup, self.l2, self.sequencer_l2, min_fee=1)
-        self.sequencer = Sequencer(
-            self.rollup, self.l2, self.sequencer_l1, relayer, control=self.control
+        self.builder = BlockBuilder(
+            self.rollup, self.l2, relayer, self.control, self.sequencer_l1.address
         )
         native_sequencer = Sequencer(native, self.l2, self.sequencer_l1, control=self.control)
         self.watcher = Watcher(self.rollup, self.watcher_l1)
@@ -225,12 +226,18 @@ class OptimisticScenario:
             f"after {CHALLENGE_WINDOW} L1 blocks proposals 1-{HONEST_BLOCKS} are final",
             self.rollup.finalized_number() == HONEST_BLOCKS,
         )
-        before = self.l1.balance(self.sequencer_l1.address)
-        receipt = self.rollup.finalize(self.sequencer_l1, HONEST_BLOCKS)
+        self.rollup.finalize(self.bob_l1, HONEST_BLOCKS)  # anyone may finalize
         self.check(
-            f"finalize returned {HONEST_BLOCKS} bonds to the sequencer",
+            f"finalize credited {HONEST_BLOCKS} bonds to the sequencer",
+            self.rollup.sequencer_credit() == HONEST_BLOCKS * PROPOSER_BOND,
+        )
+        before = self.l1.balance(self.sequencer_l1.address)
+        receipt = self.rollup.withdraw_credit(self.sequencer_l1)
+        self.check(
+            "withdrawCredit paid them out",
             self.l1.balance(self.sequencer_l1.address)
-            == before + HONEST_BLOCKS * PROPOSER_BOND - gas_cost(receipt),
+            == before + HONEST_BLOCKS * PROPOSER_BOND - gas_cost(receipt)
+            and self.rollup.sequencer_credit() == 0,
         )
 
         say("3. Alice deposits, the relayer claims it on L2, Alice withdraws on L2")
@@ -265,6 +272,7 @@ class OptimisticScenario:
         on_top = self.l2_block()
         self.propose(on_top)
         contract_before = self.l1.balance(self.rollup.address)
+        credit_before = self.rollup.sequencer_credit()
         watcher_before = self.l1.balance(self.watcher_l1.address)
         challenges = self.watcher.poll()
         self.check(
@@ -291,10 +299,11 @@ class OptimisticScenario:
         reward = PROPOSER_BOND // 2
         self.check(
             f"the bond moved: the watcher got {eth(reward)} ETH (minus gas and execute fee), "
-            f"{eth(PROPOSER_BOND - reward)} ETH burned, the other bond back to the sequencer",
+            f"{eth(PROPOSER_BOND - reward)} ETH burned, the other bond credited to the sequencer",
             self.l1.balance(self.watcher_l1.address)
             == watcher_before + reward - gas_cost(receipt) - execute_fee
-            and self.l1.balance(self.rollup.address) == contract_before - 2 * PROPOSER_BOND,
+            and self.l1.balance(self.rollup.address) == contract_before - PROPOSER_BOND
+            and self.rollup.sequencer_credit() == credit_before + PROPOSER_BOND,
         )
         self.wait_l1_time(on_top)
         reproposed = self.proposer.propose_pending()
@@ -312,7 +321,7 @@ class OptimisticScenario:
 
         say(f"5. Bob challenges the honest proposal {on_top}")
         data = self.watcher.data_of(self.rollup.proposal(on_top).commitment)
-        sequencer_before = self.l1.balance(self.sequencer_l1.address)
+        credit_before = self.rollup.sequencer_credit()
         bob_before = self.l1.balance(bob)
         receipt = self.rollup.challenge(self.bob_l1, data)
         block = self.l1.block(h2i(receipt["blockNumber"]))
@@ -321,9 +330,9 @@ class OptimisticScenario:
         self.report.frivolous_execute_fee = fee
         self.check(
             f"EXECUTE accepted it: the challenge failed and cost Bob his {eth(CHALLENGER_BOND)} "
-            "ETH bond (paid to the sequencer); the proposal stays",
+            "ETH bond (credited to the sequencer); the proposal stays",
             self.l1.balance(bob) == bob_before - CHALLENGER_BOND - gas_cost(receipt) - fee
-            and self.l1.balance(self.sequencer_l1.address) == sequencer_before + CHALLENGER_BOND
+            and self.rollup.sequencer_credit() == credit_before + CHALLENGER_BOND
             and self.rollup.last_proposed_number() == on_top
             and self.rollup.proposal(on_top).verified,
         )

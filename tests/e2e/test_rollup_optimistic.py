@@ -22,10 +22,10 @@ import pytest
 from sequencer.advance import fetch_advance_input
 from sequencer.client import ETHER, Signer, h2b, h2i
 from sequencer.localnet import L2_FUNDING, local_nodes
-from sequencer.optimistic import L2Head, OptimisticRollup
+from sequencer.optimistic import BlockBuilder, L2Head, OptimisticRollup
+from sequencer.relayer import Relayer
 from sequencer.rollup import RollupInfo
 from sequencer.scenario_optimistic import OptimisticScenario, summary
-from sequencer.sequencer import Sequencer
 from tests.procs import DEV_KEYS, run_native_rollup, under_test
 
 pytestmark = [
@@ -88,7 +88,8 @@ def test_watch_and_propose_commands(tmp_path):
         assert rollup.last_proposed_number() == 1
         signer = Signer.from_key(l1_rpc, DEV_KEYS[0])
         sequencer_l2.submit(h2b("0x" + "22" * 20), b"", ETHER // 1000, gas=21_000)
-        block = Sequencer(rollup, l2.rpc, signer, control=l2.control).produce_block(force=True)
+        relayer = Relayer(rollup, l2.rpc, sequencer_l2, min_fee=1)
+        block = BlockBuilder(rollup, l2.rpc, relayer, l2.control).produce_block(force=True)
         number = h2i(block["number"])
         while h2i(l1_rpc.block("latest")["timestamp"]) < h2i(block["timestamp"]):
             l1_rpc.call("evm_mine")

@@ -112,7 +112,7 @@ class Optimistic:
             self.l1.mine()
 
 
-def make_world() -> Optimistic:
+def make_world(sequencer: bytes | None = None) -> Optimistic:
     env = RollupEnv.create()
     genesis = env.l2.chain.head
     address = env.l1.deploy(
@@ -124,7 +124,7 @@ def make_world() -> Optimistic:
             env.l2.chain.state_root_after(genesis),
             env.l2.chain.chain_id,
             genesis.gas_limit,
-            env.l1.address(SEQUENCER),
+            sequencer or env.l1.address(SEQUENCER),
             MESSENGER,
             WINDOW,
             PROPOSER_BOND,
@@ -196,7 +196,11 @@ def test_final_only_after_the_window_and_finalize_settles_and_returns_bonds(worl
     sequencer = world.l1.address(SEQUENCER)
     before = world.l1.balance(sequencer)
     receipt = world.l1.send(RELAYER, world.address, calldata("finalize(uint256)", 1))
+    assert world.l1.balance(sequencer) == before  # credited, not pushed
+    assert world.view("sequencerCredit()", "uint256") == PROPOSER_BOND
+    world.l1.send(RELAYER, world.address, calldata("withdrawCredit()"))
     assert world.l1.balance(sequencer) == before + PROPOSER_BOND
+    assert world.view("sequencerCredit()", "uint256") == 0
     assert world.view("lastFinalizedNumber()", "uint256") == 1
     assert world.view("finalizedStateRoot(uint256)", "bytes32", 1) == built.block.header.state_root
     assert receipt.status == 1
@@ -236,7 +240,8 @@ def test_forged_post_root_is_challenged_with_one_execute_and_discards_descendant
     assert l1.balance(challenger) == before[challenger] + reward - cost - execute_fee
     assert header.coinbase == ZERO  # the devnet's coinbase is the burn address: minus tips
     assert l1.balance(ZERO) == before[ZERO] + tips + PROPOSER_BOND - reward  # burned half
-    assert l1.balance(sequencer) == before[sequencer] + PROPOSER_BOND  # descendant's bond back
+    assert l1.balance(sequencer) == before[sequencer]
+    assert world.view("sequencerCredit()", "uint256") == PROPOSER_BOND  # descendant's bond
     (topics, data) = l1.events(
         receipt,
         world.address,
@@ -283,7 +288,8 @@ def test_frivolous_challenge_costs_the_bond_and_verifies_the_proposal(world):
     # one EXECUTE call accepted it: a valid block is charged its gas used
     assert l1.blocks[-1].block.header.execute_gas_used == built.block.header.gas_used
     assert world.last_proposed() == 1  # still there
-    assert l1.balance(sequencer) == before_s + CHALLENGER_BOND
+    assert l1.balance(sequencer) == before_s
+    assert world.view("sequencerCredit()", "uint256") == CHALLENGER_BOND
     assert l1.balance(challenger) < before_c - CHALLENGER_BOND
     assert l1.events(
         receipt, world.address, "ChallengeFailed(uint256,address,uint256)", ["uint256"]
@@ -402,3 +408,32 @@ def test_the_window_closes_after_challenge_window_blocks(world, late):
     receipt = world.challenge(1, built, expect_success=False)
     assert world.l1.blocks[-1].block.number == proposed_at + WINDOW + late
     assert receipt.status == (0 if late else 1)
+
+
+def test_a_sequencer_refusing_eth_cannot_block_a_challenge():
+    probe = make_world()
+    refusing = probe.l1.deploy(SEQUENCER, "OptimisticRefusingSequencer")
+    world = make_world(sequencer=refusing)  # fresh chains: the same deployer nonce, address
+    assert world.l1.deploy(SEQUENCER, "OptimisticRefusingSequencer") == refusing
+    blocks = [transfer_block(world, 1000 + i) for i in range(2)]
+    for built, changes in ((blocks[0], {"post_state_root": b"\x13" * 32}), (blocks[1], {})):
+        head, txs, witness = world.head(built, **changes)
+        world.l1.send(
+            SEQUENCER,
+            refusing,
+            calldata(
+                "forward(address,bytes)", world.address, calldata(PROPOSE, head.abi(), txs, witness)
+            ),
+            PROPOSER_BOND,
+            ADVANCE_GAS,
+        )
+    assert world.last_proposed() == 2
+    receipt = world.challenge(1, blocks[0], post_state_root=b"\x13" * 32)  # discards 1 and 2
+    assert receipt.status == 1 and world.last_proposed() == 0
+    assert world.view("sequencerCredit()", "uint256") == PROPOSER_BOND
+    # the credit waits: paying it fails while the sequencer refuses ETH
+    failed = world.l1.send(
+        RELAYER, world.address, calldata("withdrawCredit()"), expect_success=False
+    )
+    assert failed.status == 0
+    assert world.view("sequencerCredit()", "uint256") == PROPOSER_BOND

@@ -45,6 +45,10 @@ import {RollupBase} from "./RollupBase.sol";
 /// roots, no {finalize} call needed. {finalize} (anyone) returns the bonds of final proposals
 /// to the sequencer.
 ///
+/// Payments: everything owed to the sequencer (returned bonds, failed challengers' bonds)
+/// accrues in {sequencerCredit} and leaves through {withdrawCredit}, so a sequencer that
+/// refuses ETH cannot block a challenge. The challenger is paid in the challenge itself.
+///
 /// Anchors: {propose} accepts an anchor as `NativeRollup` does (a root the message tree has
 /// had, or zero, never older than the parent proposal's); each proposal records the message
 /// count it makes claimable, so a discard returns to the surviving parent's.
@@ -82,6 +86,8 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
         bool verified; // a challenge showed EXECUTE accepts it
     }
 
+    /// @notice The only address allowed to {propose}; what it is owed accrues in
+    ///         {sequencerCredit} and leaves with {withdrawCredit}.
     address public immutable sequencer;
     /// @notice L1 blocks during which a proposal can be challenged.
     uint256 public immutable CHALLENGE_WINDOW;
@@ -90,6 +96,10 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
     /// @notice Wei a challenger locks with a challenge.
     uint256 public immutable CHALLENGER_BOND;
 
+    /// @notice Wei owed to the sequencer (returned bonds, failed challengers' bonds). Paid
+    ///         by {withdrawCredit}, never pushed: a sequencer that refuses ETH cannot make a
+    ///         challenge or {finalize} revert.
+    uint256 public sequencerCredit;
     /// @notice The last proposed L2 block number (discards move it back).
     uint256 public lastProposedNumber;
     /// @notice Proposals up to this number had their bonds returned by {finalize}.
@@ -108,7 +118,9 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
     /// @notice A challenge of `number` failed (EXECUTE accepts the block): its bond went to
     ///         the sequencer.
     event ChallengeFailed(uint256 indexed number, address indexed challenger, uint256 executeFee);
-    /// @notice Proposals up to `number` are final and their bonds were returned.
+    /// @notice `amount` wei of {sequencerCredit} was paid to the sequencer.
+    event CreditWithdrawn(uint256 amount);
+    /// @notice Proposals up to `number` are final and their bonds credited to the sequencer.
     event Finalized(uint256 indexed number, uint256 bondsReturned);
 
     error NotSequencer(address caller);
@@ -241,7 +253,7 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
                 invalid = true;
             } else {
                 p.verified = true;
-                Address.sendValue(payable(sequencer), msg.value);
+                sequencerCredit += msg.value;
                 emit ChallengeFailed(number, msg.sender, o.executeFee);
                 return false;
             }
@@ -250,7 +262,7 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
     }
 
     /// @dev Proposals `number..lastProposedNumber` are gone; pay the challenger, burn half the
-    ///      challenged bond, return the descendants' bonds to the sequencer.
+    ///      challenged bond, credit the descendants' bonds to the sequencer.
     function _discardFrom(uint256 number, uint256 reason) private {
         uint256 last = lastProposedNumber;
         lastProposedNumber = number - 1;
@@ -259,7 +271,7 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
         Address.sendValue(payable(msg.sender), msg.value + reward);
         Address.sendValue(payable(address(0)), PROPOSER_BOND - reward);
         uint256 descendants = last - number;
-        if (descendants != 0) Address.sendValue(payable(sequencer), descendants * PROPOSER_BOND);
+        sequencerCredit += descendants * PROPOSER_BOND;
     }
 
     function _word(bytes memory data, uint256 offset) private pure returns (uint256 value) {
@@ -291,17 +303,25 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
         return lo;
     }
 
-    /// @notice Return the bonds of proposals up to `number`, which must be final, to the
-    ///         sequencer (anyone may call; windows pass in proposal order, so every earlier
-    ///         proposal is final too).
+    /// @notice Credit the bonds of proposals up to `number`, which must be final, to the
+    ///         sequencer ({sequencerCredit}; anyone may call; windows pass in proposal order,
+    ///         so every earlier proposal is final too).
     function finalize(uint256 number) external nonReentrant {
         if (!isFinalized(number)) revert NotFinalized(number);
         uint256 done = lastFinalizedNumber;
         if (number <= done) return;
         lastFinalizedNumber = number;
         uint256 bonds = (number - done) * PROPOSER_BOND;
+        sequencerCredit += bonds;
         emit Finalized(number, bonds);
-        Address.sendValue(payable(sequencer), bonds);
+    }
+
+    /// @notice Pay the sequencer everything {sequencerCredit} holds (anyone may call).
+    function withdrawCredit() external nonReentrant {
+        uint256 amount = sequencerCredit;
+        sequencerCredit = 0;
+        emit CreditWithdrawn(amount);
+        Address.sendValue(payable(sequencer), amount);
     }
 
     /// @notice Proposal `number` as stored (reverts if there is none).
