@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {NativeRollup} from "../src/rollup/NativeRollup.sol";
+import {SequencingPolicy} from "../src/rollup/SequencingPolicy.sol";
 
 /// @notice The few Foundry cheatcodes this script uses (forge-std is not available here).
 interface Vm {
@@ -23,6 +24,9 @@ interface Vm {
 ///   L2_GAS_LIMIT           L2 block gas limit (default 5000000, genesis/l2.json)
 ///   SEQUENCER              the only address allowed to advance (default: the deployer)
 ///   INITIAL_ESCROW_WEI     ETH backing L2 genesis balances outside the messenger (default 0)
+///   ROLLUP_POLICY          0 SEQUENCER (default) or 1 BASED (anyone advances; no sequencer)
+///   FORCE_DELAY            L1 blocks until a forced L2 tx is due (default 10)
+///   FORCE_FEE_WEI          least fee of forceInclude (default 0)
 ///
 /// Read the first three from the L2 node: `cast block 0 --rpc-url $L2` (hash, stateRoot).
 /// Run with `forge script contracts/script/DeployRollup.s.sol:DeployRollup --rpc-url $L1
@@ -42,12 +46,22 @@ contract DeployRollup {
         bytes32 genesisStateRoot = vm.envBytes32("L2_GENESIS_STATE_ROOT");
         uint256 chainId = vm.envOr("L2_CHAIN_ID", uint256(31338));
         uint256 gasLimit = vm.envOr("L2_GAS_LIMIT", uint256(5_000_000));
-        address sequencer = vm.envOr("SEQUENCER", vm.addr(key));
+        SequencingPolicy.Policy policy = SequencingPolicy.Policy(vm.envOr("ROLLUP_POLICY", uint256(0)));
+        address sequencer =
+            policy == SequencingPolicy.Policy.BASED ? address(0) : vm.envOr("SEQUENCER", vm.addr(key));
         uint256 escrow = vm.envOr("INITIAL_ESCROW_WEI", uint256(0));
 
         vm.startBroadcast(key);
         rollup = new NativeRollup{value: escrow}(
-            genesisHash, genesisStateRoot, chainId, gasLimit, sequencer, L2_MESSENGER
+            genesisHash,
+            genesisStateRoot,
+            chainId,
+            gasLimit,
+            sequencer,
+            L2_MESSENGER,
+            policy,
+            vm.envOr("FORCE_DELAY", uint256(10)),
+            vm.envOr("FORCE_FEE_WEI", uint256(0))
         );
         vm.stopBroadcast();
 
