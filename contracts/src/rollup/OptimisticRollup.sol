@@ -31,9 +31,9 @@ import {RollupBase} from "./RollupBase.sol";
 ///   re-proposes from the parent). The challenger gets its bond back plus half the
 ///   proposer's bond; the other half is burned (sent to `address(0)`), so a sequencer that
 ///   challenges itself still loses half a bond per forged block. The discarded descendants'
-///   bonds return to the sequencer: only the challenged block was judged.
-/// - EXECUTE says valid: the challenge fails and costs the challenger its bond, paid to the
-///   sequencer (whose block it delayed nothing but cost gas to defend); the proposal is
+///   bonds are credited back to the sequencer: only the challenged block was judged.
+/// - EXECUTE says valid: the challenge fails and costs the challenger its bond, credited to
+///   the sequencer (whose block it delayed nothing but cost gas to defend); the proposal is
 ///   marked verified and cannot be challenged again.
 /// - EXECUTE halts (too little gas forwarded, the L1 block's execute-gas limit reached, a
 ///   challenger with code or without the execute fee): the call reverts with
@@ -42,8 +42,8 @@ import {RollupBase} from "./RollupBase.sol";
 ///
 /// Finality: a proposal is final once `CHALLENGE_WINDOW` L1 blocks have passed since the one
 /// it arrived in ({isFinalized}); withdrawals ({claimL2Message}) prove only against final
-/// roots, no {finalize} call needed. {finalize} (anyone) returns the bonds of final proposals
-/// to the sequencer.
+/// roots, no {finalize} call needed. {finalize} (anyone) credits the bonds of final proposals
+/// back to the sequencer.
 ///
 /// Payments: everything owed to the sequencer (returned bonds, failed challengers' bonds)
 /// accrues in {sequencerCredit} and leaves through {withdrawCredit}, so a sequencer that
@@ -102,7 +102,7 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
     uint256 public sequencerCredit;
     /// @notice The last proposed L2 block number (discards move it back).
     uint256 public lastProposedNumber;
-    /// @notice Proposals up to this number had their bonds returned by {finalize}.
+    /// @notice Proposals up to this number had their bonds credited by {finalize}.
     uint256 public lastFinalizedNumber;
     mapping(uint256 number => Proposal) private _proposals;
 
@@ -115,8 +115,8 @@ contract OptimisticRollup is RollupBase, ReentrancyGuardTransient {
     event ProposalsDiscarded(
         uint256 indexed number, uint256 lastNumber, address indexed challenger, uint256 reason, uint256 reward
     );
-    /// @notice A challenge of `number` failed (EXECUTE accepts the block): its bond went to
-    ///         the sequencer.
+    /// @notice A challenge of `number` failed (EXECUTE accepts the block): its bond was
+    ///         credited to the sequencer.
     event ChallengeFailed(uint256 indexed number, address indexed challenger, uint256 executeFee);
     /// @notice `amount` wei of {sequencerCredit} was paid to the sequencer.
     event CreditWithdrawn(uint256 amount);
