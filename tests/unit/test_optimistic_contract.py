@@ -437,3 +437,24 @@ def test_a_sequencer_refusing_eth_cannot_block_a_challenge():
     )
     assert failed.status == 0
     assert world.view("sequencerCredit()", "uint256") == PROPOSER_BOND
+
+
+def test_finalized_number_follows_each_proposals_own_window(world):
+    blocks = [transfer_block(world, 1000 + i) for i in range(3)]
+    world.propose(blocks[0])
+    world.l1.mine()
+    world.l1.mine()
+    world.propose(blocks[1])
+    world.propose(blocks[2])
+    first = _closes(world, 1) - WINDOW
+    while world.l1.blocks[-1].block.number <= first + WINDOW:
+        world.l1.mine()
+    # 1's window is over, 2's (two L1 blocks later) is not
+    assert world.view("finalizedNumber()", "uint256") == 1
+    assert world.finalized(1) and not world.finalized(2) and not world.finalized(3)
+    for _ in range(3):  # 2 was proposed three L1 blocks after 1, 3 one more after
+        world.l1.mine()
+    assert world.view("finalizedNumber()", "uint256") == 2
+    world.l1.mine()
+    assert world.view("finalizedNumber()", "uint256") == 3
+    assert not world.finalized(4)  # never proposed
