@@ -158,22 +158,23 @@ abstract contract ForcedInclusion is ExecuteSettlement {
     }
 
     /// @dev Check and consume the queue for block `b` (the next one) whose body is
-    ///      `transactions`; pays the entries' fees to the caller. Call before settling it.
+    ///      `transactions`. Call before settling it; returns the consumed entries' fees, to
+    ///      pay the caller once the block is settled.
     function _consumeForced(L2Block memory b, bytes calldata transactions, InvalidForcedTx[] memory invalid)
         internal
+        returns (uint256 fees)
     {
         uint256 end = _forced.length;
         uint256 head = forcedHead;
         if (head == end) {
             if (invalid.length != 0) revert UnusedInvalidityProof(invalid.length);
-            return;
+            return 0;
         }
         if (forcedFallbackOpen()) fallbackActive = true;
         uint256 number = lastBlockNumber + 1;
         Memory.Slice[] memory items = bytes(transactions).decodeList();
         uint256 position;
         uint256 proofs;
-        uint256 fees;
         for (uint256 k; k < MAX_FORCED_PER_BLOCK && head < end; ++k) {
             ForcedTx memory entry = _forced[head];
             if (position < items.length && _typedTxHash(items[position]) == entry.txHash) {
@@ -193,7 +194,6 @@ abstract contract ForcedInclusion is ExecuteSettlement {
         if (proofs != invalid.length) revert UnusedInvalidityProof(invalid.length - proofs);
         forcedHead = head;
         if (head == end) fallbackActive = false;
-        if (fees != 0) _pay(msg.sender, fees);
     }
 
     /// @dev Require EXECUTE to reject, as an invalid transaction, block `b` holding the block's

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
 import {RollupBase} from "./RollupBase.sol";
 import {ExecuteSettlement} from "./ExecuteSettlement.sol";
 import {ForcedInclusion} from "./ForcedInclusion.sol";
@@ -16,8 +18,10 @@ import {SequencingPolicy} from "./SequencingPolicy.sol";
 /// everything about it, and the contract supplies the parent hash, pre-state root, number,
 /// chain id and gas limit itself. {advanceTo} names the block number it settles, so that under
 /// `BASED` a block that lost the race for its number fails cleanly with {BlockAlreadySettled}
-/// (before any EXECUTE call) instead of being re-executed on the wrong parent.
-contract NativeRollup is ForcedInclusion, SequencingPolicy {
+/// (before any EXECUTE call) instead of being re-executed on the wrong parent. Settling is not
+/// re-entrant (OpenZeppelin `ReentrancyGuardTransient`): the burned fees and forced-inclusion
+/// fees paid to the settler cannot call back into a settlement half done.
+contract NativeRollup is ForcedInclusion, SequencingPolicy, ReentrancyGuardTransient {
     /// @notice Block `number` was already settled (another settler won it).
     error BlockAlreadySettled(uint256 number, uint256 lastBlockNumber);
     /// @notice Block `number` is not the next one, `next`.
@@ -65,7 +69,7 @@ contract NativeRollup is ForcedInclusion, SequencingPolicy {
         bytes32 anchor,
         bytes calldata transactions,
         bytes calldata witness
-    ) external returns (bytes32 blockHash) {
+    ) external nonReentrant returns (bytes32 blockHash) {
         InvalidForcedTx[] memory none;
         return _advance(
             L2Block(postStateRoot, receiptsRoot, gasUsed, timestamp, coinbase, prevRandao, anchor),
@@ -85,7 +89,7 @@ contract NativeRollup is ForcedInclusion, SequencingPolicy {
         bytes calldata transactions,
         bytes calldata witness,
         InvalidForcedTx[] calldata invalid
-    ) external returns (bytes32 blockHash) {
+    ) external nonReentrant returns (bytes32 blockHash) {
         if (number <= lastBlockNumber) revert BlockAlreadySettled(number, lastBlockNumber);
         if (number != lastBlockNumber + 1) revert BlockNotNext(number, lastBlockNumber + 1);
         return _advance(b, transactions, witness, invalid);
@@ -103,9 +107,10 @@ contract NativeRollup is ForcedInclusion, SequencingPolicy {
         InvalidForcedTx[] memory invalid
     ) private returns (bytes32) {
         _authorizeSettler(msg.sender, forcedFallbackOpen());
-        _consumeForced(b, transactions, invalid);
+        uint256 forcedFees = _consumeForced(b, transactions, invalid);
         ExecuteOutput memory out = _settle(b, transactions, witness);
         _noteSettled();
+        if (forcedFees != 0) _pay(msg.sender, forcedFees); // last: nothing is left to check
         return out.blockHash;
     }
 }

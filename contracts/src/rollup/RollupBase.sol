@@ -94,8 +94,11 @@ abstract contract RollupBase {
         bytes32 anchor;
     }
 
+    /// @notice The L2 chain id (EXECUTE's `chainId`).
     uint256 public immutable l2ChainId;
+    /// @notice The L2 block gas limit (fixed, EXECUTE's `gasLimit`).
     uint256 public immutable l2GasLimit;
+    /// @notice The L2 messenger predeploy whose `sent` entries withdrawals prove.
     address public immutable l2Messenger;
 
     MerkleTree.Bytes32PushTree private _messageTree;
