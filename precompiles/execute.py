@@ -35,6 +35,7 @@ from precompiles.execute_wire import (
     execute_gas_cost,
 )
 from precompiles.nesting import rlp_depth_ok
+from precompiles.preverified import ExecuteInputCaptured, PreverifiedVerdicts, capture_active
 from precompiles.reexecute import reexecute as reexecute_stateless
 from precompiles.verdict import UINT256_MAX, Invalid, Verdict
 from precompiles.witness import Witness, WitnessEncodingError, parse_witness
@@ -161,6 +162,8 @@ class VerdictCache:
         self.size = size
         self._entries: OrderedDict[bytes, Verdict] = OrderedDict()
         self.hits = 0
+        # Verdicts worked out ahead of the block (node.preverify), asked on a miss.
+        self.preverified: PreverifiedVerdicts | None = None
 
     def get_or_verify(
         self,
@@ -175,7 +178,10 @@ class VerdictCache:
             self.hits += 1
             self._entries.move_to_end(key)
             return verdict
-        verdict = verify(inp, vm_class, transactions)
+        if self.preverified is not None:
+            verdict = self.preverified.lookup(data, vm_class)
+        if verdict is None:
+            verdict = verify(inp, vm_class, transactions)
         self._entries[key] = verdict
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
@@ -263,6 +269,8 @@ def make_execute_precompile(
             inp = decode_execute_input(data)
         except MalformedInput as exc:
             raise ExecuteHalt(f"EXECUTE: malformed input: {exc}") from None
+        if capture_active():  # node.preverify extracting this input in a simulation
+            raise ExecuteInputCaptured(data, inp.timestamp)
         market = market_for(computation)
         transactions = decoded_transactions(inp.transactions, l2_vm_class)
         reservation = market.reserve(computation, inp, total_transaction_gas(transactions))
@@ -275,4 +283,5 @@ def make_execute_precompile(
         return computation
 
     execute.verdicts = verdicts  # type: ignore[attr-defined]
+    execute.l2_vm_class = l2_vm_class  # type: ignore[attr-defined]
     return execute

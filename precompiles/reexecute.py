@@ -44,7 +44,6 @@ from eth.constants import EMPTY_SHA256
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
-from eth.db.trie import make_trie_root_and_nodes
 from eth.rlp.accounts import Account
 from eth.validation import (
     validate_canonical_address,
@@ -62,6 +61,7 @@ from trie.exceptions import MissingTrieNode
 
 from precompiles.execute_reference import reexecute_reference
 from precompiles.execute_wire import ExecuteInput, Reason
+from precompiles.ordered_trie import ordered_trie_root_and_nodes
 from precompiles.senders import recover_senders
 from precompiles.verdict import UINT256_MAX, Invalid, Verdict
 from precompiles.witness import Witness, WitnessDatabase
@@ -97,6 +97,14 @@ REVIEWED_HOOKS: dict[str, frozenset[str]] = {
         "_assign_block_rewards": {"eth.vm.forks.paris.ParisVM"},
         "configure_header": {"eth.vm.forks.shanghai.ShanghaiVM"},
         "get_prev_hashes": {"eth.vm.base.VM"},
+        "validate_block": {
+            "eth.vm.forks.cancun.CancunVM",
+            "node.fork.builder.BuilderMode",
+            "node.fork.osaka.rules.OsakaVMRules",
+        },
+        "validate_block_blobs": {"eth.vm.forks.prague.PragueVM"},
+        "validate_header": {"eth.vm.forks.paris.ParisVM"},
+        "validate_gas": {"eth.vm.forks.london.LondonVM"},
     }.items()
 }
 # ``AccountDB`` writes ``LightAccountWrites`` replaces (only if the state's account database
@@ -304,9 +312,9 @@ def _run_block(vm, header, parent, transactions: list):
         running.bloom |= int(receipt.bloom)
         running.blob_gas_used += get_total_blob_gas(transaction)
         receipts.append(receipt)
-    tx_root, tx_nodes = make_trie_root_and_nodes(transactions)
+    tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in transactions])
     vm.chaindb.persist_trie_data_dict(tx_nodes)
-    receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
+    receipt_root, receipt_nodes = ordered_trie_root_and_nodes([r.encode() for r in receipts])
     vm.chaindb.persist_trie_data_dict(receipt_nodes)
     # Post-processing: py-evm's request processing, the system calls as bytecode.
     requests = _Requests(receipts)
@@ -329,12 +337,24 @@ def _run_block(vm, header, parent, transactions: list):
             "state_root": state.state_root,
         }
     )
-    # The fork's block validation, once, where the import runs it (after execution): its
-    # header rules, and whatever a fork adds (Osaka: the block's RLP size).
-    vm.validate_block(
-        vm.get_block_class()(final, transactions=transactions, uncles=[], withdrawals=[])
-    )
+    _validate_block(vm, final, parent, transactions)
     return final
+
+
+def _validate_block(vm, header, parent, transactions: list) -> None:
+    """The fork's ``validate_block``, where the import runs it (after execution), less the
+    checks that hold by construction here: the transactions root (just computed from these
+    transactions), the uncles (none), the state root (just persisted), the excess blob gas
+    (the formula that set it) and the blob gas used (zero: blob transactions are invalid on
+    the L2, a rule execution enforces). What remains: Osaka's RLP size cap (EIP-7934), then
+    the header rules (gas limit bounds, base fee, number, timestamp, merge constants)."""
+    cap = getattr(vm, "max_rlp_block_size", None)
+    if cap is not None:
+        block = vm.get_block_class()(header, transactions=transactions, uncles=[], withdrawals=[])
+        size = vm.block_rlp_size(block)
+        if size > cap:
+            raise ValidationError(f"block RLP is {size} bytes, above the {cap}-byte cap")
+    vm.validate_header(header, parent)
 
 
 def reexecute(

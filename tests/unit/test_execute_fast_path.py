@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import rlp
+from eth.db.trie import _make_trie_root_and_nodes
 from eth.rlp.accounts import Account
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
@@ -38,6 +39,7 @@ from devtools.l2_blocks import L2_VM, L2Builder, network_form
 from precompiles.execute import verify
 from precompiles.execute_reference import verify_reference
 from precompiles.execute_wire import MalformedInput, Reason, decode_execute_input
+from precompiles.ordered_trie import ordered_trie_root_and_nodes
 from precompiles.reexecute import encode_account, fast_path_supported, stateless_vm_class
 from precompiles.senders import PARALLEL_MIN_TRANSACTIONS, recover_senders
 from tests.unit import test_execute_fuzz as fuzz
@@ -188,15 +190,15 @@ def test_the_l2_rules_take_the_fast_path():
     assert state.account_db_class.__name__.startswith("Light")  # the light account writes
 
 
-def test_a_forks_own_block_validation_still_runs(s):
-    """A fork whose ``validate_block`` adds a rule (as Osaka's RLP size cap): the fast path
-    runs it, after execution, as the import does."""
+def test_a_fork_with_its_own_block_validation_takes_the_reference(s):
+    """A fork whose ``validate_block`` adds a rule the fast path does not know: the
+    reference (py-evm's import, which runs it) decides."""
 
     class StricterVM(L2_VM):
         def validate_block(self, block):
             raise ValidationError("stricter fork: no block is valid")
 
-    assert fast_path_supported(StricterVM)
+    assert not fast_path_supported(StricterVM)
     assert verify(s.base, L2_VM).valid
     verdict = verify(s.base, StricterVM)
     assert verdict.reason == Reason.INVALID_TRANSACTION
@@ -230,6 +232,20 @@ def test_a_vm_class_with_its_own_block_import_takes_the_reference(s):
 def test_account_encoding_is_rlps(nonce, balance, storage_root, code_hash):
     account = Account(nonce, balance, storage_root, code_hash)
     assert encode_account(account) == rlp.encode(account, sedes=Account)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=120), max_size=300))
+def test_ordered_trie_is_py_evms(items):
+    """Same root and same stored nodes as py-evm's one-by-one ``HexaryTrie`` build."""
+    expected = _make_trie_root_and_nodes(tuple(items))
+    assert ordered_trie_root_and_nodes(items) == expected
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 16, 17, 127, 128, 129, 256, 257])
+def test_ordered_trie_at_key_length_boundaries(count):
+    items = tuple(bytes([i % 251]) * (1 + i % 40) for i in range(count))
+    assert ordered_trie_root_and_nodes(items) == _make_trie_root_and_nodes(items)
 
 
 @pytest.fixture(scope="module")
