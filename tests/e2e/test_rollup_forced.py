@@ -10,6 +10,8 @@ contract, ``sequencer.forced``, the ``forced`` scenario).
   non-sequencer is refused before the fallback opens; a VALID due entry cannot be dropped
   with an invalidity witness (``ForcedTxNotProvenInvalid``); a witness for no entry is
   refused (``UnusedInvalidityProof``).
+- ``test_a_paid_settler_cannot_settle_again_from_inside``: a contract settler paid during a
+  settlement cannot re-enter it (``ReentrancyGuardReentrantCall``).
 - ``forceInclude`` refuses what could never be judged (not EIP-1559, another chain, too
   much gas, too large, fee too low); a policy and sequencer that do not fit are refused at
   deployment; ``native-rollup force-include`` queues a transaction from the command line.
@@ -21,8 +23,10 @@ import json
 from dataclasses import replace
 
 import pytest
+from eth_abi import decode, encode
 from eth_account import Account
 
+from sequencer.artifacts import load_artifact
 from sequencer.client import ETHER, GWEI, RpcClient, RpcError, Signer, TxFailed, b2h, h2b, h2i
 from sequencer.forced import (
     entry_from_receipt,
@@ -103,7 +107,7 @@ def test_the_rules_on_one_chain(nodes):
     alice_l1 = Signer.from_key(l1.rpc, DEV_KEYS[1])
     bob = Account.from_key(DEV_KEYS[2]).address
     rollup, _, _ = deploy_rollup(seq_l1, l2.rpc, seq_l1.address, FUNDING, force_delay=DELAY)
-    seq = Sequencer(rollup, l2.rpc, seq_l1, control=l2.control)
+    seq = Sequencer(rollup, l2.rpc, seq_l1, control=l2.control, snapshot_blocks=True)
     seq.check_chain()
     l1rpc, l2rpc = l1.rpc, l2.rpc
 
@@ -255,3 +259,55 @@ def test_force_include_from_the_command_line(nodes, tmp_path):
     )  # fmt: skip
     assert out.returncode == 1
     assert "ForceFeeTooLow" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_paid_settler_cannot_settle_again_from_inside(nodes):
+    """A settler is paid during a settlement (burned fees, forced-entry fees). Paid in the
+    middle of it, before the block was settled, a contract settler could re-enter and settle a
+    block without the forced transaction the outer call had just been checked for: the
+    settlement is non-reentrant and pays the forced fees last."""
+    l1, l2 = nodes
+    l1rpc, l2rpc = l1.rpc, l2.rpc
+    eoa = Signer.from_key(l1rpc, DEV_KEYS[0])
+    alice_l1 = Signer.from_key(l1rpc, DEV_KEYS[1])
+    bob = h2b(Account.from_key(DEV_KEYS[2]).address)
+    rollup, _, _ = deploy_rollup(
+        eoa, l2rpc, eoa.address, FUNDING, policy="based", force_delay=DELAY, force_fee=ETHER // 1000
+    )
+    created = eoa.send(
+        None,
+        load_artifact("ReentrantSettler").bytecode + encode(["address"], [rollup.address]),
+        gas=1_000_000,
+    )
+    settler = h2b(created["contractAddress"])
+    seq = Sequencer(rollup, l2rpc, eoa, control=l2.control, snapshot_blocks=True)
+    entry = entry_from_receipt(
+        rollup,
+        force_include(alice_l1, rollup, sign_l2_transfer(l2rpc, DEV_KEYS[1], bob, ETHER // 10, 0)),
+    )
+    # block 1 without the forced transfer (the re-entering call) and with it (the outer call)
+    l2rpc.call("eth_sendRawTransaction", b2h(sign_l2_transfer(l2rpc, DEV_KEYS[0], bob, 1, 0)))
+    seq.honour_forced = False
+    tick(l1rpc, l2rpc)
+    seq.produce_block()
+    inner = seq.advance_input(1)
+    seq.rollback(1)
+    seq.honour_forced = True
+    seq.produce_block()
+    outer = seq.advance_input(1)
+    assert tx_hashes_in(outer.transactions)[0] == entry.tx_hash
+    assert entry.tx_hash not in tx_hashes_in(inner.transactions)
+
+    receipt = eoa.send(
+        settler, calldata("settle(bytes,bytes)", outer.calldata(), inner.calldata()), what="settle"
+    )
+    assert h2i(receipt["status"]) == 1
+    assert rollup.last_block_number() == 1
+    assert rollup.last_block_hash() == outer.block_hash  # the block with the forced transfer
+    assert rollup.forced_head() == 1
+    reentered = l1rpc.eth_call(settler, calldata("reentered()"))
+    assert int.from_bytes(reentered, "big") == 0
+    (error,) = decode(["bytes"], l1rpc.eth_call(settler, calldata("reentryError()")))
+    assert decode_revert(error).name == "ReentrancyGuardReentrantCall"
+    # the settler was paid the entry's fee and the burned fees
+    assert l1rpc.balance(settler) >= ETHER // 1000
