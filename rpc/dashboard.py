@@ -69,9 +69,22 @@ EVENTS = {
     "MessageSent": "MessageSent(uint256,address,address,uint256,uint256,uint256,bytes,bytes32)",
     "L2MessageClaimed": "L2MessageClaimed(bytes32,uint256,address)",
     "MessageDelivered": "MessageDelivered(bytes32,uint256,address)",
+    # v2: the forced-inclusion queue (NativeRollup) and proposals (OptimisticRollup)
+    "ForcedTxQueued": "ForcedTxQueued(uint256,bytes32,address,uint256,bytes)",
+    "ForcedTxIncluded": "ForcedTxIncluded(uint256,bytes32,uint256)",
+    "ForcedTxSkipped": "ForcedTxSkipped(uint256,bytes32,uint256)",
+    "Proposed": "Proposed(uint256,bytes32,bytes32,bytes32,bytes32)",
+    "ProposalsDiscarded": "ProposalsDiscarded(uint256,uint256,address,uint256,uint256)",
+    "ChallengeFailed": "ChallengeFailed(uint256,address,uint256)",
 }
-VIEWS = ("lastBlockNumber()", "lastBlockHash()", "escrowed()", "messageCount()")
-VIEWS += ("anchoredMessageCount()",)
+# Views every rollup has (messaging, escrow), then each kind's own; the page asks each kind's
+# and shows a view that fails as unknown.
+VIEWS = ("escrowed()", "messageCount()", "anchoredMessageCount()")
+SETTLED_VIEWS = ("lastBlockNumber()", "lastBlockHash()")
+FORCED_VIEWS = ("policy()", "forceDelay()", "forcedCount()", "forcedHead()", "dueCount()")
+FORCED_VIEWS += ("forcedFallbackOpen()",)
+OPTIMISTIC_VIEWS = ("CHALLENGE_WINDOW()", "PROPOSER_BOND()", "lastProposedNumber()")
+OPTIMISTIC_VIEWS += ("finalizedNumber()",)
 # the page reads the witness's length from this call's 9th argument (dashboard.js)
 ADVANCE = "advance(bytes32,bytes32,uint256,uint256,address,bytes32,bytes32,bytes,bytes)"
 L2_MESSENGER = "0x4200000000000000000000000000000000000007"  # sequencer.rollup.MESSENGER
@@ -198,7 +211,10 @@ class Dashboard:
             out["l2Url"] = url
         out["abi"] = {
             "topics": {name: "0x" + keccak(text=sig).hex() for name, sig in EVENTS.items()},
-            "views": {sig.split("(")[0]: "0x" + keccak(text=sig)[:4].hex() for sig in VIEWS},
+            "views": {
+                sig.split("(")[0]: "0x" + keccak(text=sig)[:4].hex()
+                for sig in (*VIEWS, *SETTLED_VIEWS, *FORCED_VIEWS, *OPTIMISTIC_VIEWS)
+            },
             "advance": "0x" + keccak(text=ADVANCE)[:4].hex(),
             "l2Messenger": L2_MESSENGER,
         }

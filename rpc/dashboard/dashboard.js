@@ -23,6 +23,7 @@
 
   const dash = {
     ready: false, // the first render is done
+    busy: false, // a refresh is running
     renders: 0,
     head: null, // the head number the tables show
     heads: 0, // newHeads notifications received
@@ -93,13 +94,14 @@
     if (!READ_METHODS.has(method)) throw new Error(`${method} is not a read method`);
     return { jsonrpc: '2.0', id: nextId++, method, params };
   }
-  function send(payload) {
+  function send(payload, tolerant = false) {
     if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error('not connected'));
     const items = Array.isArray(payload) ? payload : [payload];
     const answers = items.map(
       (item) => new Promise((resolve, reject) => pending.set(item.id, { resolve, reject, method: item.method })),
     );
     ws.send(JSON.stringify(payload));
+    if (tolerant) return Promise.allSettled(answers).then((all) => all.map((a) => (a.status === 'fulfilled' ? a.value : null)));
     return Promise.all(answers);
   }
   async function rpc(method, params = []) {
@@ -110,6 +112,11 @@
   async function batch(calls) {
     if (calls.length === 0) return [];
     return send(calls.map(([m, p]) => request(m, p)));
+  }
+  // The same, each failed call answered null (views a contract may not have).
+  async function tryBatch(calls) {
+    if (calls.length === 0) return [];
+    return send(calls.map(([m, p]) => request(m, p)), true);
   }
 
   function onMessage(event) {
@@ -206,6 +213,7 @@
       return;
     }
     refreshing = true;
+    dash.busy = true;
     try {
       do {
         again = false;
@@ -215,6 +223,7 @@
       report(err);
     } finally {
       refreshing = false;
+      dash.busy = false;
     }
   }
 
@@ -344,6 +353,7 @@
     const answer = await fetch('/dashboard/config.json', { cache: 'no-store' });
     const fresh = await answer.json();
     if (fresh.rollup || fresh.rollupError !== config.rollupError) {
+      resetRollupLogs();
       config = { ...config, rollup: fresh.rollup, rollupError: fresh.rollupError, l2Url: fresh.l2Url, l2UrlError: fresh.l2UrlError, abi: fresh.abi };
       setupRollup();
     }
@@ -504,7 +514,7 @@
     Object.assign(rollupLogs, { l2Scanned: -1, delivered: new Set(), withdrawals: [], l2Hashes: new Map() });
   }
   function resetRollupLogs() {
-    Object.assign(rollupLogs, { scanned: -1, settled: [], sent: [], claimed: new Set() });
+    Object.assign(rollupLogs, { kind: null, forcedQueue: false, scanned: -1, settled: [], sent: [], claimed: new Set(), proposals: new Map(), forced: new Map() });
     resetL2Logs();
   }
   resetRollupLogs();
@@ -563,46 +573,59 @@
     message('rollup-l2-message', l2Error);
     const r = config.rollup;
     const { topics, views, l2Messenger } = config.abi;
-    const start = rollupLogs.scanned < 0 ? Math.min(head, Math.max(r.deployBlock, head - LOG_WINDOW)) : rollupLogs.scanned + 1;
-    const scan = start <= head;
-    const logs = (topic) => ['eth_getLogs', [{ address: r.address, fromBlock: hex(start), toBlock: hex(head), topics: [topic] }]];
     const view = (name) => ['eth_call', [{ to: r.address, data: views[name] }, hex(head)]];
-    const calls = [
-      ['eth_getCode', [r.address, hex(head)]],
-      view('lastBlockNumber'),
-      view('lastBlockHash'),
-      view('escrowed'),
-      view('messageCount'),
-      view('anchoredMessageCount'),
-    ];
-    if (scan) calls.push(logs(topics.BlockSettled), logs(topics.MessageSent), logs(topics.L2MessageClaimed));
-    const [code, lastNumber, lastHash, escrowed, messageCount, anchored, ...newLogs] = await batch(calls).catch((err) => {
+    const code = await rpc('eth_getCode', [r.address, hex(head)]).catch((err) => {
       throw new Error(`reading the rollup at ${r.address}: ${err.message}`);
     });
     if (!code || code === '0x') throw new Error(`no contract at ${r.address} on this chain (block ${head})`);
-    if (scan) {
-      const [settledLogs, sentLogs, claimedLogs] = newLogs;
-      rollupLogs.settled = keepLast([...rollupLogs.settled, ...settledLogs], SETTLED_ROWS);
+    if (rollupLogs.kind === null) {
+      // which rollup: an optimistic one has a challenge window, a v1/v2 settled one a queue
+      const [window, forced] = await tryBatch([view('CHALLENGE_WINDOW'), view('forcedCount')]);
+      rollupLogs.kind = isWord(window) ? 'optimistic' : 'settled';
+      rollupLogs.forcedQueue = !isWord(window) && isWord(forced);
+      setupRollupKind();
+    }
+    const optimistic = rollupLogs.kind === 'optimistic';
+    const names = ['escrowed', 'messageCount', 'anchoredMessageCount'];
+    names.push(...(optimistic ? ['lastProposedNumber', 'finalizedNumber', 'CHALLENGE_WINDOW', 'PROPOSER_BOND'] : ['lastBlockNumber', 'lastBlockHash']));
+    if (rollupLogs.forcedQueue) names.push('policy', 'forceDelay', 'forcedCount', 'forcedHead', 'dueCount', 'forcedFallbackOpen');
+    const values = Object.fromEntries((await tryBatch(names.map(view))).map((v, i) => [names[i], isWord(v) ? v : null]));
+
+    const start = rollupLogs.scanned < 0 ? Math.min(head, Math.max(r.deployBlock, head - LOG_WINDOW)) : rollupLogs.scanned + 1;
+    if (start <= head) {
+      const logs = (t) => ['eth_getLogs', [{ address: r.address, fromBlock: hex(start), toBlock: hex(head), topics: [t] }]];
+      const blocksTopic = optimistic ? [topics.Proposed, topics.ProposalsDiscarded, topics.ChallengeFailed] : topics.BlockSettled;
+      const calls = [logs(blocksTopic), logs(topics.MessageSent), logs(topics.L2MessageClaimed)];
+      if (rollupLogs.forcedQueue) calls.push(logs([topics.ForcedTxQueued, topics.ForcedTxIncluded, topics.ForcedTxSkipped]));
+      const [blockLogs, sentLogs, claimedLogs, forcedLogs] = await batch(calls).catch((err) => {
+        throw new Error(`reading the rollup's events: ${err.message}`);
+      });
+      if (optimistic) applyProposalLogs(blockLogs);
+      else rollupLogs.settled = keepLast([...rollupLogs.settled, ...blockLogs], SETTLED_ROWS);
       rollupLogs.sent = keepLast([...rollupLogs.sent, ...sentLogs], MAX_TRACKED_MESSAGES);
       for (const log of claimedLogs) rollupLogs.claimed.add(log.topics[1]);
+      if (forcedLogs) applyForcedLogs(forcedLogs);
       rollupLogs.scanned = head;
     }
 
-    const settled = [...rollupLogs.settled].reverse().map((log) => ({
-      number: num(log.topics[1]),
-      hash: log.topics[2],
-      gasUsed: num(word(log.data, 1)),
-      executeFee: big(word(log.data, 3)),
-      tx: log.transactionHash,
-      l1Block: num(log.blockNumber),
-    }));
-    const unknown = settled.filter((s) => !settledCache.has(s.tx));
+    // the rows: settled blocks, or proposals, newest first
+    const rowsData = optimistic
+      ? [...rollupLogs.proposals.values()].sort((a, b) => b.number - a.number).slice(0, SETTLED_ROWS)
+      : [...rollupLogs.settled].reverse().map((log) => ({
+          number: num(log.topics[1]),
+          hash: log.topics[2],
+          gasUsed: num(word(log.data, 1)),
+          executeFee: big(word(log.data, 3)),
+          tx: log.transactionHash,
+          l1Block: num(log.blockNumber),
+        }));
+    const unknown = rowsData.filter((s) => !settledCache.has(s.tx));
     if (unknown.length) {
       const answers = await batch(unknown.flatMap((s) => [['eth_getTransactionReceipt', [s.tx]], ['eth_getTransactionByHash', [s.tx]]]));
       unknown.forEach((s, i) => {
         const receipt = answers[2 * i];
         const tx = answers[2 * i + 1];
-        settledCache.set(s.tx, { l1Gas: receipt ? num(receipt.gasUsed) : null, witness: tx ? witnessBytes(tx.input) : null });
+        settledCache.set(s.tx, { l1Gas: receipt ? num(receipt.gasUsed) : null, witness: tx && !optimistic ? witnessBytes(tx.input) : null });
       });
     }
 
@@ -612,7 +635,7 @@
       try {
         if (l2Head < rollupLogs.l2Scanned) resetL2Logs();
         const hashes = rollupLogs.l2Hashes; // L2 block number -> its hash, asked once
-        const unchecked = settled.filter((st) => !hashes.has(st.number) && st.number <= l2Head);
+        const unchecked = rowsData.filter((st) => !hashes.has(st.number) && st.number <= l2Head);
         const l2Start = rollupLogs.l2Scanned < 0 ? Math.max(0, l2Head - LOG_WINDOW) : rollupLogs.l2Scanned + 1;
         const l2Logs = (topic) => ['eth_getLogs', [{ address: l2Messenger, fromBlock: hex(l2Start), toBlock: hex(l2Head), topics: [topic] }]];
         const l2Calls = unchecked.map((st) => ['eth_getBlockByNumber', [hex(st.number), false]]);
@@ -624,10 +647,10 @@
           rollupLogs.withdrawals = keepLast([...rollupLogs.withdrawals, ...answers[unchecked.length + 1]], MAX_TRACKED_MESSAGES);
           rollupLogs.l2Scanned = l2Head;
         }
-        for (const n of [...hashes.keys()]) if (!settled.some((st) => st.number === n)) hashes.delete(n);
+        for (const n of [...hashes.keys()]) if (!rowsData.some((st) => st.number === n)) hashes.delete(n);
         l2 = {
           head: l2Head,
-          blocks: settled.map((st) => (hashes.has(st.number) ? { hash: hashes.get(st.number) } : null)),
+          blocks: rowsData.map((st) => (hashes.has(st.number) ? { hash: hashes.get(st.number) } : null)),
           delivered: rollupLogs.delivered,
           withdrawals: rollupLogs.withdrawals,
         };
@@ -637,42 +660,48 @@
       }
     }
 
-    const settledNumber = num(lastNumber);
-    const anchoredCount = num(anchored);
-    const rows = settled.map((s, i) => {
+    const settledNumber = optimistic ? numOr(values.finalizedNumber) : numOr(values.lastBlockNumber);
+    const windowBlocks = numOr(values.CHALLENGE_WINDOW);
+    const rows = rowsData.map((s, i) => {
       const extra = settledCache.get(s.tx) || {};
       let check;
       if (!l2) check = el('td', { class: 'muted' }, 'not checked');
       else if (!l2.blocks[i]) check = el('td', { class: 'bad' }, 'missing on L2');
       else if (l2.blocks[i].hash === s.hash) check = el('td', { class: 'ok' }, '✓ same hash');
       else check = el('td', { class: 'bad', title: l2.blocks[i].hash }, '✗ differs');
-      return el(
-        'tr',
-        { 'data-l2-block': s.number },
+      const cells = [
         el('td', {}, fmtInt(s.number)),
         el('td', { class: 'mono', title: s.hash }, short(s.hash, 8)),
         check,
         el('td', { class: 'num' }, extra.l1Gas == null ? '—' : fmtInt(extra.l1Gas)),
-        el('td', { class: 'num' }, `${fmtEth(s.executeFee, 6)} ETH`),
-        el('td', { class: 'num' }, extra.witness == null ? '—' : `${fmtInt(extra.witness)} B`),
-      );
+      ];
+      if (optimistic) {
+        s.state = proposalState(s, settledNumber, windowBlocks, head);
+        cells.push(el('td', { class: 'num' }, fmtInt(s.l1Block)), el('td', { class: s.discarded ? 'bad' : s.state === 'final' ? 'ok' : 'warn' }, s.state));
+      } else {
+        cells.push(el('td', { class: 'num' }, `${fmtEth(s.executeFee, 6)} ETH`));
+        cells.push(el('td', { class: 'num' }, extra.witness == null ? '—' : `${fmtInt(extra.witness)} B`));
+      }
+      return el('tr', { 'data-l2-block': s.number }, ...cells);
     });
-    if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'no L2 block settled yet')));
+    if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, optimistic ? 'no L2 block proposed yet' : 'no L2 block settled yet')));
     fill($('settled').tBodies[0], rows);
 
+    const anchoredCount = numOr(values.anchoredMessageCount);
     const flights = [];
     for (const log of rollupLogs.sent) {
       const nonce = num(log.topics[1]);
       const messageHash = word(log.data, 4);
       if (l2 && l2.delivered.has(messageHash)) continue;
-      const state = nonce >= anchoredCount ? 'waiting for an anchor' : l2 ? 'anchored, not delivered on L2' : 'anchored (L2 not followed)';
+      const state = anchoredCount !== null && nonce >= anchoredCount ? 'waiting for an anchor' : l2 ? 'anchored, not delivered on L2' : 'anchored (L2 not followed)';
       flights.push(['deposit L1→L2', nonce, big(word(log.data, 0)), state]);
     }
     if (l2) {
       for (const log of l2.withdrawals) {
         const messageHash = word(log.data, 4);
         if (rollupLogs.claimed.has(messageHash)) continue;
-        const state = num(log.blockNumber) <= settledNumber ? 'settled, claimable on L1' : 'waiting for settlement';
+        const done = settledNumber !== null && num(log.blockNumber) <= settledNumber;
+        const state = done ? `${optimistic ? 'final' : 'settled'}, claimable on L1` : `waiting for ${optimistic ? 'finality' : 'settlement'}`;
         flights.push(['withdrawal L2→L1', num(log.topics[1]), big(word(log.data, 0)), state]);
       }
     }
@@ -682,20 +711,113 @@
     if (flightRows.length === 0) flightRows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, l2 ? 'nothing in flight' : 'no deposit waiting for an anchor (withdrawals need the L2 node)')));
     fill($('in-flight').tBodies[0], flightRows);
 
-    const facts = [
-      ['settled L2 head', fmtInt(settledNumber)],
-      ['settled hash', short(lastHash, 8)],
-      ['escrow', `${fmtEth(big(escrowed))} ETH`],
-      ['L1→L2 messages', `${fmtInt(num(messageCount))} (${fmtInt(anchoredCount)} anchored)`],
-    ];
+    const shown = (v, f) => (v === null ? '—' : f(v));
+    const facts = optimistic
+      ? [
+          ['proposed L2 head', shown(values.lastProposedNumber, (v) => fmtInt(num(v)))],
+          ['final L2 head', shown(values.finalizedNumber, (v) => fmtInt(num(v)))],
+          ['challenge window', shown(values.CHALLENGE_WINDOW, (v) => `${fmtInt(num(v))} L1 blocks`)],
+          ['proposer bond', shown(values.PROPOSER_BOND, (v) => `${fmtEth(big(v))} ETH`)],
+        ]
+      : [
+          ['settled L2 head', shown(values.lastBlockNumber, (v) => fmtInt(num(v)))],
+          ['settled hash', shown(values.lastBlockHash, (v) => short(v, 8))],
+        ];
+    facts.push(['escrow', shown(values.escrowed, (v) => `${fmtEth(big(v))} ETH`)]);
+    facts.push(['L1→L2 messages', `${shown(values.messageCount, (v) => fmtInt(num(v)))} (${shown(values.anchoredMessageCount, (v) => fmtInt(num(v)))} anchored)`]);
     if (l2) facts.push(['L2 head', fmtInt(l2.head)]);
     $('rollup-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
+    const forced = rollupLogs.forcedQueue ? renderForced(values, head) : null;
     dash.rollup = {
-      settled: settled.map((s) => ({ ...s, executeFee: s.executeFee.toString(), ...settledCache.get(s.tx) })),
+      kind: rollupLogs.kind,
+      settled: rowsData.map((s) => ({ ...s, executeFee: s.executeFee === undefined ? null : s.executeFee.toString(), ...settledCache.get(s.tx) })),
+      forced,
       l2Checked: !!l2,
       l2Error,
       inFlight: flights.length,
     };
+  }
+
+  const isWord = (v) => typeof v === 'string' && v.length === 66;
+  const numOr = (v) => (v === null || v === undefined ? null : num(v));
+
+  function setupRollupKind() {
+    const optimistic = rollupLogs.kind === 'optimistic';
+    $('settled-title').textContent = optimistic ? 'Proposed L2 blocks' : 'Settled L2 blocks';
+    const head = optimistic
+      ? ['L2 block', 'hash', 'on L2', 'L1 gas', 'proposed at L1', 'state']
+      : ['L2 block', 'hash', 'on L2', 'L1 gas', 'execute fee', 'witness'];
+    $('settled').tHead.rows[0].replaceChildren(...head.map((h) => el('th', {}, h)));
+    $('forced-box').hidden = !rollupLogs.forcedQueue;
+  }
+
+  // Proposed / ProposalsDiscarded / ChallengeFailed, in chain order.
+  function applyProposalLogs(logs) {
+    const { topics } = config.abi;
+    for (const log of logs) {
+      const number = num(log.topics[1]);
+      if (log.topics[0] === topics.Proposed) {
+        rollupLogs.proposals.set(number, { number, hash: log.topics[2], tx: log.transactionHash, l1Block: num(log.blockNumber), discarded: false, verified: false });
+      } else if (log.topics[0] === topics.ProposalsDiscarded) {
+        const last = num(word(log.data, 0));
+        for (const p of rollupLogs.proposals.values()) if (p.number >= number && p.number <= last) p.discarded = true;
+      } else if (rollupLogs.proposals.has(number)) {
+        rollupLogs.proposals.get(number).verified = true;
+      }
+    }
+    const numbers = [...rollupLogs.proposals.keys()].sort((a, b) => a - b);
+    for (const n of numbers.slice(0, Math.max(0, numbers.length - MAX_TRACKED_MESSAGES))) rollupLogs.proposals.delete(n);
+  }
+
+  function proposalState(p, finalNumber, windowBlocks, head) {
+    if (p.discarded) return 'discarded (challenged)';
+    if (finalNumber !== null && p.number <= finalNumber) return 'final';
+    if (windowBlocks === null) return 'proposed';
+    const closes = p.l1Block + windowBlocks;
+    const open = `challengeable until L1 #${closes} (${Math.max(0, closes - head)} more)`;
+    return p.verified ? `verified; ${open}` : open;
+  }
+
+  // ForcedTxQueued / ForcedTxIncluded / ForcedTxSkipped, in chain order.
+  function applyForcedLogs(logs) {
+    const { topics } = config.abi;
+    for (const log of logs) {
+      const index = num(log.topics[1]);
+      if (log.topics[0] === topics.ForcedTxQueued) {
+        rollupLogs.forced.set(index, { index, txHash: log.topics[2], dueBlock: num(word(log.data, 0)), outcome: null });
+      } else if (rollupLogs.forced.has(index)) {
+        const verb = log.topics[0] === topics.ForcedTxIncluded ? 'included in' : 'shown invalid at';
+        rollupLogs.forced.get(index).outcome = `${verb} L2 #${fmtInt(num(log.topics[3]))}`;
+      }
+    }
+    const indexes = [...rollupLogs.forced.keys()].sort((a, b) => a - b);
+    for (const i of indexes.slice(0, Math.max(0, indexes.length - MAX_TRACKED_MESSAGES))) rollupLogs.forced.delete(i);
+  }
+
+  function renderForced(values, head) {
+    const forcedHead = numOr(values.forcedHead);
+    const entries = [...rollupLogs.forced.values()].sort((a, b) => b.index - a.index).slice(0, SETTLED_ROWS);
+    const state = (e) => {
+      if (e.outcome) return e.outcome;
+      if (forcedHead !== null && e.index < forcedHead) return 'consumed';
+      return e.dueBlock <= head ? 'due now' : `due at L1 #${fmtInt(e.dueBlock)} (in ${e.dueBlock - head})`;
+    };
+    const rows = entries.map((e) =>
+      el('tr', { 'data-forced': e.index }, el('td', {}, e.index), el('td', { class: 'mono', title: e.txHash }, short(e.txHash, 8)), el('td', { class: 'num' }, fmtInt(e.dueBlock)), el('td', { class: e.outcome ? 'ok' : 'warn' }, state(e))),
+    );
+    if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'nothing was ever queued')));
+    fill($('forced').tBodies[0], rows);
+    const policy = values.policy === null ? '—' : ['sequencer only', 'based (anyone)'][num(values.policy)] || `policy ${num(values.policy)}`;
+    const facts = [
+      ['settles', policy],
+      ['force delay', values.forceDelay === null ? '—' : `${fmtInt(num(values.forceDelay))} L1 blocks`],
+      ['queued', values.forcedCount === null ? '—' : fmtInt(num(values.forcedCount))],
+      ['waiting', forcedHead === null || values.forcedCount === null ? '—' : fmtInt(num(values.forcedCount) - forcedHead)],
+      ['due now', values.dueCount === null ? '—' : fmtInt(num(values.dueCount))],
+      ['fallback', values.forcedFallbackOpen === null ? '—' : num(values.forcedFallbackOpen) ? 'open: anyone may settle' : 'closed'],
+    ];
+    $('forced-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
+    return { facts: Object.fromEntries(facts), entries: entries.map((e) => ({ ...e, state: state(e) })) };
   }
 
   setInterval(() => {

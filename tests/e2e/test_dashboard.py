@@ -23,12 +23,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from rpc import dashboard, exposure
-from sequencer.client import ETHER, RpcClient, Signer, read_jwt_secret
+from sequencer.advance import fetch_advance_input
+from sequencer.client import ETHER, RpcClient, Signer, checksum, h2b, read_jwt_secret
+from sequencer.forced import entry_from_receipt, force_include
 from sequencer.localnet import L2_DEV_ACCOUNTS, L2_DEV_BALANCE_ETH, L2_FUNDING
+from sequencer.optimistic import BlockBuilder, L2Head, OptimisticRollup
 from sequencer.relayer import Relayer, withdraw
-from sequencer.rollup import deploy_rollup
+from sequencer.rollup import RollupInfo, deploy_rollup
 from sequencer.scenario import ALICE_KEY, SEQUENCER_KEY
 from sequencer.sequencer import Sequencer
 from tests.e2e.test_execute_market import (  # the tight market and its real L2 block
@@ -47,6 +51,7 @@ from tests.procs import (
     ROOT,
     free_port,
     require_tool,
+    run_native_rollup,
     start_node,
     under_test,
 )
@@ -58,6 +63,7 @@ pytestmark = [
 ]
 
 BROWSER_TIMEOUT = 180  # seconds for one browser run
+CHALLENGE_WINDOW = 50  # L1 blocks an optimistic proposal stays challengeable
 EXECUTE_TARGET = 100_000  # execute gas per L1 block the fee steers towards (default 5M)
 L2_ARGS = [
     "--genesis",
@@ -151,7 +157,7 @@ def test_the_test_allow_list_holds_no_write():
 
 @pytest.fixture(scope="module")
 def rollup_nodes(tmp_path_factory):
-    """(l1, l2, deployment file, settled count) with EXECUTE traffic on the L1."""
+    """(l1, l2, deployment file, settled count, forced entry) with EXECUTE traffic on the L1."""
     logs = tmp_path_factory.mktemp("dashboard")
     secret = logs / "l2.jwt"
     auth_port = free_port()
@@ -179,7 +185,21 @@ def rollup_nodes(tmp_path_factory):
         sequencer.step(force=True)  # the withdrawal's block, settled, not claimed on L1
         sequencer.step(force=True)
         rollup.deposit(alice_l1, alice_l1.address, ETHER // 2)  # waits for an anchor
-        yield l1, l2, deployment, rollup.last_block_number()
+        # an L2 transaction forced in through the L1, not due yet
+        l2_tx = Account.sign_transaction(
+            {
+                "chainId": 31338,
+                "nonce": 7,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 10**9,
+                "gas": 21_000,
+                "to": checksum(alice_l1.address),
+                "value": 1,
+            },
+            ALICE_KEY,
+        ).raw_transaction
+        forced = entry_from_receipt(rollup, force_include(alice_l1, rollup, bytes(l2_tx)))
+        yield l1, l2, deployment, rollup.last_block_number(), forced
     finally:
         if l1 is not None:
             l1.stop()
@@ -187,7 +207,7 @@ def rollup_nodes(tmp_path_factory):
 
 
 def test_the_dashboard_follows_the_chain_market_and_rollup(rollup_nodes, tmp_path):
-    l1, l2, _, settled = rollup_nodes
+    l1, l2, _, settled, forced = rollup_nodes
     assert settled >= 3
     shot = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
     out = open_dashboard(f"{l1.url}/", "--mine", l1.url, "--rollup", "--screenshot", str(shot))
@@ -232,6 +252,18 @@ def test_the_dashboard_follows_the_chain_market_and_rollup(rollup_nodes, tmp_pat
     assert all("✓ same hash" in row for row in page["settledRows"]), page["settledRows"]
     assert rollup["inFlight"] == 2  # the withdrawal not claimed, the deposit not anchored
     assert page["messages"] == {"error": None, "rollup": None, "rollupL2": None}
+
+    # v2: the forced-inclusion queue holds the entry, not yet due
+    assert rollup["kind"] == "settled"
+    (entry,) = rollup["forced"]["entries"]
+    assert entry["index"] == forced.index == 0
+    assert h2b(entry["txHash"]) == forced.tx_hash
+    assert entry["dueBlock"] == forced.due_block > page["head"]
+    in_blocks = forced.due_block - page["head"]
+    assert entry["state"] == f"due at L1 #{forced.due_block} (in {in_blocks})"
+    facts = rollup["forced"]["facts"]
+    assert (facts["queued"], facts["waiting"], facts["due now"]) == ("1", "1", "0")
+    assert facts["settles"] == "sequencer only" and facts["fallback"] == "closed"
     assert page["accounts"] == 10
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -239,7 +271,7 @@ def test_the_dashboard_follows_the_chain_market_and_rollup(rollup_nodes, tmp_pat
 def test_an_unreachable_l2_url_is_a_clear_message(rollup_nodes, tmp_path):
     """An L1 serving the same deployment file (no such contract on its own chain) with an L2
     URL nobody listens on: both are said in words; the rest of the page works."""
-    _, _, deployment, _ = rollup_nodes
+    _, _, deployment, _, _ = rollup_nodes
     dead = f"http://127.0.0.1:{free_port()}"
     l1 = start_node(["--rollup-deployment", str(deployment), "--rollup-l2-url", dead], tmp_path)
     try:
@@ -323,7 +355,7 @@ def test_a_reverted_chain_is_read_again(node_factory):
 
 
 def test_an_l2_page_shows_each_blocks_l1_anchor(rollup_nodes):
-    _, l2, _, settled = rollup_nodes
+    _, l2, _, _, _ = rollup_nodes
     out = open_dashboard(f"{l2.url}/")
     page = out["page"]
     assert page["marketVisible"] is False and page["rollupVisible"] is False
@@ -340,3 +372,68 @@ def test_an_l2_page_shows_each_blocks_l1_anchor(rollup_nodes):
             anchored += number > 0
     assert anchored >= 1  # the sequencer anchored the L1 message root
     assert_read_only(out, l2.url)
+
+
+def test_an_optimistic_rollup_shows_its_proposals_and_windows(tmp_path):
+    """v2's optimistic mode (native-rollup propose/watch, as tests/e2e/test_rollup_optimistic.py
+    drives them): block 1 proposed honestly, block 2 forged and discarded by the watcher's
+    challenge. The panel lists both, with the challenge window and the discard."""
+    rollup_file = tmp_path / "optimistic.json"
+    secret, auth_port = tmp_path / "l2.jwt", free_port()
+    l2 = start_node(
+        [*L2_ARGS, "--auth-port", str(auth_port), "--jwt-secret", str(secret)], tmp_path
+    )
+    l1 = None
+    try:
+        flags = ["--rollup-deployment", str(rollup_file), "--rollup-l2-url", l2.url]
+        l1 = start_node(flags, tmp_path)
+        urls = ["--l1", l1.url, "--l2", l2.url]
+        auth = ["--l2-auth-url", f"http://127.0.0.1:{auth_port}", "--jwt-secret", str(secret)]
+        l1_rpc, l2_rpc = RpcClient(l1.url), RpcClient(l2.url)
+        sequencer_l2 = Signer.from_key(l2_rpc, SEQUENCER_KEY)
+        sequencer_l2.submit(h2b("0x" + "22" * 20), b"", ETHER // 1000, gas=21_000)
+        escrow = str(L2_FUNDING // ETHER)
+        done = run_native_rollup(
+            *("propose", *urls, *auth, "--rollup-file", str(rollup_file), "--deploy"),
+            *("--initial-escrow", escrow, "--challenge-window", str(CHALLENGE_WINDOW), "--once"),
+        )
+        assert done.returncode == 0, done.stderr
+        info = RollupInfo.load(rollup_file)
+        rollup = OptimisticRollup(l1_rpc, h2b(info.address), info.deploy_block)
+        sequencer_l2.submit(h2b("0x" + "22" * 20), b"", ETHER // 1000, gas=21_000)
+        relayer = Relayer(rollup, l2_rpc, sequencer_l2, min_fee=1)
+        control = RpcClient(f"http://127.0.0.1:{auth_port}", jwt_secret=read_jwt_secret(secret))
+        block = BlockBuilder(rollup, l2_rpc, relayer, control).produce_block(force=True)
+        while int(l1.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16) < int(
+            block["timestamp"], 16
+        ):
+            l1.call("evm_mine")
+        inp = fetch_advance_input(l2_rpc, int(block["number"], 16))
+        signer = Signer.from_key(l1_rpc, SEQUENCER_KEY)
+        rollup.propose(signer, inp, L2Head.of_input(inp).replace(gas_used=inp.gas_used + 1))
+        watched = run_native_rollup(
+            "watch", *urls, "--rollup-file", str(rollup_file), "--key", DEV_KEYS[3], "--once"
+        )
+        assert watched.returncode == 0, watched.stderr
+        assert rollup.last_proposed_number() == 1
+
+        out = open_dashboard(f"{l1.url}/", "--rollup")
+        page = out["page"]
+        panel = page["rollup"]
+        assert panel["kind"] == "optimistic" and panel["forced"] is None
+        assert [p["number"] for p in panel["settled"]] == [2, 1]
+        forged, honest = panel["settled"]
+        assert forged["state"] == "discarded (challenged)"
+        proposed_at = rollup.proposal(1).proposed_at
+        assert honest["l1Block"] == proposed_at
+        assert not rollup.is_finalized(1)
+        closes = proposed_at + CHALLENGE_WINDOW
+        assert honest["state"] == f"challengeable until L1 #{closes} ({closes - page['head']} more)"
+        assert honest["hash"] == l2.call("eth_getBlockByNumber", "0x1", False)["hash"]
+        assert "✓ same hash" in page["settledRows"][1]
+        assert page["messages"] == {"error": None, "rollup": None, "rollupL2": None}
+        assert_read_only(out, l1.url, l2.url)
+    finally:
+        if l1 is not None:
+            l1.stop()
+        l2.stop()

@@ -87,8 +87,11 @@ try {
   }
   await page.goto(pageUrl, { waitUntil: 'load', timeout: WAIT_MS });
   await page.waitForFunction(() => window.dashboard && window.dashboard.ready, { timeout: WAIT_MS });
-  const snapshot = () =>
-    page.evaluate(() => ({
+  // what the page shows once its refresh is done (a head that arrives meanwhile runs another)
+  const settled = () => page.waitForFunction(() => !window.dashboard.busy, { timeout: WAIT_MS });
+  const snapshot = async () => {
+    await settled();
+    return page.evaluate(() => ({
       head: window.dashboard.head,
       heads: window.dashboard.heads,
       headText: document.getElementById('head-number').textContent,
@@ -100,6 +103,7 @@ try {
       ),
       deferred: window.dashboard.charts.deferred ? window.dashboard.charts.deferred.data.datasets[0].data : null,
     }));
+  };
   report.first = await snapshot();
 
   const callsUrl = option('--calls');
@@ -155,6 +159,7 @@ try {
     await page.waitForFunction(() => !document.getElementById('rollup-l2-message').hidden, { timeout: WAIT_MS });
   }
   // the market as the charts hold it (the charts' own data arrays)
+  await settled();
   report.page = await page.evaluate(() => {
     const d = window.dashboard;
     const text = (id) => {

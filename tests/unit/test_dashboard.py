@@ -185,12 +185,21 @@ def abi_signatures(name: str) -> set[str]:
 
 def test_the_events_and_views_the_page_decodes_are_the_contracts():
     rollup, messenger = abi_signatures("NativeRollup"), abi_signatures("L2Messenger")
+    optimistic = abi_signatures("OptimisticRollup")
     for name in ("BlockSettled", "MessageSent", "L2MessageClaimed"):
         assert dashboard.EVENTS[name] in rollup, name
+    for name in ("ForcedTxQueued", "ForcedTxIncluded", "ForcedTxSkipped"):
+        assert dashboard.EVENTS[name] in rollup, name
+    for name in ("Proposed", "ProposalsDiscarded", "ChallengeFailed", "MessageSent"):
+        assert dashboard.EVENTS[name] in optimistic, name
     assert dashboard.EVENTS["MessageDelivered"] in messenger
     assert dashboard.EVENTS["MessageSent"] in messenger  # withdrawals: the same shape on L2
-    for view in dashboard.VIEWS:
+    for view in (*dashboard.VIEWS, *dashboard.SETTLED_VIEWS, *dashboard.FORCED_VIEWS):
         assert view in rollup, view
+    for view in (*dashboard.VIEWS, *dashboard.OPTIMISTIC_VIEWS):
+        assert view in optimistic, view
+    # the page tells the kinds apart by these: one has each, the other neither
+    assert "CHALLENGE_WINDOW()" not in rollup and "forcedCount()" not in optimistic
     # the page reads the witness length from advance's 9th argument
     assert dashboard.ADVANCE in rollup
 
