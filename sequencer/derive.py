@@ -5,10 +5,12 @@ Every settled block's body and header fields are in the calldata of the ``advanc
 ``advanceTo`` transaction that settled it (its ``BlockSettled`` event names it). ``resync``
 compares the L2 node with the L1's blocks; where the node's block differs (a ``BASED`` race
 lost) or it holds blocks the L1 never settled, it returns the node to the snapshot the
-sequencer took before mining its first such block (``evm_revert``), then replays each
+sequencer took before mining its first such block (``evm_revert``; without one, to the
+genesis with ``anvil_reset``), then replays each
 canonical block: its transactions in order and ``evm_mine`` with the same timestamp,
 anchor, coinbase and prevRandao, checking that the node's hash is the L1's. Transactions
-that were pooled (or in the dropped blocks) go back into the pool afterwards.
+that were pooled (or in the dropped blocks) go back into the pool afterwards. Blocks the node
+holds beyond the L1's head on top of the L1's chain are kept: the sequencer settles them.
 """
 
 from __future__ import annotations
@@ -56,22 +58,34 @@ class CanonicalBlock:
         ]
 
 
-def settled_blocks(rollup: Rollup, first: int = 1) -> dict[int, tuple[bytes, str]]:
-    """L2 number -> (block hash, L1 tx hash) of every ``BlockSettled`` from ``first`` on."""
-    logs = rollup.l1.call(
-        "eth_getLogs",
-        {
-            "address": b2h(rollup.address),
-            "topics": [topic(BLOCK_SETTLED)],
-            "fromBlock": hex(rollup.deploy_block),
-            "toBlock": "latest",
-        },
-    )
+LOG_WINDOW = 50_000  # L1 blocks per eth_getLogs (the devnet answers at most 100 000)
+MAX_TOPIC_VALUES = 1_000  # values of one topic position per eth_getLogs (the devnet's cap)
+
+
+def rollup_logs(rollup: Rollup, topics: list) -> list[dict]:
+    """The rollup's logs matching ``topics`` since its deployment, in L1 windows."""
+    latest = rollup.l1.block_number()
+    out: list[dict] = []
+    for start in range(rollup.deploy_block, latest + 1, LOG_WINDOW):
+        out += rollup.l1.call(
+            "eth_getLogs",
+            {
+                "address": b2h(rollup.address),
+                "topics": topics,
+                "fromBlock": hex(start),
+                "toBlock": hex(min(start + LOG_WINDOW - 1, latest)),
+            },
+        )
+    return out
+
+
+def settled_blocks(rollup: Rollup, numbers: list[int]) -> dict[int, tuple[bytes, str]]:
+    """L2 number -> (block hash, L1 tx hash) of the ``BlockSettled`` events of ``numbers``."""
     out = {}
-    for entry in logs:
-        number = h2i(entry["topics"][1])
-        if number >= first:
-            out[number] = (h2b(entry["topics"][2]), entry["transactionHash"])
+    for i in range(0, len(numbers), MAX_TOPIC_VALUES):
+        wanted = ["0x" + n.to_bytes(32, "big").hex() for n in numbers[i : i + MAX_TOPIC_VALUES]]
+        for entry in rollup_logs(rollup, [topic(BLOCK_SETTLED), wanted]):
+            out[h2i(entry["topics"][1])] = (h2b(entry["topics"][2]), entry["transactionHash"])
     return out
 
 
@@ -94,43 +108,59 @@ def canonical_block(rollup: Rollup, number: int, block_hash: bytes, l1_tx: str) 
     )
 
 
-def first_divergence(
-    seq: Sequencer, settled: dict[int, tuple[bytes, str]], last: int
-) -> int | None:
-    """The first L2 number where the node's block is not the L1's (or that the node holds
-    beyond the L1's head); ``None`` if the node is a prefix of the L1's chain."""
-    head = seq.l2.block_number()
-    for number in range(1, min(head, last) + 1):
-        if h2b(seq.l2.block(number)["hash"]) != settled[number][0]:
-            return number
-    if head > last:
-        return last + 1
-    return None
+def first_divergence(seq: Sequencer, last: int) -> int | None:
+    """The first L2 number whose block on the node is not the L1's (``None``: the node's
+    chain up to the L1's head, or up to its own head if shorter, is the L1's). Block hashes
+    chain their parents, so one match settles every block below it: the walk goes down from
+    the top only while the blocks differ."""
+    top = min(seq.l2.block_number(), last)
+    number = top
+    while number > 0:
+        expected = (
+            seq.rollup.last_block_hash()
+            if number == last
+            else settled_blocks(seq.rollup, [number])[number][0]
+        )
+        if h2b(seq.l2.block(number)["hash"]) == expected:
+            break
+        number -= 1
+    return None if number == top else number + 1
+
+
+def own_transactions(seq: Sequencer, first: int) -> list[bytes]:
+    """The raw transactions of the node's blocks from ``first`` to its head."""
+    raws = []
+    for number in range(first, seq.l2.block_number() + 1):
+        for tx_hash in seq.l2.block(number)["transactions"]:
+            raws.append(h2b(seq.l2.call("eth_getRawTransactionByHash", tx_hash)))
+    return raws
 
 
 def resync(seq: Sequencer) -> int:
     """Bring ``seq``'s L2 node onto the L1's canonical chain; returns blocks replayed."""
     rollup = seq.rollup
     last = rollup.last_block_number()
-    settled = settled_blocks(rollup)
-    diverged = first_divergence(seq, settled, last)
+    diverged = first_divergence(seq, last)
     put_back: list[bytes] = []
     if diverged is not None:
-        if diverged not in seq.snapshots:
-            raise DerivationError(
-                f"the L2 node's block {diverged} is not the L1's and no snapshot was taken "
-                "before it was mined: restart the L2 node from genesis to follow the L1"
-            )
         dropped = seq.l2.block_number() - diverged + 1
-        seq.rollback(diverged)
+        if diverged in seq.snapshots:
+            seq.rollback(diverged)
+        else:  # no snapshot that far back: start over from genesis and replay it all
+            put_back = own_transactions(seq, diverged) + seq.take_pool()
+            seq.control.call("anvil_reset")
+            seq.snapshots.clear()
+            seq.skipped.clear()
+            diverged = 1
         log.info(
             "%s: rolled the L2 node back to block %d (%d dropped)", seq.name, diverged - 1, dropped
         )
     replayed = 0
     start = seq.l2.block_number() + 1
-    if start <= last:
-        put_back = seq.take_pool()
+    if start <= last or put_back:
+        put_back += seq.take_pool()
         try:
+            settled = settled_blocks(rollup, list(range(start, last + 1)))
             for number in range(start, last + 1):
                 block_hash, l1_tx = settled[number]
                 replay(seq, canonical_block(rollup, number, block_hash, l1_tx))

@@ -49,15 +49,9 @@ class ForcedEntry:
 
 def queued_entries(rollup: Rollup, from_index: int = 0) -> list[ForcedEntry]:
     """Every ``ForcedTxQueued`` entry from queue index ``from_index`` on, in order."""
-    logs = rollup.l1.call(
-        "eth_getLogs",
-        {
-            "address": b2h(rollup.address),
-            "topics": [topic(FORCED_TX_QUEUED)],
-            "fromBlock": hex(rollup.deploy_block),
-            "toBlock": "latest",
-        },
-    )
+    from sequencer.derive import rollup_logs
+
+    logs = rollup_logs(rollup, [topic(FORCED_TX_QUEUED)])
     out = []
     for entry in logs:
         index = h2i(entry["topics"][1])
