@@ -19,7 +19,13 @@ from node.errors import UnknownBlock
 from node.fees import ExecuteFeeHistory, FeeHistory
 from node.interrupt import Deadline
 from node.logs import FoundLog, LogFilter, LogLimits
-from node.pending import PendingBlock, build_pending_block, next_timestamp
+from node.pending import (
+    PendingBlock,
+    PendingBlocks,
+    PendingChain,
+    build_pending_block,
+    next_timestamp,
+)
 from node.pool import TxPool
 from node.proofs import AccountProof
 from node.receipts import ReceiptInfo
@@ -80,24 +86,24 @@ class ChainReads:
         return self.chain.find_transaction(tx_hash)
 
     def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.chain.balance(address, header)
+        return self.chain_at(header).balance(address, header)
 
     def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.chain.nonce(address, header)
+        return self.chain_at(header).nonce(address, header)
 
     def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
-        return self.chain.code(address, header)
+        return self.chain_at(header).code(address, header)
 
     def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
-        return self.chain.storage(address, slot, header)
+        return self.chain_at(header).storage(address, slot, header)
 
     def account(self, address: bytes, header: BlockHeaderAPI) -> tuple[int, int, bytes]:
         """Balance, nonce and code of ``address``, read from one state."""
-        db = self.chain.account_db(header)
+        db = self.chain_at(header).account_db(header)
         return db.get_balance(address), db.get_nonce(address), db.get_code(address)
 
     def proof(self, address: bytes, slots: list[int], header: BlockHeaderAPI) -> AccountProof:
-        return self.chain.proof(address, slots, header)
+        return self.chain_at(header).proof(address, slots, header)
 
     def blob_base_fee(self) -> int:
         return self.chain.pending_state(self.head).blob_base_fee
@@ -121,25 +127,58 @@ class ChainReads:
         """Where the chain is stored; None in memory."""
         return getattr(self.chain.db, "directory", None)
 
+    @property
+    def pending_blocks(self) -> PendingBlocks:
+        """The cached pending block (made on first use: one per devnet)."""
+        cache = self.__dict__.get("_pending_blocks")
+        if cache is None:
+            cache = self.__dict__["_pending_blocks"] = PendingBlocks()
+        return cache
+
     async def pending_block(self) -> PendingBlock:
         """The block the node would mine now (the ``pending`` tag): the pool's executable
         transactions on top of the head with the next block's fields, executed on a
-        simulator thread and never written."""
+        simulator thread under the call deadline and never written; built once per head,
+        head state, executable transactions, next block's fields and second
+        (``node.pending.PendingBlocks``)."""
         head = self.head
         fields = dict(self._next_fields)
         fields.setdefault("coinbase", self.coinbase)
         ordered = self.pool.ordered_for_block(
             self.chain.account_db(head).get_nonce, self.next_base_fee()
         )
-        return await self._simulate(
-            self._call_deadline(),
-            build_pending_block,
-            self.chain,
-            head,
-            ordered,
-            next_timestamp(self._next_timestamp, self.time_offset),
-            fields,
+        timestamp = next_timestamp(self._next_timestamp, self.time_offset)
+        key = (
+            head.hash,
+            self.chain.state_root_after(head),  # the test-node controls edit it in place
+            tuple(p.hash for p in ordered),
+            timestamp,
+            tuple(sorted(fields.items())),
         )
+
+        def build() -> Awaitable[PendingBlock]:
+            return self._simulate(
+                self._call_deadline(),
+                build_pending_block,
+                self.chain,
+                head,
+                ordered,
+                timestamp,
+                fields,
+            )
+
+        return await self.pending_blocks.get(key, self.chain, build)
+
+    async def pending_header(self) -> BlockHeaderAPI:
+        """The pending block's header: every read at it (``chain_at``) sees the state after
+        the pool's executable transactions."""
+        return (await self.pending_block()).header
+
+    def chain_at(self, header: BlockHeaderAPI) -> Chain | PendingChain:
+        """The chain that reads the state after ``header``: for a pending block's header,
+        the chain seen from that block; else the chain."""
+        view = self.pending_blocks.view(header)
+        return self.chain if view is None else view
 
     async def logs(self, query: LogFilter, since: int | None = None) -> list[FoundLog]:
         """Logs matching ``query`` (only in blocks after ``since`` when given), within

@@ -53,6 +53,7 @@ class Simulations:
 
     head: BlockHeaderAPI
     next_gas_limit: Callable[[], int]  # node.controls: the gas limit of the block to come
+    chain_at: Callable[[BlockHeaderAPI], Chain]  # node.reads: the pending block's view or chain
 
     def abort_simulations(self) -> None:
         """The node is stopping: every simulation, running or waiting, ends at its next
@@ -119,7 +120,7 @@ class Simulations:
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
         return await self._simulate(
             self._call_deadline(),
-            self.chain.call,
+            self.chain_at(header).call,
             self._with_block_gas_limit(request, header),
             header,
             gas_cap=self.limits.gas_cap,
@@ -128,7 +129,7 @@ class Simulations:
     async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
         return await self._simulate(
             self._call_deadline(),
-            self.chain.create_access_list,
+            self.chain_at(header).create_access_list,
             self._with_block_gas_limit(request, header),
             header,
             gas_cap=self.limits.gas_cap,
@@ -137,7 +138,7 @@ class Simulations:
     async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
         return await self._simulate(
             self._call_deadline(),
-            self.chain.estimate_gas,
+            self.chain_at(header).estimate_gas,
             self._with_block_gas_limit(request, header),
             header,
             gas_cap=self.limits.gas_cap,
@@ -150,7 +151,7 @@ class Simulations:
         return await self._simulate(
             self._call_deadline(),
             simulate,
-            self.chain,
+            self.chain_at(base),
             request,
             base,
             gas_limit=self._gas_limit_at(base),
@@ -175,7 +176,7 @@ class Simulations:
         return await self._simulate(
             self._trace_deadline(options),
             tracing.trace_call,
-            self.chain,
+            self.chain_at(header),
             request,
             header,
             options,

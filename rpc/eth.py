@@ -48,6 +48,16 @@ def resolve_header(devnet: Devnet, block: str | int | bytes) -> BlockHeaderAPI:
     return devnet.header_at(block)
 
 
+async def resolve_state(devnet: Devnet, block: str | int | bytes) -> BlockHeaderAPI:
+    """The header whose state a state read (balance, code, storage, proof, call, estimate,
+    access list, simulation, traced call) reads: at ``pending``, the pending block's, so the
+    read sees the pool's executable transactions applied (geth, anvil); else
+    ``resolve_header``'s."""
+    if block == "pending":
+        return await devnet.pending_header()
+    return resolve_header(devnet, block)
+
+
 def maybe_header(devnet: Devnet, block: str | int | bytes) -> BlockHeaderAPI | None:
     """Like ``resolve_header`` but None for unknown blocks (block queries answer null)."""
     try:
@@ -166,7 +176,7 @@ def _percentiles(value: Any, what: str) -> list[float]:
 @method("eth_getBalance")
 async def get_balance(devnet: Devnet, params: Any) -> str:
     who, block = parse_params(params, ADDRESS_AT_BLOCK)
-    return qty(devnet.balance(who, resolve_header(devnet, block)))
+    return qty(devnet.balance(who, await resolve_state(devnet, block)))
 
 
 @method("eth_getTransactionCount")
@@ -180,7 +190,7 @@ async def get_transaction_count(devnet: Devnet, params: Any) -> str:
 @method("eth_getCode")
 async def get_code(devnet: Devnet, params: Any) -> str:
     who, block = parse_params(params, ADDRESS_AT_BLOCK)
-    return hexb(devnet.code(who, resolve_header(devnet, block)))
+    return hexb(devnet.code(who, await resolve_state(devnet, block)))
 
 
 @method("eth_getStorageAt")
@@ -193,13 +203,13 @@ async def get_storage_at(devnet: Devnet, params: Any) -> str:
             (parse.block_id, "latest", "block"),
         ],
     )
-    return shapes.word(devnet.storage(who, slot, resolve_header(devnet, block)))
+    return shapes.word(devnet.storage(who, slot, await resolve_state(devnet, block)))
 
 
 @method("eth_getAccountInfo")
 async def get_account_info(devnet: Devnet, params: Any) -> dict[str, str]:
     who, block = parse_params(params, ADDRESS_AT_BLOCK)
-    balance, nonce, code = devnet.account(who, resolve_header(devnet, block))
+    balance, nonce, code = devnet.account(who, await resolve_state(devnet, block))
     return {"balance": qty(balance), "nonce": qty(nonce), "code": hexb(code)}
 
 
@@ -207,7 +217,7 @@ async def get_account_info(devnet: Devnet, params: Any) -> dict[str, str]:
 async def get_account(devnet: Devnet, params: Any) -> dict[str, str]:
     """geth's account object at a block: ``{balance, nonce, codeHash, storageRoot}``."""
     who, block = parse_params(params, ADDRESS_AT_BLOCK)
-    account = devnet.proof(who, [], resolve_header(devnet, block))
+    account = devnet.proof(who, [], await resolve_state(devnet, block))
     return {
         "balance": qty(account.balance),
         "nonce": qty(account.nonce),
@@ -245,7 +255,7 @@ async def get_storage_values(devnet: Devnet, params: Any) -> dict[str, list[str]
         params,
         [(_storage_requests, REQUIRED, "requests"), (parse.block_id, "latest", "block")],
     )
-    header = resolve_header(devnet, block)
+    header = await resolve_state(devnet, block)
     return {
         hexb(who): [
             shapes.word(devnet.storage(who, int.from_bytes(slot, "big"), header)) for slot in slots
@@ -264,7 +274,7 @@ async def get_proof(devnet: Devnet, params: Any) -> dict[str, Any]:
             (parse.block_id, "latest", "block"),
         ],
     )
-    proof = devnet.proof(who, slots, resolve_header(devnet, block))
+    proof = devnet.proof(who, slots, await resolve_state(devnet, block))
     return {
         "address": hexb(proof.address),
         "accountProof": [hexb(n) for n in proof.account_proof],
@@ -288,7 +298,7 @@ def _slot_list(value: Any, what: str) -> list[int]:
 # -- execution ----------------------------------------------------------------------------
 
 
-def _call_params(devnet: Devnet, params: Any) -> tuple[CallRequest, BlockHeaderAPI]:
+async def _call_params(devnet: Devnet, params: Any) -> tuple[CallRequest, BlockHeaderAPI]:
     """``[transaction, block?, stateOverrides?, blockOverrides?]`` as geth takes them."""
     fields, block, overrides, block_override = parse_params(
         params,
@@ -302,12 +312,12 @@ def _call_params(devnet: Devnet, params: Any) -> tuple[CallRequest, BlockHeaderA
     request = replace(
         parse.call_request(fields), state_overrides=overrides, block_override=block_override
     )
-    return request, resolve_header(devnet, block)
+    return request, await resolve_state(devnet, block)
 
 
 @method("eth_call")
 async def call(devnet: Devnet, params: Any) -> str:
-    request, header = _call_params(devnet, params)
+    request, header = await _call_params(devnet, params)
     result = await devnet.call(request, header)
     if result.error is not None:
         return_result_error(result)
@@ -316,7 +326,7 @@ async def call(devnet: Devnet, params: Any) -> str:
 
 @method("eth_estimateGas")
 async def estimate_gas(devnet: Devnet, params: Any) -> str:
-    request, header = _call_params(devnet, params)
+    request, header = await _call_params(devnet, params)
     return qty(await devnet.estimate_gas(request, header))
 
 
@@ -325,7 +335,7 @@ async def create_access_list(devnet: Devnet, params: Any) -> dict[str, Any]:
     fields, block = parse_params(
         params, [(parse.call_object, REQUIRED, "transaction"), (parse.block_id, "latest", "block")]
     )
-    header = resolve_header(devnet, block)
+    header = await resolve_state(devnet, block)
     access, result = await devnet.create_access_list(parse.call_request(fields), header)
     out: dict[str, Any] = {
         "accessList": [

@@ -32,7 +32,7 @@ from node.tracing.wording import geth_error
 from rpc import params as parse
 from rpc import shapes
 from rpc.errors import InvalidParams, RpcError
-from rpc.eth import eth, resolve_header
+from rpc.eth import eth, resolve_state
 from rpc.params import REQUIRED, parse_params
 from rpc.shapes import hexb, qty
 
@@ -198,7 +198,7 @@ async def simulate_v1(devnet: Devnet, params: Any) -> list[dict[str, Any]]:
         [(lambda v, w: v, REQUIRED, "simulateOptions"), (parse.block_id, "latest", "block")],
     )
     request, full = simulate_options(raw, "simulateOptions", devnet.chain_id)
-    base = resolve_header(devnet, block)
+    base = await resolve_state(devnet, block)
     try:
         blocks = await devnet.simulate_v1(request, base)
     except SimulateFailure as exc:

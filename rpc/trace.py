@@ -27,7 +27,7 @@ from node.tracing import (
 )
 from rpc import params as parse
 from rpc.errors import InvalidParams
-from rpc.eth import resolve_header
+from rpc.eth import resolve_header, resolve_state
 from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
 from rpc.shapes import hexb, qty, word
@@ -99,7 +99,7 @@ async def trace_call(devnet: Devnet, params: Any) -> Any:
     if raw_options.get("blockOverrides") is not None:
         override = parse.block_override(raw_options["blockOverrides"], "options.blockOverrides")
         request = replace(request, block_override=override)
-    header = resolve_header(devnet, block)
+    header = await resolve_state(devnet, block)
     return await _json(await devnet.trace_call(request, header, options))
 
 
