@@ -246,6 +246,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         l2_hash = b""
     doc["l2HashAtSettled"] = b2h(l2_hash)
     doc["consistent"] = l2_hash == state.last_block_hash
+    try:  # the sequencing policy and the forced-inclusion queue
+        doc["policy"] = rollup.policy()
+        doc["forcedQueued"] = rollup.forced_count() - rollup.forced_head()
+        doc["forcedDue"] = rollup.due_count()
+        doc["fallbackOpen"] = rollup.fallback_open()
+    except RpcError:  # a contract without them
+        pass
     emit(doc)
     return 0 if doc["consistent"] else 1
 

@@ -120,6 +120,7 @@ class ForcedScenario:
             honour_forced=False,
             censor=frozenset({self.alice}),
             name="censoring sequencer",
+            snapshot_blocks=True,  # to rebuild the block the L1 refuses
         )
         seq.check_chain()
 

@@ -79,7 +79,10 @@ class Sequencer:
     honour_forced: bool = True  # open blocks with the L1's forced-inclusion queue
     censor: frozenset[bytes] = frozenset()  # L2 senders kept out of blocks (a demo's villain)
     name: str = "sequencer"
-    # L2 block number -> the evm_snapshot taken just before this sequencer mined it (BASED)
+    # evm_snapshot before each block it mines, to return there if the L1 takes another block
+    # for that number (default: under BASED) or refuses it (``rollback``)
+    snapshot_blocks: bool | None = None
+    # L2 block number -> the evm_snapshot taken just before this sequencer mined it
     snapshots: dict[int, str] = field(default_factory=dict)
     # L2 block number -> forced entries left out of it as invalid on L2
     skipped: dict[int, list[ForcedEntry]] = field(default_factory=dict)
@@ -169,8 +172,8 @@ class Sequencer:
             "coinbase": b2h(self.coinbase),
             "prevRandao": l1_head.get("mixHash") or b2h(keccak(h2b(l1_head["hash"]))),
         }
-        # to return here if the L1 takes another block for this number (BASED) or refuses it
-        self.snapshots[number] = self.control.call("evm_snapshot")
+        if self.snapshot_blocks if self.snapshot_blocks is not None else self.policy == "based":
+            self._snapshot(number)
         if forced:
             self._mine_forced(number, forced, fields)
         else:
@@ -195,6 +198,15 @@ class Sequencer:
             count,
         )
         return block
+
+    def _snapshot(self, number: int) -> None:
+        """Remember the L2 node's state before block ``number``. The node keeps a bounded
+        number of live snapshots (1 000 on the devnet); past it, ``resync`` falls back to
+        replaying the whole chain from the L1 after ``anvil_reset``."""
+        try:
+            self.snapshots[number] = self.control.call("evm_snapshot")
+        except RpcError as exc:
+            log.warning("%s: no snapshot before L2 block %d: %s", self.name, number, exc)
 
     def _mine(self, fields: dict) -> None:
         try:
@@ -259,7 +271,10 @@ class Sequencer:
         refused: set[int] = set()
         try:
             for _ in range(len(entries) + 1):
-                snap = self.control.call("evm_snapshot")
+                try:  # to build the block again if the node leaves an entry out
+                    snap = self.control.call("evm_snapshot")
+                except RpcError:  # the node's live snapshots are used up
+                    snap = None
                 accepted, skipped = [], []
                 for entry in entries:
                     if entry.index not in refused:
@@ -277,6 +292,10 @@ class Sequencer:
                 wanted = [e.tx_hash for e in accepted]
                 if mined == wanted:
                     break
+                if snap is None:
+                    raise SettlementError(
+                        f"L2 block {number} left out a forced entry and cannot be rebuilt"
+                    )
                 self.control.call("evm_revert", snap)
                 self.control.call("anvil_dropAllTransactions")
                 first = next(i for i, h in enumerate(wanted) if i >= len(mined) or mined[i] != h)
