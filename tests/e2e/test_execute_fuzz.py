@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from dataclasses import dataclass, fields, replace
 
 import pytest
@@ -44,7 +45,7 @@ from eth_utils import keccak, to_checksum_address
 
 from devtools.contracts import load
 from devtools.execute_inputs import input_from_rpc
-from node.fork import DevnetPragueVM
+from node.fork.osaka import DevnetOsakaVM
 from node.genesis import DEFAULT_L1_GENESIS, load_genesis
 from precompiles.execute import Verdict, decode_transactions, verify
 from precompiles.execute_wire import (
@@ -74,11 +75,13 @@ SEED = int(os.environ.get("EXECUTE_FUZZ_SEED", "20260509"))
 CALL_GAS = 5_000_000
 GWEI = 10**9
 WORD = 32
-L2_VM = DevnetPragueVM  # the rules node/fork/l1.py gives EXECUTE
+L2_VM = DevnetOsakaVM  # the rules the L1's schedule (Osaka from genesis) gives EXECUTE
 EXECUTE_LIMIT = load_genesis(DEFAULT_L1_GENESIS).execute.gas_limit
 EXECUTED_TOPIC = keccak(text="Executed(bool,bytes,uint256)")
 ANCHOR = "0x" + "a1" * 32
-L2_TIMESTAMP = 1_800_000_000
+# Before the L1's clock (NR-EXECUTE v1.1: an L2 block later than the L1 block is reason 5);
+# the L2's genesis is set just before it.
+L2_TIMESTAMP = 1_700_000_000
 # Fields a valid verdict must share with the block it came from (the rest is free, or is
 # bound by these: transactions and coinbase by the roots, chain id by the signatures).
 BOUND_FIELDS = (
@@ -143,7 +146,14 @@ class BaseInput:
 def l2_inputs(tmp_path_factory) -> tuple[BaseInput, ...]:
     """Valid inputs for a transfers block (RLP and JSON witness) and an empty block."""
     node = start_node(
-        ["--genesis", "genesis/l2.json", "--no-mining", *L2_LOCAL_EXPERIMENT],
+        [
+            "--genesis",
+            "genesis/l2.json",
+            "--no-mining",
+            "--timestamp",
+            str(L2_TIMESTAMP - 1000),
+            *L2_LOCAL_EXPERIMENT,
+        ],
         log_dir=tmp_path_factory.mktemp("l2"),
     )
     try:
@@ -385,7 +395,12 @@ def expect(how: str, data: bytes) -> Expected:
         inp = decode_execute_input(data)
     except MalformedInput:
         return Expected(how, data, None, None, 0)
-    return Expected(how, data, inp, verify(inp, L2_VM), reservation(inp))
+    verdict = verify(inp, L2_VM)
+    # v1.1: a block stamped after the calling L1 block (about now; a mutated timestamp is
+    # within 2 of a base's or random in uint64, never near now) is a header rule, after 1-4.
+    if inp.timestamp > time.time() and (verdict.valid or verdict.reason >= Reason.HEADER_RULE):
+        verdict = Verdict(Reason.HEADER_RULE)
+    return Expected(how, data, inp, verdict, reservation(inp))
 
 
 def check_valid_is_the_encoded_block(exp: Expected, bases: tuple[BaseInput, ...]) -> None:

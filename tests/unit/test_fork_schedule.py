@@ -291,3 +291,23 @@ async def test_eth_config_and_node_info(genesis, dev_accounts):
         assert (await ask("anvil_nodeInfo"))["hardFork"] == "osaka"
     finally:
         await devnet.stop()
+
+
+def test_the_l1_time_rule_comes_after_reasons_1_to_4(upgrade):
+    block = upgrade.blocks[3].block
+    inp = upgrade.l2.input_for(block)
+    chain = Chain(replace(upgrade.l1.genesis))
+    chain.build_block([], timestamp=block.header.timestamp - 1)
+
+    def reason(payload: bytes) -> bytes:
+        result = chain.call(
+            CallRequest(sender=bytes(19) + b"\x01", to=EXECUTE_ADDRESS, data=payload), chain.head
+        )
+        return result.output
+
+    assert reason(encoded(inp, witness=b"\xff")) == encode_invalid(Reason.WITNESS_ENCODING)
+    assert reason(encoded(inp, parent_hash=bytes(32))) == encode_invalid(
+        Reason.PARENT_NOT_IN_WITNESS
+    )
+    # A later failure (the post-state root) is answered as the header rule it follows.
+    assert reason(encoded(inp, post_state_root=bytes(32))) == encode_invalid(Reason.HEADER_RULE)

@@ -6,8 +6,9 @@ than the calling L1 block (reason 5): an L2 never runs rules its L1 does not run
 
 This wraps ``precompiles.execute.make_execute_precompile`` without changing it: the verdict
 cache it takes is where a verdict is decided, so ``ScheduledVerdicts`` picks the rules there
-and answers reason 5 for a block from the future (never cached: that answer depends on the
-calling block, not on the input alone). The market charges such a call as any invalid block.
+and answers reason 5 for a block from the future, in the spec's order (after reasons 1-4,
+as a header rule). The cached verdict stays a pure function of the input; the L1-time rule
+is applied on top of it per call. The market charges such a call as any invalid block.
 """
 
 from __future__ import annotations
@@ -42,16 +43,19 @@ class ScheduledVerdicts(VerdictCache):
         self.calling = threading.local()  # the calling L1 block's timestamp, per thread
 
     def get_or_verify(self, data, inp, vm_class, transactions=None) -> Verdict:  # type: ignore[override]
+        rules = self.rules_at(inp.timestamp)
+        verdict = super().get_or_verify(data, inp, rules, transactions)
+        if not verdict.valid and verdict.reason < Reason.HEADER_RULE:
+            return verdict  # reasons 1-4 come before the header rules
         l1_timestamp = getattr(self.calling, "timestamp", None)
         if l1_timestamp is not None and inp.timestamp > l1_timestamp:
             return Verdict(
                 Reason.HEADER_RULE,
                 f"L2 timestamp {inp.timestamp} is later than the L1 block's {l1_timestamp}",
             )
-        rules = self.rules_at(inp.timestamp)
         if getattr(rules, "max_rlp_block_size", None) and block_too_large(inp):
             return Verdict(Reason.HEADER_RULE, "block RLP above the EIP-7934 cap")
-        return super().get_or_verify(data, inp, rules, transactions)
+        return verdict
 
 
 def scheduled_execute_precompile(
