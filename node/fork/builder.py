@@ -229,11 +229,17 @@ class BuilderMode:
             ),
             withdrawals_root=BLANK_ROOT_HASH,
             blob_gas_used=0,
-            excess_blob_gas=calc_excess_blob_gas_prague(parent),
+            excess_blob_gas=cls.next_excess_blob_gas(parent),
             parent_beacon_block_root=parent_beacon_block_root,
             requests_hash=EMPTY_SHA256,
             **cls.template_fork_fields(parent),
         )
+
+    @classmethod
+    def next_excess_blob_gas(cls, parent: BlockHeaderAPI) -> int:
+        """The next block's excess blob gas (Prague's rule; a fork with another overrides
+        it, as it overrides ``create_header_from_parent``)."""
+        return calc_excess_blob_gas_prague(parent)
 
     @classmethod
     def template_fork_fields(cls, parent: BlockHeaderAPI) -> dict:
