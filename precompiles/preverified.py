@@ -106,6 +106,11 @@ class PreverifiedVerdicts:
         self.wait_timeout = wait_timeout
         self._entries: OrderedDict[tuple[bytes, str], Preverification] = OrderedDict()
         self._lock = threading.Lock()
+        # Waits (at most the seconds given) until the inputs of transactions already in the
+        # pool are extracted: an input not registered yet may be on its way.
+        self.settle: Callable[[float], bool] | None = None
+        self.settle_timeout = 1.0
+        self.parallelism = 1  # inputs verified at once (the workers)
         self.hits = 0
         self.waited = 0
         self.late = 0
@@ -136,6 +141,17 @@ class PreverifiedVerdicts:
         self.failed += 1
         entry.done.set()
 
+    def _behind(self, entry: Preverification) -> int:
+        """Unfinished inputs registered before ``entry``."""
+        with self._lock:
+            count = 0
+            for other in self._entries.values():
+                if other is entry:
+                    return count
+                if not other.done.is_set():
+                    count += 1
+        return count
+
     def pending(self) -> int:
         with self._lock:
             return sum(1 for e in self._entries.values() if not e.done.is_set())
@@ -146,13 +162,17 @@ class PreverifiedVerdicts:
         rules = rules_key(vm_class)
         if rules is None:
             return None
+        key = (keccak(data), rules)
         with self._lock:
-            entry = self._entries.get((keccak(data), rules))
+            entry = self._entries.get(key)
+        if entry is None and self.settle is not None and self.settle(self.settle_timeout):
+            with self._lock:
+                entry = self._entries.get(key)
         if entry is None or entry.data != data or entry.rules != rules:
             return None
         if not entry.done.is_set():
-            if entry.cancel is not None and entry.cancel():
-                return None  # still queued: inline is sooner than waiting behind others
+            if self._behind(entry) >= self.parallelism and entry.cancel and entry.cancel():
+                return None  # queued behind a full round of others: inline is sooner
             self.waited += 1
             if not entry.done.wait(self.wait_timeout):
                 self.late += 1
