@@ -138,7 +138,11 @@ def receipt_json(info: ReceiptInfo, blob_gas_price: int = 1) -> dict[str, Any]:
     }
     if tx.type_id == BLOB_TX_TYPE:
         out["blobGasUsed"] = qty(len(tx.blob_versioned_hashes) * 2**17)
-        out["blobGasPrice"] = qty(blob_gas_price)
+    # anvil 1.7.1 gives every receipt its block's blob base fee and timestamp. Both are hex
+    # quantities here, as geth's timestamp and the logs' ``blockTimestamp`` (anvil writes
+    # the receipt's as a JSON number).
+    out["blobGasPrice"] = qty(blob_gas_price)
+    out["blockTimestamp"] = qty(info.block_timestamp)
     return out
 
 

@@ -126,15 +126,6 @@ await t.check(
     const moved = (await head()).timestamp - before.timestamp;
     assert.ok(moved >= 3600n, `the timestamp moved ${moved} s, not the 3600 s increase`);
   },
-  {
-    // anvil's clock continues from a timestamp it was told to use (evm_setNextBlockTimestamp,
-    // anvil_mine's interval): the offset becomes that timestamp minus now, and an increase
-    // adds to it. native-devnet (node/mining.py, node/controls.py) keeps its offset, so a
-    // block set ahead of the clock is followed by head + 1 s until the wall clock catches
-    // up: after evm_setNextBlockTimestamp(head + 10500) + mine, evm_increaseTime(3600) then
-    // anvil_mine ["0x1","0x0"] gives head + 1 (anvil: head + 3600).
-    knownDefect: 'the clock is not rebased on a set timestamp: increaseTime after it is lost',
-  },
 );
 
 await t.check('setBlockGasLimit: the next blocks have that gas limit', async () => {
@@ -221,16 +212,6 @@ await t.check(
       await client.mine({ blocks: 1 });
       await client.setAutomine(true);
     }
-  },
-  {
-    // eth_getBlockByNumber and eth_getTransactionCount at 'pending' include the pool, but
-    // eth_getBalance, eth_getStorageAt and eth_call at 'pending' answer the latest state
-    // (geth and anvil answer the pending block's state): with a transfer of 9 wei and an
-    // increment pooled, eth_getBalance(to, 'pending') is 0x0 (anvil 0x9), eth_call
-    // number() at 'pending' is 42 (anvil 43). rpc/eth.py resolve_header maps 'pending' to
-    // the head; docs/DEPARTURES.md says anvil does the same, but anvil 1.7.1 does not (this
-    // check passes on it).
-    knownDefect: 'state reads at "pending" ignore the pool',
   },
 );
 
