@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
+import sys
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -63,6 +68,7 @@ pytestmark = [
 ]
 
 BROWSER_TIMEOUT = 180  # seconds for one browser run
+DEMO_TIMEOUT = 300  # seconds for make demo's scenario to reach its dashboards
 CHALLENGE_WINDOW = 50  # L1 blocks an optimistic proposal stays challengeable
 EXECUTE_TARGET = 100_000  # execute gas per L1 block the fee steers towards (default 5M)
 L2_ARGS = [
@@ -437,3 +443,44 @@ def test_an_optimistic_rollup_shows_its_proposals_and_windows(tmp_path):
         if l1 is not None:
             l1.stop()
         l2.stop()
+
+
+def test_demo_keep_running_leaves_the_nodes_up_with_their_dashboards(tmp_path):
+    """`make demo ARGS=--keep-running`: after the scenario both nodes answer, each URL printed
+    serves the dashboard (the L1's with the rollup the demo deployed and the L2's URL), and
+    SIGINT stops the demo and both nodes."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--keep-running"]
+        + ["--log-dir", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    watchdog = threading.Timer(DEMO_TIMEOUT, proc.kill)  # a demo that never gets there
+    watchdog.start()
+    try:
+        for line in proc.stdout:  # the demo prints the dashboards once the scenario is done
+            lines.append(line)
+            if line.startswith("Ctrl-C stops both nodes"):
+                break
+        text = "".join(lines)
+        assert "RESULT: all checks passed" in text, text
+        l1_url = re.search(r"L1 \(EXECUTE market, rollup panel\): (\S+)/\n", text).group(1)
+        l2_url = re.search(r"L2 \(blocks and their L1 anchors\): +(\S+)/\n", text).group(1)
+        for url in (l1_url, l2_url):
+            with urllib.request.urlopen(f"{url}/", timeout=30) as page:
+                assert page.status == 200 and b"/dashboard/dashboard.js" in page.read()
+        with urllib.request.urlopen(f"{l1_url}/dashboard/config.json", timeout=30) as answer:
+            config = json.load(answer)
+        info = RollupInfo.load(tmp_path / "rollup.json")
+        assert config["rollup"]["address"] == info.address.lower()
+        assert config["l2Url"] == l2_url and config["rollupError"] is None
+    finally:
+        watchdog.cancel()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, "".join(lines) + proc.stdout.read()
+    for url in (l1_url, l2_url):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"{url}/", timeout=5)
