@@ -93,10 +93,19 @@ def _worker_ready(pause: float) -> int:
 
 
 def _worker_verify(data: bytes, rules: str):
-    from precompiles.execute import verify
+    """(verdict, the sum of the L2 transactions' gas limits) for ``data`` under ``rules``,
+    what the precompile would work out inline; then the job's CPU seconds and the worker's
+    PID (accounting)."""
+    from precompiles.execute import decoded_transactions, total_transaction_gas, verify
     from precompiles.execute_wire import decode_execute_input
 
-    return verify(decode_execute_input(data), resolve_rules(rules))
+    started = time.process_time()
+    vm_class = resolve_rules(rules)
+    inp = decode_execute_input(data)
+    transactions = decoded_transactions(inp.transactions, vm_class)
+    verdict = verify(inp, vm_class, transactions)
+    cpu = time.process_time() - started
+    return verdict, total_transaction_gas(transactions), cpu, os.getpid()
 
 
 # -- in the node -------------------------------------------------------------------------
@@ -129,6 +138,7 @@ class Preverifier:
         self.extraction_timeout = extraction_timeout
         self.store = PreverifiedVerdicts(wait_timeout=timeout)
         self.stats: Counter[str] = Counter()
+        self.worker_cpu: Counter[int] = Counter()  # CPU seconds of verification, by worker
         self._lock = threading.Lock()
         self._extracted = threading.Condition(self._lock)
         self._extracting = 0
@@ -285,7 +295,9 @@ class Preverifier:
         error = future.exception()
         if error is None:
             self.stats["verified"] += 1
-            self.store.fulfil(entry, future.result())
+            verdict, total_gas, cpu, pid = future.result()
+            self.worker_cpu[pid] += cpu
+            self.store.fulfil(entry, verdict, total_gas)
             return
         self.store.fail(entry)
         if isinstance(error, BrokenProcessPool):

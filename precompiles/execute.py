@@ -45,6 +45,7 @@ log = logging.getLogger("native_devnet.execute")
 GAS_LIMIT_BOUND_DIVISOR = 1024
 MIN_GAS_LIMIT = 5000
 RESULT_CACHE_SIZE = 256
+NOT_KNOWN = object()  # no pre-verified total gas for an input
 # A block body's transaction list holds typed transactions as byte strings and legacy ones
 # as flat lists, so it nests two lists deep; anything deeper cannot decode (reason 1) and
 # is refused before the decoder builds it.
@@ -165,6 +166,15 @@ class VerdictCache:
         # Verdicts worked out ahead of the block (node.preverify), asked on a miss.
         self.preverified: PreverifiedVerdicts | None = None
 
+    def preverified_total_gas(self, data: bytes, vm_class: type) -> int | None | object:
+        """The transactions' total gas a pre-verification of exactly ``data`` under
+        ``vm_class`` found (so the precompile need not decode them for the market), or
+        ``NOT_KNOWN``. Waits for a verdict in the making as the lookup does."""
+        if self.preverified is None or keccak(data) in self._entries:
+            return NOT_KNOWN
+        entry = self.preverified.ready(data, vm_class)
+        return NOT_KNOWN if entry is None else entry.total_gas
+
     def get_or_verify(
         self,
         data: bytes,
@@ -272,8 +282,13 @@ def make_execute_precompile(
         if capture_active():  # node.preverify extracting this input in a simulation
             raise ExecuteInputCaptured(data, inp.timestamp)
         market = market_for(computation)
-        transactions = decoded_transactions(inp.transactions, l2_vm_class)
-        reservation = market.reserve(computation, inp, total_transaction_gas(transactions))
+        total_gas = verdicts.preverified_total_gas(data, l2_vm_class)
+        if total_gas is NOT_KNOWN:
+            transactions = decoded_transactions(inp.transactions, l2_vm_class)
+            total_gas = total_transaction_gas(transactions)
+        else:  # verified ahead (node.preverify): no decoding on the block builder's thread
+            transactions = None
+        reservation = market.reserve(computation, inp, total_gas)
         verdict = verdicts.get_or_verify(data, inp, l2_vm_class, transactions)
         charge = market.settle(computation, reservation, verdict)
         if not verdict.valid:

@@ -92,6 +92,9 @@ class Preverification:
     rules: str
     done: threading.Event = field(default_factory=threading.Event)
     verdict: Verdict | None = None  # None: not yet, or the job failed
+    # The sum of the L2 transactions' gas limits (None: they do not decode), which the
+    # execute-gas market reserves on; worked out with the verdict, under the same rules.
+    total_gas: int | None = None
     # Takes the job back if no worker started it (True), so the caller verifies inline.
     cancel: Callable[[], bool] | None = None
 
@@ -130,9 +133,12 @@ class PreverifiedVerdicts:
                 self._entries.popitem(last=False)
         return entry
 
-    def fulfil(self, entry: Preverification, verdict: Verdict) -> None:
+    def fulfil(
+        self, entry: Preverification, verdict: Verdict, total_gas: int | None = None
+    ) -> None:
         if isinstance(verdict, Verdict):
             entry.verdict = verdict
+            entry.total_gas = total_gas
         else:  # pragma: no cover - a worker only ever returns verdicts
             self.failed += 1
         entry.done.set()
@@ -159,6 +165,15 @@ class PreverifiedVerdicts:
     def lookup(self, data: bytes, vm_class: type) -> Verdict | None:
         """The verdict for exactly ``data`` under ``vm_class``, waiting for one in the making
         at most ``wait_timeout`` seconds; None when there is none (verify inline)."""
+        entry = self.ready(data, vm_class)
+        if entry is None:
+            return None
+        self.hits += 1
+        return entry.verdict
+
+    def ready(self, data: bytes, vm_class: type) -> Preverification | None:
+        """The finished entry with a verdict for exactly ``data`` under ``vm_class`` (waiting
+        as ``lookup`` does), or None."""
         rules = rules_key(vm_class)
         if rules is None:
             return None
@@ -177,6 +192,4 @@ class PreverifiedVerdicts:
             if not entry.done.wait(self.wait_timeout):
                 self.late += 1
                 return None
-        if entry.verdict is not None:
-            self.hits += 1
-        return entry.verdict
+        return entry if entry.verdict is not None else None

@@ -119,6 +119,9 @@ def test_direct_calls_are_verified_by_workers_and_found_by_the_block(inputs, poo
     assert [r.status for r in built.receipts] == [1, 1, 1]
     assert built.block.header.state_root == inline.block.header.state_root
     assert built.block.header.receipt_root == inline.block.header.receipt_root
+    # The market reserved on the workers' total gas (no decoding on the builder's thread):
+    # the same execute gas and fees as inline.
+    assert built.block.header.execute_gas_used == inline.block.header.execute_gas_used
 
 
 def test_a_call_through_a_contract_is_extracted_by_simulation(inputs, pool):
