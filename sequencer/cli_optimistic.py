@@ -198,7 +198,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a proposal whose data the watcher cannot read
             print(f"native-rollup watch: {exc}", file=sys.stderr)
             return 1
-        return 0
+        unjudged = [v for v in watcher.verdicts if v.valid is None]
+        for v in unjudged:
+            print(f"native-rollup watch: proposal {v.number} {v.detail}", file=sys.stderr)
+        return 1 if unjudged else 0
     stopping = _stopper()
     while not stopping:
         began = time.monotonic()

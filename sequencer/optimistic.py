@@ -190,11 +190,15 @@ class OptimisticRollup(Rollup):
         return signer.send(self.address, data, self.proposer_bond(), what=f"propose {inp.number}")
 
     def challenge(self, signer: Signer, proposal: ProposalData) -> dict:
-        """``challenge`` with the challenger bond (the receipt; a revert raises ``TxFailed``)."""
+        """``challenge`` with the challenger bond (the receipt; a revert raises ``TxFailed``).
+        The gas is a bound, not an estimate: estimating would run EXECUTE once more, under
+        the node's simulation deadline."""
+        data = proposal.challenge_calldata()
         return signer.send(
             self.address,
-            proposal.challenge_calldata(),
+            data,
             self.challenger_bond(),
+            gas=challenge_gas(len(data)),
             what=f"challenge {proposal.number}",
         )
 
@@ -255,6 +259,16 @@ class OptimisticRollup(Rollup):
         return encode(
             [EXECUTE_HEAD_TYPE, "bytes", "bytes"], [head, proposal.transactions, proposal.witness]
         )
+
+
+def challenge_gas(calldata_bytes: int) -> int:
+    """L1 gas enough for a ``challenge`` with this much calldata: the EIP-7623 floor of every
+    byte (40 gas), EXECUTE's ``100000 + 6 x words`` for its input (about the calldata again),
+    the 1/64 EXECUTE's call keeps back, memory for the input, and the contract's own work."""
+    words = calldata_bytes // 32 + 16
+    execute = 100_000 + 6 * words
+    memory = 3 * 2 * words + (2 * words) ** 2 // 512  # EXECUTE's input and its output
+    return 21_000 + 40 * calldata_bytes + execute * 65 // 64 + memory + 200_000
 
 
 def deploy_optimistic(

@@ -141,9 +141,17 @@ class OptimisticScenario:
         return receipt
 
     def trace(self, receipt: dict) -> dict:
-        return self.l1.call(
-            "debug_traceTransaction", receipt["transactionHash"], {"tracer": "callTracer"}
-        )
+        """The transaction's callTracer frames (retried when a busy node hits its trace
+        deadline: replaying a challenge runs EXECUTE again)."""
+        for attempt in range(3):
+            try:
+                return self.l1.call(
+                    "debug_traceTransaction", receipt["transactionHash"], {"tracer": "callTracer"}
+                )
+            except RpcError as exc:
+                if "timeout" not in exc.message or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def transfer(self, to: bytes, value: int) -> None:
         """An L2 transfer from the genesis-funded dev account, left in the pool."""
