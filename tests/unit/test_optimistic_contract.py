@@ -17,7 +17,7 @@ from eth_hash.auto import keccak
 
 from node.chain import BuiltBlock
 from sequencer.messages import calldata
-from sequencer.optimistic import CHALLENGE, PROPOSE, L2Head, commitment
+from sequencer.optimistic import CHALLENGE, PROPOSE, L2Head, challenge_gas, commitment
 from tests.rollup_env import (
     ADVANCE_GAS,
     ALICE,
@@ -458,3 +458,15 @@ def test_finalized_number_follows_each_proposals_own_window(world):
     world.l1.mine()
     assert world.view("finalizedNumber()", "uint256") == 3
     assert not world.finalized(4)  # never proposed
+
+
+def test_the_challenge_gas_bound_covers_a_challenge_and_fits_an_l1_block(world):
+    built = transfer_block(world)
+    world.propose(built, post_state_root=b"\x13" * 32)
+    head, txs, witness = world.head(built, post_state_root=b"\x13" * 32)
+    data = calldata(CHALLENGE, 1, head.abi(), txs, witness)
+    receipt = world.challenge(1, built, post_state_root=b"\x13" * 32)
+    assert receipt.status == 1 and receipt.gas_used <= challenge_gas(len(data))
+    # the largest proposal's challenge still fits the devnet L1's 30M gas limit
+    largest = len(calldata(CHALLENGE, 1, head.abi(), b"\x01" * (512 * 1024 - 1024), b"\x01" * 1024))
+    assert challenge_gas(largest) < world.l1.chain.head.gas_limit == 30_000_000
