@@ -18,7 +18,7 @@ from eth_utils import to_checksum_address
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts, dev_funding
 from node.chain import GENESIS_HASH_KEY, Chain
 from node.devnet import Devnet, MiningConfig, MiningMode
-from node.fork.schedule import ForkSchedule
+from node.fork.schedule import ForkSchedule, check_stored_schedule
 from node.genesis import GenesisError, load_genesis
 from node.logs import LogLimits
 from node.statefile import (
@@ -100,6 +100,7 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
             for key, value in entries:
                 db[key] = value
     chain = Chain(genesis, db)
+    check_stored_schedule(db, genesis.fork_schedule)  # a resumed chain keeps its forks
     if chain.reopened:
         log.info("resuming the chain in %s at block %d", args.data_dir, chain.head.block_number)
     return Devnet(

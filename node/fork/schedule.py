@@ -214,3 +214,32 @@ def fork_id(genesis_hash: bytes, genesis_timestamp: int, schedule: ForkSchedule,
         if genesis_timestamp < time <= at:
             checksum = zlib.crc32(time.to_bytes(8, "big"), checksum)
     return checksum.to_bytes(4, "big")
+
+
+# -- a data directory keeps its schedule ---------------------------------------------------
+
+SCHEDULE_KEY = b"native-devnet:fork-schedule"
+
+
+def _encoded(schedule: ForkSchedule) -> bytes:
+    osaka = "never" if schedule.osaka_time is None else str(schedule.osaka_time)
+    return f"prague={schedule.prague_time};osaka={osaka}".encode()
+
+
+def check_stored_schedule(db, schedule: ForkSchedule) -> None:
+    """A chain's database records its fork schedule the first time; a node resuming it (or
+    loading a state into it) with another schedule is refused: the same blocks would run
+    other rules and the chain would split. Raises ``node.genesis.GenesisError``."""
+    from node.genesis import GenesisError
+
+    wanted = _encoded(schedule)
+    if SCHEDULE_KEY not in db:
+        with db.block_transaction():
+            db[SCHEDULE_KEY] = wanted
+        return
+    stored = bytes(db[SCHEDULE_KEY])
+    if stored != wanted:
+        raise GenesisError(
+            f"the data directory's chain runs the fork schedule {stored.decode()}, not "
+            f"{wanted.decode()} (--hardfork or the genesis' pragueTime/osakaTime)"
+        )

@@ -212,3 +212,20 @@ def test_a_transaction_above_the_gas_cap_is_refused_at_the_rpc(tmp_path):
         assert node.call("eth_blockNumber") == "0x0"
     finally:
         node.stop()
+
+
+def test_the_cli_refuses_to_resume_with_another_hardfork(tmp_path):
+    import sys
+
+    data_dir = tmp_path / "chain"
+    node = start_node(["--data-dir", str(data_dir)], log_dir=tmp_path)
+    node.stop()
+    proc = subprocess.run(
+        [sys.executable, "-m", "rpc.cli", "--data-dir", str(data_dir), "--hardfork", "prague"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "fork schedule" in proc.stdout + proc.stderr

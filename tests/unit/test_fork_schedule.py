@@ -311,3 +311,16 @@ def test_the_l1_time_rule_comes_after_reasons_1_to_4(upgrade):
     )
     # A later failure (the post-state root) is answered as the header rule it follows.
     assert reason(encoded(inp, post_state_root=bytes(32))) == encode_invalid(Reason.HEADER_RULE)
+
+
+def test_a_data_directory_keeps_its_schedule(tmp_path):
+    from node.fork.schedule import check_stored_schedule
+    from node.storage import open_database
+
+    db = open_database(tmp_path / "chain")
+    check_stored_schedule(db, ForkSchedule(osaka_time=100))
+    check_stored_schedule(db, ForkSchedule(osaka_time=100))  # the same: fine
+    for other in (ForkSchedule.pinned("prague"), ForkSchedule(osaka_time=0)):
+        with pytest.raises(GenesisError, match="fork schedule"):
+            check_stored_schedule(db, other)
+    db.close()
