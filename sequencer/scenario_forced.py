@@ -214,7 +214,7 @@ class ForcedScenario:
         out = alice_seq.step()
         s.step(
             f"Alice built and settled L2 block {out[-1].number} herself "
-            f"({out[-1].gas.total:,} L1 gas, {eth(out[-1].execute_fee)} ETH execute fee)"
+            f"({out[-1].gas.total:,} L1 gas, execute fee {out[-1].execute_fee:,} wei)"
         )
         s.check(
             "her block opens with the forced tx",
