@@ -327,3 +327,25 @@ class Preverifier:
         self._extractor.shutdown(wait=False, cancel_futures=True)
         if self._owns_pool:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start_preverifier(
+    devnet,
+    workers: int | None = None,
+    queue_limit: int = DEFAULT_QUEUE_LIMIT,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Preverifier | None:
+    """Pre-verify the EXECUTE inputs of the transactions entering ``devnet``'s pool (a
+    pending-transaction listener); None, with a log line, on a chain without EXECUTE."""
+    if execute_precompile_of(devnet.chain.vm_class) is None:
+        log.warning("--preverify: this chain has no EXECUTE (not an L1); nothing to do")
+        return None
+    preverifier = Preverifier(devnet.chain, workers, queue_limit, timeout)
+    devnet.pending_listeners.append(preverifier.on_pending)
+    log.info(
+        "EXECUTE pre-verification: %d worker processes, queue %d, wait %.1f s",
+        preverifier.workers,
+        queue_limit,
+        timeout,
+    )
+    return preverifier

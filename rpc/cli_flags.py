@@ -35,6 +35,9 @@ DEFAULT_MAX_CONNECTIONS = 256  # rpc.connections
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0  # rpc.connections
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20  # rpc.server
 DEFAULT_L1_GENESIS = resources.files("genesis") / "l1.json"  # node.genesis
+PREVERIFY_QUEUE_LIMIT = 64  # node.preverify.DEFAULT_QUEUE_LIMIT
+PREVERIFY_TIMEOUT = 30.0  # node.preverify.DEFAULT_TIMEOUT
+MAX_PREVERIFY_WORKERS = 64  # node.preverify.MAX_WORKERS
 
 JWT_SECRET_FILE = "jwtsecret"  # in --data-dir when --jwt-secret is not given, as geth's datadir
 
@@ -204,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WEI",
         help="floor of the execute base fee (default 1 wei)",
     )
+    add_preverify_flags(p)
     root = p.add_mutually_exclusive_group()
     root.add_argument(
         "--delayed-state-root",
@@ -253,6 +257,45 @@ def _positive(kind: type) -> Callable[[str], int | float]:
         return value
 
     return parse
+
+
+def _workers(text: str) -> int:
+    value = _positive(int)(text)
+    if value > MAX_PREVERIFY_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PREVERIFY_WORKERS} worker processes")
+    return value
+
+
+def add_preverify_flags(p: argparse.ArgumentParser) -> None:
+    pre = p.add_argument_group("EXECUTE pre-verification (L1; node/preverify.py)")
+    pre.add_argument(
+        "--preverify",
+        action="store_true",
+        help="verify the EXECUTE input of each transaction entering the pool in worker "
+        "processes, so that block building finds the verdict ready",
+    )
+    pre.add_argument(
+        "--preverify-workers",
+        type=_workers,
+        metavar="N",
+        help=f"worker processes (default: the cores; at most {MAX_PREVERIFY_WORKERS})",
+    )
+    pre.add_argument(
+        "--preverify-queue",
+        type=_positive(int),
+        default=PREVERIFY_QUEUE_LIMIT,
+        metavar="N",
+        help=f"inputs waiting or running in the workers; beyond, verified inline when the "
+        f"block is built (default {PREVERIFY_QUEUE_LIMIT})",
+    )
+    pre.add_argument(
+        "--preverify-timeout",
+        type=_positive(float),
+        default=PREVERIFY_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long block building waits for a verdict in the making before verifying "
+        f"inline (default {PREVERIFY_TIMEOUT:g})",
+    )
 
 
 def add_simulation_flags(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from node.devnet import Devnet, MiningConfig, MiningMode
 from node.fork.schedule import ForkSchedule, check_stored_schedule
 from node.genesis import GenesisError, load_genesis
 from node.logs import LogLimits
+from node.preverify import start_preverifier
 from node.statefile import (
     StateFileError,
     checked_entries,
@@ -237,6 +238,13 @@ async def serve(args: argparse.Namespace) -> int:
             await server.stop()
             raise
     await devnet.start()
+    preverifier = (  # --preverify: EXECUTE inputs of pooled transactions, in worker processes
+        start_preverifier(
+            devnet, args.preverify_workers, args.preverify_queue, args.preverify_timeout
+        )
+        if getattr(args, "preverify", False)
+        else None
+    )
     url = _url(args.host, args.port)
     auth_url = _url(args.auth_host, args.auth_port) if auth_server is not None else None
     if devnet.mining.mode is MiningMode.MANUAL and not public_controls and auth_url is None:
@@ -281,6 +289,8 @@ async def serve(args: argparse.Namespace) -> int:
     if args.dump_state is not None:
         write_state_file(args.dump_state, await devnet.dump_state())
         log.info("state written to %s", args.dump_state)
+    if preverifier is not None:
+        preverifier.close()
     await devnet.stop()
     return 0
 

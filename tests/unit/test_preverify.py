@@ -30,14 +30,18 @@ from eth_hash.auto import keccak
 from devtools.contracts import load
 from devtools.execute_inputs import encoded
 from devtools.l2_blocks import L2_VM, L2Builder
+from node import preverify
 from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
 from node.chain import Chain
-from node.genesis import DEFAULT_L1_GENESIS, GenesisAccount, load_genesis
-from node.preverify import Preverifier, execute_precompile_of, rules_for
+from node.genesis import DEFAULT_L1_GENESIS, DEFAULT_L2_GENESIS, GenesisAccount, load_genesis
+from node.preverify import Preverifier, execute_precompile_of, rules_for, start_preverifier
 from precompiles.execute import verify
 from precompiles.execute_wire import EXECUTE_ADDRESS, decode_execute_input
 from precompiles.preverified import PreverifiedVerdicts, rules_key
 from precompiles.verdict import Verdict
+from rpc import cli_flags
+from rpc.cli_flags import build_parser
+from rpc.cli_run import make_devnet
 
 DEV = derive_dev_accounts(DEFAULT_MNEMONIC, 10)
 FUNDED = 10_000 * 10**18
@@ -279,3 +283,57 @@ def test_a_chain_without_execute_is_refused():
     assert execute_precompile_of(l2.chain.vm_class) is None
     with pytest.raises(ValueError):
         Preverifier(l2.chain, workers=1)
+
+
+# -- the node's flags --------------------------------------------------------------------
+
+
+async def test_the_node_flag_preverifies_pooled_execute_calls(inputs):
+    """``--preverify`` on an L1 node: a transaction entering the pool is pre-verified, and
+    the block mined afterwards finds the verdict."""
+    args = build_parser().parse_args(
+        ["--genesis", str(DEFAULT_L1_GENESIS), "--silent", "--no-mining", "--preverify",
+         "--preverify-workers", "1"]
+    )  # fmt: skip
+    devnet = make_devnet(args)
+    pre = start_preverifier(
+        devnet, args.preverify_workers, args.preverify_queue, args.preverify_timeout
+    )
+    try:
+        assert pre is not None and devnet.pending_listeners[-1] == pre.on_pending
+        tx = l1_tx(devnet.chain, 0, inputs[0])
+        await devnet.send_raw_transaction(tx.encode())
+        assert pre.idle(120)
+        assert pre.stats["verified"] == 1
+        built = await devnet.mine()
+        assert [r.status for r in built.receipts] == [1]
+        assert pre.store.hits == 1
+    finally:
+        pre.close()
+        await devnet.stop()
+
+
+def test_an_l2_node_has_nothing_to_preverify():
+    args = build_parser().parse_args(["--genesis", str(DEFAULT_L2_GENESIS), "--silent"])
+    devnet = make_devnet(args)
+    assert start_preverifier(devnet, 1) is None
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--preverify-workers", "0"],
+        ["--preverify-workers", "65"],
+        ["--preverify-queue", "0"],
+        ["--preverify-timeout", "-1"],
+    ],
+)
+def test_flag_values_out_of_bounds_are_usage_errors(flags):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(flags)
+
+
+def test_flag_defaults_are_the_modules():
+    assert cli_flags.PREVERIFY_QUEUE_LIMIT == preverify.DEFAULT_QUEUE_LIMIT
+    assert cli_flags.PREVERIFY_TIMEOUT == preverify.DEFAULT_TIMEOUT
+    assert cli_flags.MAX_PREVERIFY_WORKERS == preverify.MAX_WORKERS
