@@ -12,6 +12,9 @@ contract, ``sequencer.forced``, the ``forced`` scenario).
   refused (``UnusedInvalidityProof``).
 - ``test_a_paid_settler_cannot_settle_again_from_inside``: a contract settler paid during a
   settlement cannot re-enter it (``ReentrancyGuardReentrantCall``).
+- the fallback opens exactly ``forceDelay`` L1 blocks after the due entry began to wait (not
+  one block earlier); at most ``MAX_FORCED_PER_BLOCK`` (16) due entries must open one block,
+  the 17th opens the next.
 - ``forceInclude`` refuses what could never be judged (not EIP-1559, another chain, too
   much gas, too large, fee too low); a policy and sequencer that do not fit are refused at
   deployment; ``native-rollup force-include`` queues a transaction from the command line.
@@ -311,3 +314,52 @@ def test_a_paid_settler_cannot_settle_again_from_inside(nodes):
     assert decode_revert(error).name == "ReentrancyGuardReentrantCall"
     # the settler was paid the entry's fee and the burned fees
     assert l1rpc.balance(settler) >= ETHER // 1000
+
+
+def test_the_fallback_opens_exactly_force_delay_blocks_after_the_due_entry_waited(nodes):
+    l1, l2 = nodes
+    l1rpc = l1.rpc
+    seq_l1 = Signer.from_key(l1rpc, DEV_KEYS[0])
+    alice_l1 = Signer.from_key(l1rpc, DEV_KEYS[1])
+    rollup, _, _ = deploy_rollup(seq_l1, l2.rpc, seq_l1.address, FUNDING, force_delay=DELAY)
+    bob = h2b(Account.from_key(DEV_KEYS[2]).address)
+    tx = sign_l2_transfer(l2.rpc, DEV_KEYS[1], bob, 1, 0)
+    entry = entry_from_receipt(rollup, force_include(alice_l1, rollup, tx))
+    opens = entry.due_block + DELAY  # nothing settled since deployment, before the due block
+    flips = []
+    while l1rpc.block_number() <= opens + 1:
+        number = l1rpc.block_number()
+        flips.append((number, rollup.fallback_open(number), rollup.due_count(number)))
+        l1rpc.call("evm_mine")
+    closed = [n for n, is_open, _ in flips if not is_open]
+    opened = [n for n, is_open, _ in flips if is_open]
+    assert max(closed) + 1 == min(opened) == opens
+    assert [n for n, _, due in flips if due] == list(range(entry.due_block, opens + 2))
+
+
+def test_at_most_sixteen_forced_entries_open_one_block(nodes):
+    l1, l2 = nodes
+    l1rpc, l2rpc = l1.rpc, l2.rpc
+    seq_l1 = Signer.from_key(l1rpc, DEV_KEYS[0])
+    alice_l1 = Signer.from_key(l1rpc, DEV_KEYS[1])
+    rollup, _, _ = deploy_rollup(seq_l1, l2rpc, seq_l1.address, FUNDING, force_delay=DELAY)
+    bob = h2b(Account.from_key(DEV_KEYS[2]).address)
+    entries = [
+        entry_from_receipt(
+            rollup,
+            force_include(alice_l1, rollup, sign_l2_transfer(l2rpc, DEV_KEYS[1], bob, 1, n)),
+        )
+        for n in range(17)
+    ]
+    l1rpc.call("anvil_mine", hex(DELAY))
+    assert rollup.due_count() == 16  # the cap, though all 17 are due
+    seq = Sequencer(rollup, l2rpc, seq_l1, control=l2.control)
+    tick(l1rpc, l2rpc)
+    (first,) = seq.step()
+    body = [h2b(t) for t in l2rpc.block(first.number)["transactions"]]
+    assert body == [e.tx_hash for e in entries[:16]]
+    assert rollup.forced_head() == 16 and rollup.due_count() == 1
+    tick(l1rpc, l2rpc)
+    (second,) = seq.step()
+    assert [h2b(t) for t in l2rpc.block(second.number)["transactions"]] == [entries[16].tx_hash]
+    assert rollup.forced_head() == rollup.forced_count() == 17
