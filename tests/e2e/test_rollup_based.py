@@ -7,8 +7,9 @@ sequencers settling a ``BASED`` rollup (``SequencingPolicy``, ``sequencer.derive
   loser's L2 node rolls back and replays the L1's block, a late duplicate fails the same way,
   both nodes end on the L1's chain; it prints its checks and figures and stops its nodes.
 - ``test_a_sequencer_that_loses_follows_the_l1_by_itself``: B builds block 1 while A settles
-  its own; B's advance is refused with ``BlockAlreadySettled``; B's next ``step`` rolls its
-  node back, replays A's block from the L1 calldata, and settles its user's transaction
+  its own; B's advance is refused with ``BlockAlreadySettled``; B's next ``step`` returns its
+  node to the genesis (B keeps no snapshots: ``anvil_reset``), replays A's block from the L1
+  calldata, and settles its user's transaction
   (back in its pool) in block 2; A's next ``step`` replays block 2.
 """
 
@@ -83,7 +84,8 @@ def test_a_sequencer_that_loses_follows_the_l1_by_itself(tmp_path):
         funding = L2_ACCOUNTS * L2_DEV_BALANCE_ETH * ETHER
         rollup, _, _ = deploy_rollup(a_l1, l2a.rpc, a_l1.address, funding, policy="based")
         a = Sequencer(rollup, l2a.rpc, a_l1, control=l2a.control, name="A")
-        b = Sequencer(rollup, l2b.rpc, b_l1, control=l2b.control, name="B")
+        # B keeps no snapshots: it returns to the genesis (anvil_reset) and replays the L1
+        b = Sequencer(rollup, l2b.rpc, b_l1, control=l2b.control, name="B", snapshot_blocks=False)
         bob = h2b(Account.from_key(DEV_KEYS[2]).address)
 
         def tick() -> None:
