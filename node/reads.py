@@ -176,7 +176,11 @@ class ChainReads:
 
     def chain_at(self, header: BlockHeaderAPI) -> Chain | PendingChain:
         """The chain that reads the state after ``header``: for a pending block's header,
-        the chain seen from that block; else the chain."""
+        the chain seen from that block; else the chain. A mined block may have its pending
+        block's very header (same transactions, fields and time): a header at or below the
+        head is the chain's, whose state the test-node controls may since have edited."""
+        if header.block_number <= self.head.block_number:
+            return self.chain
         view = self.pending_blocks.view(header)
         return self.chain if view is None else view
 

@@ -251,3 +251,21 @@ async def test_a_pending_build_past_the_deadline_answers_the_timeout_and_is_not_
         assert await call(server, "eth_getBalance", RECIPIENT_HEX, "latest") == "0x0"
     finally:
         await devnet.stop()
+
+
+async def test_a_mined_block_with_the_pending_blocks_header_reads_the_chains_state(server, devnet):
+    """The block mined from an unchanged pool can have the pending block's very header (same
+    transactions, fields and second): reads at it are the chain's, edits after it included
+    (found by the viem suite: anvil_setCode on that head was invisible at latest)."""
+    head_time = int((await call(server, "eth_getBlockByNumber", "latest", False))["timestamp"], 16)
+    await call(server, "evm_setNextBlockTimestamp", hex(head_time + 100))
+    await devnet.send_transaction(SendRequest(sender=sender_of(devnet), to=RECIPIENT, value=9))
+    assert await call(server, "eth_getBalance", RECIPIENT_HEX, "pending") == "0x9"
+    pending_header = await devnet.pending_header()
+    await devnet.mine()
+    assert devnet.head.hash == pending_header.hash  # the very same header
+    await call(server, "anvil_setCode", RECIPIENT_HEX, "0x6000")
+    await call(server, "anvil_setBalance", RECIPIENT_HEX, "0x7")
+    assert await call(server, "eth_getCode", RECIPIENT_HEX, "latest") == "0x6000"
+    assert await call(server, "eth_getBalance", RECIPIENT_HEX, "latest") == "0x7"
+    assert await call(server, "eth_getBalance", RECIPIENT_HEX, "pending") == "0x7"
