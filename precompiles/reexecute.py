@@ -45,6 +45,8 @@ from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.rlp.accounts import Account
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
 from eth.validation import (
     validate_canonical_address,
     validate_is_bytes,
@@ -154,6 +156,68 @@ def encode_account(account: Account) -> bytes:
         return bytes([0xC0 + len(payload)]) + payload
     size = len(payload).to_bytes((len(payload).bit_length() + 7) // 8, "big")
     return bytes([0xF7 + len(size)]) + size + payload
+
+
+def _rlp_bytes(value: bytes) -> bytes:
+    if len(value) == 1 and value[0] < 0x80:
+        return value
+    if len(value) < 56:
+        return bytes([0x80 + len(value)]) + value
+    size = len(value).to_bytes((len(value).bit_length() + 7) // 8, "big")
+    return bytes([0xB7 + len(size)]) + size + value
+
+
+def _rlp_list(payload: bytes) -> bytes:
+    if len(payload) < 56:
+        return bytes([0xC0 + len(payload)]) + payload
+    size = len(payload).to_bytes((len(payload).bit_length() + 7) // 8, "big")
+    return bytes([0xF7 + len(size)]) + size + payload
+
+
+def _receipt_payload(receipt: Receipt) -> bytes | None:
+    """RLP of a receipt's four fields, or None for a shape this encoder does not know."""
+    status, gas, bloom, logs = receipt.state_root, receipt.gas_used, receipt.bloom, receipt.logs
+    if not (isinstance(status, bytes) and type(gas) is int and type(bloom) is int):
+        return None
+    if gas < 0 or not 0 <= bloom < 2**2048:
+        return None
+    encoded_logs = []
+    for log_entry in logs:
+        if type(log_entry) is not Log:
+            return None
+        address, topics, data = log_entry.address, log_entry.topics, log_entry.data
+        if len(address) != 20 or not isinstance(data, bytes):
+            return None
+        encoded_topics = []
+        for topic in topics:
+            if type(topic) is not int or not 0 <= topic < 2**256:
+                return None
+            encoded_topics.append(b"\xa0" + topic.to_bytes(32, "big"))
+        encoded_logs.append(
+            _rlp_list(b"\x94" + address + _rlp_list(b"".join(encoded_topics)) + _rlp_bytes(data))
+        )
+    return _rlp_list(
+        _rlp_bytes(status)
+        + _rlp_int(gas)
+        + b"\xb9\x01\x00"
+        + bloom.to_bytes(256, "big")
+        + _rlp_list(b"".join(encoded_logs))
+    )
+
+
+def encode_receipt(receipt) -> bytes:
+    """``receipt.encode()``, byte for byte (a legacy receipt's RLP list, a typed one's type
+    byte and payload), without the generic serializer; any other shape goes through it."""
+    if type(receipt) is Receipt:
+        payload = _receipt_payload(receipt)
+        return receipt.encode() if payload is None else payload
+    inner = getattr(receipt, "_inner", None)
+    type_id = getattr(receipt, "type_id", None)
+    if type(inner) is Receipt and type(type_id) is int and 0 < type_id < 0x80:
+        payload = _receipt_payload(inner)
+        if payload is not None:
+            return bytes([type_id]) + payload
+    return receipt.encode()
 
 
 class LightAccountWrites:
@@ -314,7 +378,7 @@ def _run_block(vm, header, parent, transactions: list):
         receipts.append(receipt)
     tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in transactions])
     vm.chaindb.persist_trie_data_dict(tx_nodes)
-    receipt_root, receipt_nodes = ordered_trie_root_and_nodes([r.encode() for r in receipts])
+    receipt_root, receipt_nodes = ordered_trie_root_and_nodes([encode_receipt(r) for r in receipts])
     vm.chaindb.persist_trie_data_dict(receipt_nodes)
     # Post-processing: py-evm's request processing, the system calls as bytecode.
     requests = _Requests(receipts)

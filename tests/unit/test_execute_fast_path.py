@@ -30,6 +30,9 @@ import pytest
 import rlp
 from eth.db.trie import _make_trie_root_and_nodes
 from eth.rlp.accounts import Account
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
+from eth.vm.forks.prague.receipts import PragueTypedReceipt
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 from hypothesis import HealthCheck, given, settings
@@ -40,7 +43,12 @@ from precompiles.execute import verify
 from precompiles.execute_reference import verify_reference
 from precompiles.execute_wire import MalformedInput, Reason, decode_execute_input
 from precompiles.ordered_trie import ordered_trie_root_and_nodes
-from precompiles.reexecute import encode_account, fast_path_supported, stateless_vm_class
+from precompiles.reexecute import (
+    encode_account,
+    encode_receipt,
+    fast_path_supported,
+    stateless_vm_class,
+)
 from precompiles.senders import PARALLEL_MIN_TRANSACTIONS, recover_senders
 from tests.unit import test_execute_fuzz as fuzz
 from tests.unit.test_execute_header_bounds import Setup
@@ -246,6 +254,33 @@ def test_ordered_trie_is_py_evms(items):
 def test_ordered_trie_at_key_length_boundaries(count):
     items = tuple(bytes([i % 251]) * (1 + i % 40) for i in range(count))
     assert ordered_trie_root_and_nodes(items) == _make_trie_root_and_nodes(items)
+
+
+logs_st = st.lists(
+    st.builds(
+        Log,
+        st.binary(min_size=20, max_size=20),
+        st.lists(
+            st.one_of(st.integers(0, 2**256 - 1), st.sampled_from([0, 1, 2**255])), max_size=4
+        ).map(tuple),
+        st.one_of(st.binary(max_size=70), st.sampled_from([b"", b"\x00", b"\x7f", b"\x80"])),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([b"", b"\x01"]),
+    st.integers(0, 2**64 - 1),
+    logs_st,
+    st.sampled_from([None, 1, 2, 4]),
+)
+def test_receipt_encoding_is_py_evms(status, gas, logs, type_id):
+    receipt = Receipt(status, gas, logs)
+    if type_id is not None:
+        receipt = PragueTypedReceipt(type_id, receipt)
+    assert encode_receipt(receipt) == receipt.encode()
 
 
 @pytest.fixture(scope="module")
