@@ -324,3 +324,28 @@ def test_a_data_directory_keeps_its_schedule(tmp_path):
         with pytest.raises(GenesisError, match="fork schedule"):
             check_stored_schedule(db, other)
     db.close()
+
+
+async def test_traces_name_clz_as_each_fork_does(genesis, dev_accounts):
+    from tests.unit.conftest import with_alloc
+
+    clz = {CLZ_CONTRACT: GenesisAccount(code=CLZ_CODE)}
+    later = replace(
+        with_alloc(genesis, clz), timestamp=1000, fork_schedule=ForkSchedule(osaka_time=2000)
+    )
+    devnet = Devnet(later, dev_accounts, MiningConfig(MiningMode.MANUAL))
+    server = RpcServer(devnet)
+
+    async def ops() -> list[str]:
+        call = {"to": "0x" + CLZ_CONTRACT.hex(), "data": "0x" + "00" * 31 + "01"}
+        answer = await server.handle_one(
+            {"jsonrpc": "2.0", "id": 1, "method": "debug_traceCall", "params": [call, "latest"]}
+        )
+        return [log["op"] for log in answer["result"]["structLogs"]]
+
+    try:
+        assert (await ops())[-1] == "opcode 0x1e not defined"  # geth's words, before Osaka
+        await server.handle_one({"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": [2000]})
+        assert "CLZ" in await ops()
+    finally:
+        await devnet.stop()

@@ -36,6 +36,10 @@ class NotYetActiveOpcode(InvalidOpcode):
     naming the fork. The words start as py-evm's ("Invalid opcode 0x1e ...") so every
     reader of that message (traces, error texts) still finds the opcode number."""
 
+    # No mnemonic of its own: traces name it as geth names an undefined opcode
+    # ("opcode 0x1e not defined", ``node.tracing.wording.opcode_name``).
+    mnemonic = ""
+
     def __init__(self, value: int, name: str) -> None:
         super().__init__(value)
         self.name = name
