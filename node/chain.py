@@ -247,7 +247,9 @@ class Chain:
             if built is not None:
                 return built
         recorder = RecordingDatabase(self.db) if self.record_witnesses else None
-        vm = self.vm_factory.vm(header, chaindb=None if recorder is None else L1ChainDB(recorder))
+        vm = self.vm_factory.vm(
+            header, chaindb=None if recorder is None else L1ChainDB(recorder), builder=True
+        )
         warm, self._warm = self._warm, None
         if (
             recorder is None

@@ -10,12 +10,21 @@ itself (``prepare_simulation_state``: the L1 gives it the pending block's EXECUT
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, ChainDatabaseAPI, StateAPI
+from eth.db.account import AccountDB
 from eth.vm.chain_context import ChainContext
+from eth_utils import get_extended_debug_logger
 
 from node.fork import DevnetPragueVM
 from node.fork.schedule import fork_classes_for
 from node.genesis import Genesis
+from precompiles.reexecute import LIGHT_ACCOUNT_WRITES, LightAccountWrites
+
+# Builder variants kept (one per fork class; a chain made again, as anvil_reset does, gets a
+# class of its own).
+BUILDER_CLASSES = 32
 
 
 def vm_class_for(genesis: Genesis) -> type[DevnetPragueVM]:
@@ -50,10 +59,19 @@ class VMFactory:
         forks = getattr(self.vm_class, "fork_classes", None)
         return self.vm_class if forks is None else forks.at(timestamp)
 
-    def vm(self, header: BlockHeaderAPI, chaindb: ChainDatabaseAPI | None = None) -> DevnetPragueVM:
+    def vm(
+        self,
+        header: BlockHeaderAPI,
+        chaindb: ChainDatabaseAPI | None = None,
+        builder: bool = False,
+    ) -> DevnetPragueVM:
         """A VM for the block of ``header`` (which holds the state root it starts from), on
-        the chain's database or on ``chaindb`` (a recording one, for a witness)."""
-        return self.class_at(header.timestamp)(
+        the chain's database or on ``chaindb`` (a recording one, for a witness); with
+        ``builder``, the fork class's builder variant (``builder_vm_class``)."""
+        vm_class = self.class_at(header.timestamp)
+        if builder:
+            vm_class = builder_vm_class(vm_class)
+        return vm_class(
             header=header,
             chaindb=chaindb if chaindb is not None else self.chaindb,
             chain_context=ChainContext(self.chain_id),
@@ -101,3 +119,25 @@ class _ContextHeader:
 
     def __getattr__(self, name: str):
         return getattr(self.header, name)
+
+
+@lru_cache(maxsize=BUILDER_CLASSES)
+def builder_vm_class(vm_class: type[DevnetPragueVM]) -> type[DevnetPragueVM]:
+    """``vm_class`` as the block builder runs it: the same rules, with a state whose account
+    writes build the new ``Account`` from its fields instead of deep-copying it
+    (``precompiles.reexecute.LightAccountWrites``: same validation, same journal entries)
+    and whose logger is made once (py-evm makes it anew on every access, a few times per
+    transaction). Blocks built with it equal py-evm's (tests/unit/test_builder_differential.py
+    imports them through the plain class)."""
+    state_class = vm_class.get_state_class()
+    db_class = state_class.get_account_db_class()
+    if all(getattr(db_class, name) is getattr(AccountDB, name) for name in LIGHT_ACCOUNT_WRITES):
+        db_class = type(f"Light{db_class.__name__}", (LightAccountWrites, db_class), {})
+    logger = get_extended_debug_logger(f"eth.vm.state.{state_class.__name__}")
+    state = type(
+        f"Builder{state_class.__name__}",
+        (state_class,),
+        {"account_db_class": db_class, "logger": property(lambda self: logger)},
+    )
+    built = type(f"Builder{vm_class.__name__}", (vm_class,), {"_state_class": state})
+    return built

@@ -202,3 +202,20 @@ def test_native_empty_blocks_equal_evm_ones(genesis, dev_accounts, txs, monkeypa
     # Natively: the first empty block, and the empty ones once the excess the requests
     # raised (5 against a target of 2: 3, 1, 0) has decayed; never after the code edit.
     assert native_blocks == [0, 4, 5, 7]
+
+
+def test_builder_vm_class_writes_accounts_lightly(genesis):
+    from node.vm import builder_vm_class
+    from precompiles.reexecute import LightAccountWrites
+
+    chain = Chain(genesis)
+    built_class = builder_vm_class(chain.vm_class)
+    assert builder_vm_class(chain.vm_class) is built_class  # made once per fork class
+    assert issubclass(built_class, chain.vm_class)
+    state_class = built_class.get_state_class()
+    assert issubclass(state_class.get_account_db_class(), LightAccountWrites)
+    assert not issubclass(
+        chain.vm_class.get_state_class().get_account_db_class(), LightAccountWrites
+    )
+    state = chain.vm_factory.vm(chain.head, builder=True).state
+    assert type(state) is state_class and state.logger is state.logger
