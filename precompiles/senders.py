@@ -6,7 +6,8 @@ eth_keys: a ``Signature`` object, the signing message hashed, coincurve's recove
 same library calls for every transaction of a block at once and stores each sender where
 the cached property keeps it, so execution finds it:
 
-- the signing message and its hash are py-evm's own (``get_message_for_signing``);
+- the signing message is py-evm's (``get_message_for_signing``), or for EIP-2930, 1559
+  and 7702 transactions the same bytes cut from the signed encoding (``signing_message``);
 - the recovery is coincurve's ``PublicKey.from_signature_and_message`` on the bytes eth_keys
   would pass (``r || s || v``), the address the last 20 bytes of the key's keccak;
 - only a signature eth_keys would accept is recovered here (``v`` 0 or 1, ``r`` and ``s``
@@ -66,6 +67,42 @@ def _sender_is_lazy(tx: object) -> bool:
     )
 
 
+# Typed transactions whose unsigned fields are their signed fields less the last three
+# (y parity, r, s): EIP-2930, EIP-1559, EIP-7702.
+TRAILING_SIGNATURE_TYPES = frozenset({1, 2, 4})
+
+
+def _rlp_int(value: int) -> bytes:
+    if value == 0:
+        return b"\x80"
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return raw if len(raw) == 1 and raw[0] < 0x80 else bytes([0x80 + len(raw)]) + raw
+
+
+def _list_prefix(size: int) -> bytes:
+    if size < 56:
+        return bytes([0xC0 + size])
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0xF7 + len(length)]) + length
+
+
+def signing_message(tx) -> bytes:
+    """``tx.get_message_for_signing()``: for the typed transactions whose signature closes
+    their field list, cut from the signed encoding (which the transactions root reuses)
+    instead of building and encoding an unsigned transaction; else py-evm's."""
+    if getattr(tx, "type_id", None) in TRAILING_SIGNATURE_TYPES:
+        signed = tx.encode()
+        body = signed[1:]
+        if body and 0xC0 <= body[0]:
+            start = 1 if body[0] <= 0xF7 else 1 + body[0] - 0xF7
+            payload = body[start:]
+            tail = _rlp_int(tx.y_parity) + _rlp_int(tx.r) + _rlp_int(tx.s)
+            if len(payload) > len(tail) and payload.endswith(tail):
+                fields = payload[: -len(tail)]
+                return signed[:1] + _list_prefix(len(fields)) + fields
+    return tx.get_message_for_signing()
+
+
 def _signature_job(tx: object) -> tuple[bytes, bytes] | None:
     """(r || s || v, message hash) for a signature eth_keys would accept, else None."""
     try:
@@ -75,7 +112,7 @@ def _signature_job(tx: object) -> tuple[bytes, bytes] | None:
         if not (isinstance(r, int) and isinstance(s, int)):
             return None
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
-        return signature, keccak(tx.get_message_for_signing())
+        return signature, keccak(signing_message(tx))
     except Exception:  # left to the lazy path, which raises at the transaction's turn
         return None
 

@@ -33,6 +33,7 @@ from eth.rlp.accounts import Account
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
 from eth.vm.forks.prague.receipts import PragueTypedReceipt
+from eth_hash.auto import keccak
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +50,7 @@ from precompiles.reexecute import (
     fast_path_supported,
     stateless_vm_class,
 )
-from precompiles.senders import PARALLEL_MIN_TRANSACTIONS, recover_senders
+from precompiles.senders import PARALLEL_MIN_TRANSACTIONS, recover_senders, signing_message
 from tests.unit import test_execute_fuzz as fuzz
 from tests.unit.test_execute_header_bounds import Setup
 
@@ -302,6 +303,33 @@ def test_senders_recovered_in_one_pass_are_tx_sender(l2, count):
     assert recover_senders(batch) == count
     assert all("sender" in tx.__dict__ for tx in batch)
     assert [tx.sender for tx in batch] == expected
+
+
+def _typed(l2: L2Builder, type_id: int, data: bytes, access: list, auth: list) -> object:
+    """A signed typed transaction of ``type_id`` built field by field, decoded by py-evm."""
+    key = l2.keys[0]
+    to = b"\x44" * 20
+    if type_id == 1:
+        unsigned = [31338, 7, 10**9, 100_000, to, 5, data, access]
+    else:
+        unsigned = [31338, 7, 10**9, 100 * 10**9, 100_000, to, 5, data, access]
+    if type_id == 4:
+        unsigned.append(auth)
+    sig = key.sign_msg_hash(keccak(bytes([type_id]) + rlp.encode(unsigned)))
+    raw = bytes([type_id]) + rlp.encode(unsigned + [sig.v, sig.r, sig.s])
+    return L2_VM.get_transaction_builder().deserialize(raw)
+
+
+@pytest.mark.parametrize("type_id", [1, 2, 4])
+@pytest.mark.parametrize("data", [b"", b"\x01", b"\x00" * 60, bytes(range(200))])
+def test_signing_message_cut_from_the_encoding_is_py_evms(l2, type_id, data):
+    access = [[b"\x55" * 20, [b"\x00" * 31 + b"\x01"]]]
+    auth = [[31338, b"\x66" * 20, 3, 1, 2**255 + 7, 12345]]
+    tx = _typed(l2, type_id, data, access, auth)
+    assert signing_message(tx) == tx.get_message_for_signing()
+    batch = [_typed(l2, type_id, data, access, auth)]
+    assert recover_senders(batch) == 1
+    assert batch[0].sender == tx.sender == l2.address(0)
 
 
 def test_a_signature_the_pass_cannot_recover_stays_lazy(l2):
