@@ -23,7 +23,7 @@ from node.tracing import TraceOptions, parity
 from node.tracing.parity import AccountDiff, Delta, FlatTrace, LocatedTrace, ParityTrace
 from rpc import params as parse
 from rpc.errors import InvalidParams
-from rpc.eth import resolve_header
+from rpc.eth import resolve_header, resolve_state
 from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
 from rpc.shapes import hexb, qty, word
@@ -165,11 +165,11 @@ def _field(tx: Any, name: str) -> tuple:
 async def _call(
     devnet: Devnet, request: CallRequest, kinds: list[str], block: str | int | bytes
 ) -> dict[str, Any]:
-    header = resolve_header(devnet, block)
+    header = await resolve_state(devnet, block)  # at pending: the pool's state (eth.py)
     result = await _simulate(
         devnet,
         parity.call_traces,
-        devnet.chain,
+        devnet.chain_at(header),
         request,
         header,
         kinds,

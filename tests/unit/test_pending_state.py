@@ -169,6 +169,10 @@ async def test_simulate_v1_and_trace_call_on_pending(server, devnet):
         {"tracer": "callTracer"},
     )
     assert traced["output"] == word(43)
+    parity = await call(
+        server, "trace_call", {"to": COUNTER_HEX, "data": NUMBER}, ["trace"], "pending"
+    )
+    assert parity["output"] == word(43)
 
 
 async def test_pending_is_built_once_then_again_on_a_new_transaction_drop_or_block(
