@@ -236,6 +236,8 @@ def test_policy_and_sequencer_must_fit(nodes):
     assert rollup.may_settle(b"\x42" * 20)
     with pytest.raises(ValueError):
         deploy_rollup(deployer, l2.rpc, deployer.address, FUNDING, policy="committee")
+    with pytest.raises(TxFailed):  # ZeroForceDelay: with 0 one forceInclude opens settlement
+        deploy_rollup(deployer, l2.rpc, deployer.address, FUNDING, force_delay=0)
 
 
 def test_force_include_from_the_command_line(nodes, tmp_path):

@@ -90,8 +90,14 @@ abstract contract ForcedInclusion is ExecuteSettlement {
     error ForcedTxNotProvenInvalid(uint256 index, bool valid, uint256 reason);
     /// @notice More invalidity proofs than due entries left out.
     error UnusedInvalidityProof(uint256 count);
+    /// @notice `forceDelay` must be at least one L1 block.
+    error ZeroForceDelay();
 
+    /// @param forceDelay_ L1 blocks until an entry is due, and the fallback's delay: at least 1
+    ///        (with 0 a single {forceInclude} would open settlement to anyone at once)
+    /// @param forceFee_   least fee of {forceInclude}
     constructor(uint256 forceDelay_, uint256 forceFee_) {
+        if (forceDelay_ == 0) revert ZeroForceDelay();
         forceDelay = forceDelay_;
         forceFee = forceFee_;
         lastSettledL1Block = block.number;
