@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         metavar="BLOCKS",
         help="L1 blocks until a forced L2 tx is due, and the liveness fallback's delay "
-        "(default 10)",
+        "(at least 1; default 10)",
     )
     d.add_argument(
         "--force-fee",
