@@ -23,6 +23,7 @@ DEFAULT_L1 = "http://127.0.0.1:8545"
 DEFAULT_L2 = "http://127.0.0.1:8546"
 DEFAULT_ROLLUP_FILE = Path("rollup.json")
 DEFAULT_MIN_GAS_LIMIT = 100_000  # enough for a plain transfer or a small call
+DEFAULT_FORCE_DELAY = 10  # sequencer.rollup
 
 
 EPILOG = """\
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--force-delay",
         type=int,
-        default=10,
+        default=DEFAULT_FORCE_DELAY,
         metavar="BLOCKS",
         help="L1 blocks until a forced L2 tx is due, and the liveness fallback's delay "
         "(at least 1; default 10)",
