@@ -488,3 +488,32 @@ def test_builder_and_import_keep_blocks_under_the_cap(
         cls = importer.vm_factory.class_at(full.block.header.timestamp)
         monkeypatch.setattr(cls, "max_rlp_block_size", 3000)
         importer.import_block(full.block)
+
+
+def test_execute_block_size_bound():
+    from node.fork.osaka.constants import MAX_RLP_BLOCK_SIZE
+    from node.fork.osaka.execute import MIN_L2_HEADER_RLP, block_too_large
+    from precompiles.execute_wire import ExecuteInput
+
+    def inp(size: int) -> ExecuteInput:
+        return ExecuteInput(
+            bytes(32),
+            bytes(32),
+            0,
+            bytes(32),
+            bytes(32),
+            1,
+            1,
+            30_000_000,
+            1,
+            bytes(20),
+            bytes(32),
+            bytes(32),
+            b"\xc0" * size,
+            b"",
+        )
+
+    # header + transactions + two empty lists, in a list with a 4-byte length prefix
+    fits = MAX_RLP_BLOCK_SIZE - 4 - MIN_L2_HEADER_RLP - 2
+    assert not block_too_large(inp(fits))
+    assert block_too_large(inp(fits + 1))
