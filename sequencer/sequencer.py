@@ -431,18 +431,19 @@ class Sequencer:
         follows the L1's canonical chain (``sequencer.derive``)."""
         if self.policy == "based":
             self.resync()
-        out = self.catch_up()
-        started = time.monotonic()
-        block = self.produce_block(force)
-        if block is not None:
-            mined = time.monotonic() - started
-            try:
+        try:
+            out = self.catch_up()
+            started = time.monotonic()
+            block = self.produce_block(force)
+            if block is not None:
+                mined = time.monotonic() - started
                 out.append(self.settle(h2i(block["number"]), started, mined))
-            except SettlementError as exc:
-                if exc.revert is None or exc.revert.name != "BlockAlreadySettled":
-                    raise
-                log.info("%s: lost L2 block %s to another settler", self.name, block["number"])
-                self.resync()
+        except SettlementError as exc:
+            if exc.revert is None or exc.revert.name != "BlockAlreadySettled":
+                raise
+            log.info("%s: another settler took the L2 block: %s", self.name, exc.revert)
+            self.resync()
+            return []
         return out
 
     def rollback(self, number: int) -> None:
