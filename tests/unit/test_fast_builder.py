@@ -219,3 +219,15 @@ def test_builder_vm_class_writes_accounts_lightly(genesis):
     )
     state = chain.vm_factory.vm(chain.head, builder=True).state
     assert type(state) is state_class and state.logger is state.logger
+
+
+def test_simulation_states_are_the_builders_variant(genesis):
+    from node.vm import builder_vm_class
+
+    chain = Chain(genesis)
+    head = chain.head
+    state = chain.vm_factory.simulation_state(head, chain.state_root_after(head), head, True)
+    assert type(state) is builder_vm_class(chain.vm_class).get_state_class()
+    assert state.execution_context.base_fee_per_gas == 0  # costless
+    state = chain.vm_factory.simulation_state(head, chain.state_root_after(head), head)
+    assert state.execution_context.base_fee_per_gas == head.base_fee_per_gas
