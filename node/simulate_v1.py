@@ -158,10 +158,14 @@ def simulate(
         )
     vm_class = chain.vm_class
     state = chain.vm_factory.simulation_state(base, chain.state_root_after(base), chain.head)
-    if request.trace_transfers:
-        state.computation_class = _transfer_logging(state.computation_class)
-    if deadline is not None:
-        deadline.install(state)
+
+    def computation_at(timestamp: int) -> type:
+        """The computation of the fork a simulated block at ``timestamp`` runs."""
+        fork = chain.vm_factory.class_at(timestamp).get_state_class().computation_class
+        if request.trace_transfers:
+            fork = _transfer_logging(fork)
+        return fork if deadline is None else deadline.computation_class(fork)
+
     base_hashes = list(
         islice(vm_class.get_prev_hashes(base.hash, chain.chaindb) or (), BLOCKHASH_WINDOW)
     )
@@ -196,6 +200,7 @@ def simulate(
             for h in (header, header.copy(base_fee_per_gas=0))
         )
         state.execution_context = contexts[0]
+        state.computation_class = computation_at(timestamp)  # each block under its fork
         for address, account in block.state_overrides:
             override_account(state, address, account)
         result = _run_block(chain, state, header, contexts, block, request, budget, deadline)

@@ -349,3 +349,30 @@ async def test_traces_name_clz_as_each_fork_does(genesis, dev_accounts):
         assert "CLZ" in await ops()
     finally:
         await devnet.stop()
+
+
+async def test_simulate_v1_runs_each_block_under_its_fork(genesis, dev_accounts):
+    from tests.unit.conftest import with_alloc
+
+    clz = {CLZ_CONTRACT: GenesisAccount(code=CLZ_CODE)}
+    later = replace(
+        with_alloc(genesis, clz), timestamp=1000, fork_schedule=ForkSchedule(osaka_time=2000)
+    )
+    devnet = Devnet(later, dev_accounts, MiningConfig(MiningMode.MANUAL))
+    server = RpcServer(devnet)
+    call = {"to": "0x" + CLZ_CONTRACT.hex(), "data": "0x" + "00" * 31 + "01"}
+    blocks = [
+        {"blockOverrides": {"time": hex(1500)}, "calls": [call]},
+        {"blockOverrides": {"time": hex(2000)}, "calls": [call]},
+    ]
+    try:
+        for trace_transfers in (False, True):
+            request = {"blockStateCalls": blocks, "traceTransfers": trace_transfers}
+            answer = await server.handle_one(
+                {"jsonrpc": "2.0", "id": 1, "method": "eth_simulateV1", "params": [request]}
+            )
+            before, after = (block["calls"][0] for block in answer["result"])
+            assert before["status"] == "0x0" and after["status"] == "0x1", answer
+            assert after["returnData"] == "0x" + "00" * 31 + "ff"
+    finally:
+        await devnet.stop()
