@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ETH_HASH_BACKEND ?= pysha3
 
-.PHONY: devnet test unit e2e bench bench-execute demo lint install npm clean
+.PHONY: devnet test unit e2e bench bench-execute demo compose-test lint install npm clean
 
 # The node needs the runtime only; the tests, lint and plots add the dev extras.
 devnet: $(VENV)/.runtime
@@ -33,6 +33,13 @@ bench-execute: $(VENV)/.installed
 # EXECUTE, withdrawal, forgeries, summary; the nodes are stopped by PID at the end.
 demo: $(VENV)/.installed
 	$(BIN)/python scripts/demo.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(ARGS)
+
+# The docker-compose stack for real (root or sudo; Debian bookworm like CI): installs the
+# engine, compose and debootstrap when missing, builds a local Debian base image and the image,
+# brings up l1/l2/relayer, runs the demo profile, kills and restarts l1, tears down (down -v);
+# see README "Docker". BASE_IMAGE=python:3.11-slim uses Docker Hub's base instead.
+compose-test:
+	scripts/compose_test.sh
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
