@@ -13,12 +13,13 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python3 -m venv /opt/venv
-# The pinned dependencies first (one cached layer while only the sources change); every
-# one of them ships a manylinux wheel for CPython 3.11, so no compiler is needed.
+# The pinned dependencies and the build backend first (one cached layer while only the
+# sources change; the only step that needs the network). Every dependency ships a manylinux
+# wheel for CPython 3.11, so no compiler is needed.
 COPY pyproject.toml ./
 RUN --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
-    && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
+    && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print("\n".join(p["project"]["dependencies"] + p["build-system"]["requires"]))' > requirements.txt \
     && /opt/venv/bin/pip install --only-binary=:all: -r requirements.txt
 COPY README.md ./
 COPY node ./node
@@ -29,9 +30,9 @@ COPY devtools ./devtools
 COPY genesis ./genesis
 # the compiled contracts ship inside the package (sequencer.compiled)
 COPY contracts/out ./contracts/out
-RUN --mount=type=secret,id=pip_ca \
-    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
-    && /opt/venv/bin/pip install --no-deps . \
+# offline: the package itself, then the build backend leaves the runtime
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-index . \
+    && /opt/venv/bin/pip uninstall -y setuptools wheel \
     && /opt/venv/bin/pip check
 
 FROM ${BASE_IMAGE}
