@@ -142,6 +142,7 @@ class Preverifier:
         self._lock = threading.Lock()
         self._extracted = threading.Condition(self._lock)
         self._extracting = 0
+        self._in_flight = 0  # inputs handed to the workers and not finished
         self._closed = False
         # A pool handed in (already warm, shared) is the caller's to shut down.
         self._owns_pool = pool is None
@@ -264,21 +265,21 @@ class Preverifier:
         if rules is None:
             self.stats["not_preverifiable"] += 1
             return False
-        if self.store.pending() >= self.queue_limit:
-            self.stats["queue_full"] += 1
-            return False
-        entry = self.store.expect(data, rules)
-        if entry is None:
-            return False
-        with self._lock:
+        with self._lock:  # the queue bound, taken atomically (two threads submit)
+            if self._in_flight >= self.queue_limit:
+                self.stats["queue_full"] += 1
+                return False
+            self._in_flight += 1
             pool = self._pool
             closed = self._closed
-        if closed:
-            self.store.fail(entry)
+        entry = self.store.expect(data, rules) if not closed else None
+        if entry is None:  # already there, or stopping
+            self._release()
             return False
         try:
             future = pool.submit(_worker_verify, data, rules)
         except (BrokenProcessPool, RuntimeError):
+            self._release()
             self.store.fail(entry)
             self._pool_broke(pool)
             return False
@@ -287,7 +288,12 @@ class Preverifier:
         future.add_done_callback(lambda done: self._done(entry, done, pool))
         return True
 
+    def _release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
     def _done(self, entry: Preverification, future: Future, pool: ProcessPoolExecutor) -> None:
+        self._release()
         if future.cancelled():
             self.stats["taken_back"] += 1
             self.store.fail(entry)
@@ -312,8 +318,8 @@ class Preverifier:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._lock:
-                extracting = self._extracting
-            if not extracting and not self.store.pending():
+                busy = self._extracting or self._in_flight
+            if not busy:
                 return True
             time.sleep(0.005)
         return False
