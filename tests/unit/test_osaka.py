@@ -517,3 +517,14 @@ def test_execute_block_size_bound():
     fits = MAX_RLP_BLOCK_SIZE - 4 - MIN_L2_HEADER_RLP - 2
     assert not block_too_large(inp(fits))
     assert block_too_large(inp(fits + 1))
+
+
+def test_modexp_zero_length_base_to_the_zero_is_one(osaka_genesis):
+    # 0 ** 0 % 7 with an empty base: 1, as geth and the execution specs (py-evm's MODEXP
+    # answers 0 for any empty base).
+    chain = chain_with(osaka_genesis, ForkSchedule.pinned("osaka"))
+    data = word(0) + word(1) + word(1) + b"\x00" + b"\x07"
+    assert call(chain, MODEXP_PROXY, data).output == b"\x01"
+    # a zero modulus gives zeros of its length; nothing at all for empty base and modulus
+    assert call(chain, MODEXP_PROXY, word(1) + word(1) + word(2) + b"\x03\x02").output == bytes(2)
+    assert call(chain, MODEXP_PROXY, word(0) + word(1) + word(0) + b"\x05").output == b""

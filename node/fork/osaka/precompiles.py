@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from eth.abc import ComputationAPI
 from eth.exceptions import VMError
-from eth.precompiles.modexp import _modexp, extract_lengths
-from eth_utils import big_endian_to_int, int_to_big_endian
+from eth.precompiles.modexp import extract_lengths
+from eth_utils import big_endian_to_int
 
 from node.fork.osaka.constants import (
     MODEXP_MAX_LENGTH,
@@ -110,11 +110,30 @@ def modexp_osaka(computation: ComputationAPI) -> ComputationAPI:
             f"{MODEXP_MAX_LENGTH} bytes (EIP-7823)"
         )
     computation.consume_gas(modexp_gas_osaka(data), reason="MODEXP Precompile")
-    result = _modexp(data)
-    computation.output = (
-        int_to_big_endian(result).rjust(modulus_length, b"\x00") if modulus_length else b""
-    )
+    computation.output = modexp_output(data, base_length, exponent_length, modulus_length)
     return computation
+
+
+def _read(data: bytes, start: int, length: int) -> int:
+    """The big-endian number at ``data[start:start+length]``, zero-padded on the right."""
+    chunk = data[start : start + length]
+    return big_endian_to_int(chunk + bytes(length - len(chunk)))
+
+
+def modexp_output(
+    data: bytes, base_length: int, exponent_length: int, modulus_length: int
+) -> bytes:
+    """``base ** exponent % modulus`` in ``modulus_length`` bytes, as the execution specs
+    and geth compute it: a zero-length base is 0, and 0 ** 0 is 1 (py-evm's ``_modexp``
+    answers 0 for any zero-length base, so this does not reuse it)."""
+    if base_length == 0 and modulus_length == 0:
+        return b""
+    base = _read(data, 96, base_length)
+    exponent = _read(data, 96 + base_length, exponent_length)
+    modulus = _read(data, 96 + base_length + exponent_length, modulus_length)
+    if modulus == 0:
+        return bytes(modulus_length)
+    return pow(base, exponent, modulus).to_bytes(modulus_length, "big")
 
 
 OSAKA_PRECOMPILE_CHANGES: Mapping[bytes, object] = {
