@@ -38,6 +38,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from eth.abc import SignedTransactionAPI
+from eth_hash.auto import keccak
 
 from node.interrupt import Deadline
 from node.simulation import CallRequest, call
@@ -304,6 +305,14 @@ class Preverifier:
             verdict, total_gas, cpu, pid = future.result()
             self.worker_cpu[pid] += cpu
             self.store.fulfil(entry, verdict, total_gas)
+            log.info(
+                "pre-verified EXECUTE input %s (%d bytes) in worker %d, %.3f s CPU: %s",
+                keccak(entry.data)[:8].hex(),
+                len(entry.data),
+                pid,
+                cpu,
+                "valid" if verdict.valid else f"reason {int(verdict.reason)}",
+            )
             return
         self.store.fail(entry)
         if isinstance(error, BrokenProcessPool):

@@ -24,6 +24,7 @@ EXECUTE call on that thread records its input and unwinds the whole simulation
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from dataclasses import dataclass, field
 from eth_hash.auto import keccak
 
 from precompiles.verdict import Verdict
+
+log = logging.getLogger("native_devnet.execute")
 
 DEFAULT_PREVERIFIED_SIZE = 256
 DEFAULT_WAIT_TIMEOUT = 30.0  # seconds the precompile waits for a verdict in the making
@@ -169,6 +172,7 @@ class PreverifiedVerdicts:
         if entry is None:
             return None
         self.hits += 1
+        log.info("EXECUTE verdict for input %s found pre-verified", keccak(data)[:8].hex())
         return entry.verdict
 
     def ready(self, data: bytes, vm_class: type) -> Preverification | None:
