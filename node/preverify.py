@@ -341,7 +341,7 @@ class Preverifier:
             self.precompile.verdicts.preverified = None
         self._extractor.shutdown(wait=False, cancel_futures=True)
         if self._owns_pool:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)  # running jobs: one verification each
 
 
 def start_preverifier(

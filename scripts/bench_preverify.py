@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             hits.append({"hits": pre.store.hits, "waited": pre.store.waited, **dict(pre.stats)})
             pre.close()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
         preverifier.close()
     if len(roots) != 1:
         raise SystemExit("the two builds ended at different state roots")

@@ -78,7 +78,7 @@ def pool():
     shared = warm.detach_pool()
     warm.close()
     yield shared
-    shared.shutdown(wait=False, cancel_futures=True)
+    shared.shutdown(wait=True, cancel_futures=True)
 
 
 def l1_tx(chain: Chain, key_index: int, data: bytes, to: bytes = EXECUTE_ADDRESS, nonce: int = 0):
