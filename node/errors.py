@@ -27,6 +27,7 @@ class TxRejection(Enum):
     INITCODE_TOO_LARGE = "max initcode size exceeded"
     WRONG_CHAIN_ID = "invalid chain id for signer"
     GAS_LIMIT = "exceeds block gas limit"
+    TX_GAS_LIMIT_CAP = "transaction gas limit too high"  # Osaka's EIP-7825 (geth's words)
     BLOCK_FULL = "block gas limit reached"
     TX_TYPE_NOT_SUPPORTED = "transaction type not supported"
     INVALID_SIGNATURE = "invalid sender"

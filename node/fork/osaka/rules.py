@@ -38,9 +38,8 @@ class TransactionGasCapExceeded(InvalidTransaction):
 
     def __init__(self, gas: int) -> None:
         super().__init__(
-            TxRejection.GAS_LIMIT,
-            f"transaction gas limit too high (cap: {MAX_TX_GAS}, tx: {gas}): "
-            "Osaka (EIP-7825) caps a transaction's gas at 2^24",
+            TxRejection.TX_GAS_LIMIT_CAP,
+            f"cap: {MAX_TX_GAS}, tx: {gas} (Osaka, EIP-7825, caps a transaction's gas at 2^24)",
         )
 
 
