@@ -528,3 +528,25 @@ def test_modexp_zero_length_base_to_the_zero_is_one(osaka_genesis):
     # a zero modulus gives zeros of its length; nothing at all for empty base and modulus
     assert call(chain, MODEXP_PROXY, word(1) + word(1) + word(2) + b"\x03\x02").output == bytes(2)
     assert call(chain, MODEXP_PROXY, word(0) + word(1) + word(0) + b"\x05").output == b""
+
+
+def test_the_eels_differential_emitter_runs(tmp_path):
+    """``scripts/diff_osaka_eels.py emit`` (the node's half; EELS's half needs its own venv)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "osaka.json"
+    proc = subprocess.run(
+        [sys.executable, "scripts/diff_osaka_eels.py", "emit", str(out), "--blocks", "2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert len(doc["blocks"]) == 2 and doc["genesis_header"]
+    assert doc["node_on_prague_twin_block"].startswith("invalid: transaction gas limit too high")
