@@ -70,10 +70,18 @@ teardown() {
   if [ -n "$STARTED_DOCKERD_PID" ]; then
     log "stopping the dockerd this run started (pid $STARTED_DOCKERD_PID)"
     as_root kill -TERM "$STARTED_DOCKERD_PID"
-    for _ in $(seq 1 60); do
-      kill -0 "$STARTED_DOCKERD_PID" 2>/dev/null || break
+    local state=""
+    for _ in $(seq 1 60); do # our child: gone, or a zombie left to reap
+      state=$(awk '{print $3}' "/proc/$STARTED_DOCKERD_PID/stat" 2>/dev/null || true)
+      [ -n "$state" ] && [ "$state" != Z ] || break
       sleep 0.5
     done
+    if [ -n "$state" ] && [ "$state" != Z ]; then
+      log "dockerd (pid $STARTED_DOCKERD_PID) still runs after 30 s"
+    else
+      wait "$STARTED_DOCKERD_PID" 2>/dev/null
+      log "dockerd stopped"
+    fi
   fi
   rm -rf "$WORK"
   log "total $(elapsed "$T0")s, $([ "$rc" -eq 0 ] && echo PASSED || echo FAILED)"
@@ -103,7 +111,12 @@ if docker info >/dev/null 2>&1; then
   log "a docker engine answers: using it"
 else
   log "starting dockerd (log: $WORK/dockerd.log)"
-  as_root dockerd >"$WORK/dockerd.log" 2>&1 &
+  # started directly (or by sudo, which passes SIGTERM on), so $! is the PID to stop
+  if [ "$EUID" -eq 0 ]; then
+    dockerd >"$WORK/dockerd.log" 2>&1 &
+  else
+    as_root dockerd >"$WORK/dockerd.log" 2>&1 &
+  fi
   STARTED_DOCKERD_PID=$!
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break
