@@ -18,7 +18,6 @@ from collections import OrderedDict
 
 import rlp
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
-from eth.rlp.accounts import Account
 from eth.vm.forks.cancun.constants import (
     BEACON_ROOTS_ADDRESS,
     BEACON_ROOTS_CONTRACT_CODE,
@@ -72,9 +71,28 @@ class SettledQueues:
         return known
 
 
-def _account(store: NodeStore, state_root: bytes, address: bytes) -> Account | None:
-    raw = get(store, state_root, keccak(address))
-    return rlp.decode(raw, sedes=Account) if raw else None
+class _Account:
+    """An account's four RLP fields as stored (nonce and balance left encoded)."""
+
+    __slots__ = ("nonce", "balance", "storage_root", "code_hash")
+
+    def __init__(self, fields: list[bytes]) -> None:
+        self.nonce, self.balance, self.storage_root, self.code_hash = fields
+
+    def with_storage_root(self, storage_root: bytes) -> bytes:
+        """The account's RLP with another storage root (byte for byte py-evm's)."""
+        return rlp.encode([self.nonce, self.balance, storage_root, self.code_hash])
+
+
+_HASHED_ADDRESSES: dict[bytes, bytes] = {}
+
+
+def _account(store: NodeStore, state_root: bytes, address: bytes) -> _Account | None:
+    key = _HASHED_ADDRESSES.get(address)
+    if key is None:
+        key = _HASHED_ADDRESSES[address] = keccak(address)
+    raw = get(store, state_root, key)
+    return _Account(rlp.decode(raw)) if raw else None
 
 
 def empty_block_post_root(
@@ -124,11 +142,7 @@ def empty_block_post_root(
         store,
         pre_state_root,
         {
-            keccak(BEACON_ROOTS_ADDRESS): rlp.encode(
-                Account(beacon.nonce, beacon.balance, beacon_root, beacon.code_hash)
-            ),
-            keccak(HISTORY_STORAGE_ADDRESS): rlp.encode(
-                Account(history.nonce, history.balance, history_root, history.code_hash)
-            ),
+            _HASHED_ADDRESSES[BEACON_ROOTS_ADDRESS]: beacon.with_storage_root(beacon_root),
+            _HASHED_ADDRESSES[HISTORY_STORAGE_ADDRESS]: history.with_storage_root(history_root),
         },
     )
