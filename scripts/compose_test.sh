@@ -111,6 +111,12 @@ if docker info >/dev/null 2>&1; then
   log "a docker engine answers: using it"
 else
   log "starting dockerd (log: $WORK/dockerd.log)"
+  # a pid file left by a dockerd that died without cleaning up stops a new one from starting
+  stale=$(cat /var/run/docker.pid 2>/dev/null || true)
+  if [ -n "$stale" ] && ! [ -d "/proc/$stale" ]; then
+    log "removing the stale /var/run/docker.pid ($stale)"
+    as_root rm -f /var/run/docker.pid
+  fi
   # started directly (or by sudo, which passes SIGTERM on), so $! is the PID to stop
   if [ "$EUID" -eq 0 ]; then
     dockerd >"$WORK/dockerd.log" 2>&1 &
@@ -264,6 +270,8 @@ status_field() { # the rollup's status (native-rollup status in the relayer cont
 
 phase_start up "l1, l2, relayer up -d, to healthy (L1 127.0.0.1:$L1_PORT, L2 127.0.0.1:$L2_PORT)"
 STACK_UP=1
+# what an interrupted earlier run of this project left (containers, network, volumes)
+"${COMPOSE[@]}" --profile demo down -v --remove-orphans >/dev/null 2>&1 || true
 "${COMPOSE[@]}" up -d --no-build l1 l2 relayer >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; exit 1; }
 wait_healthy 240 l1 l2 relayer
 log "L1 chain id $(rpc "$L1_PORT" eth_chainId), L2 chain id $(rpc "$L2_PORT" eth_chainId) on the published ports"
