@@ -194,9 +194,10 @@ def test_ci_installs_chromium_only_when_missing(tmp_path):
         "apt-get install -y chromium",
         "make lint",
         "make test",
+        "make compose-test",
     ]
     code, out = _ci_run_with_stubs(tmp_path / "b", root=True, sudo=False, chromium=True)
-    assert (code, out.splitlines()) == (0, ["make lint", "make test"]), out
+    assert (code, out.splitlines()) == (0, ["make lint", "make test", "make compose-test"]), out
     code, out = _ci_run_with_stubs(tmp_path / "c", root=False, sudo=True, chromium=False)
     assert code == 0, out
     assert out.splitlines()[:2] == [
