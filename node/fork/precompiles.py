@@ -6,8 +6,8 @@ table in its ``_precompiles`` attribute, as py-evm's own forks do. The tables:
 
 - ``PRAGUE_PRECOMPILES``: py-evm's Prague, untouched (pure Python; the reference the
   native curve precompiles are tested against);
-- ``DEVNET_PRECOMPILES``: Prague with the BN254 (0x06-0x08, ``node.fork.curves_bn254``) and
-  BLS12-381 (0x0b-0x11, ``node.fork.curves_bls12``) precompiles computed natively, with
+- ``DEVNET_PRECOMPILES``: Prague with MODEXP's output fixed (``modexp_prague``), the BN254
+  (0x06-0x08, ``node.fork.curves_bn254``) and BLS12-381 (0x0b-0x11, ``node.fork.curves_bls12``) precompiles computed natively, with
   the same input rules and gas; the devnet's Prague and the L2 run it, and so does
   EXECUTE's re-execution;
 - the L1 adds EXECUTE at 0x0101 to it (``node.fork.l1.L1_PRECOMPILES``).
@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from eth._utils.address import force_bytes_to_address
 from eth.abc import ComputationAPI
+from eth.precompiles.modexp import extract_lengths
+from eth.vm.forks.berlin.computation import _compute_modexp_gas_fee_eip_2565
 from eth.vm.forks.prague.computation import PragueComputation
 
 from node.fork.curves_bls12 import BLS12_PRECOMPILES
@@ -35,9 +38,26 @@ NATIVE_CURVE_PRECOMPILES: Mapping[bytes, Precompile] = {
     **BLS12_PRECOMPILES,
 }
 
+MODEXP_ADDRESS = force_bytes_to_address(b"\x05")
+
+
+def modexp_prague(computation: ComputationAPI) -> ComputationAPI:
+    """MODEXP with Prague's gas (EIP-2565) and its output as the execution specs and geth
+    compute it: py-evm's answers 0 for an empty base with exponent 0, where 0 ** 0 is 1.
+    Consensus-relevant twice: in the devnet's Prague blocks and in EXECUTE's re-execution
+    of Prague L2 blocks."""
+    from node.fork.osaka.precompiles import modexp_output  # the rule both forks share
+
+    data = computation.msg.data_as_bytes
+    computation.consume_gas(_compute_modexp_gas_fee_eip_2565(data), reason="MODEXP Precompile")
+    computation.output = modexp_output(data, *extract_lengths(data))
+    return computation
+
+
 DEVNET_PRECOMPILES: Mapping[bytes, Precompile] = {
     **PRAGUE_PRECOMPILES,
     **NATIVE_CURVE_PRECOMPILES,
+    MODEXP_ADDRESS: modexp_prague,
 }
 
 
