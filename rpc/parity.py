@@ -256,6 +256,13 @@ def _addresses(value: Any, what: str) -> frozenset[bytes]:
     return frozenset(parse.address(v, f"{what}[{i}]") for i, v in enumerate(value))
 
 
+def _given(value: dict[str, Any], key: str, default: Any) -> Any:
+    """A filter field, ``default`` only when absent or null (``""``, ``{}``, ``false`` are
+    refused by its parser, not read as "no filter")."""
+    field = value.get(key)
+    return default if field is None else field
+
+
 def _filter(devnet: Devnet, value: Any, what: str) -> parity.TraceFilter:
     """reth's ``TraceFilter``: unknown keys are refused; blocks default to 0 and latest."""
     if not isinstance(value, dict):
@@ -286,17 +293,17 @@ def _filter(devnet: Devnet, value: Any, what: str) -> parity.TraceFilter:
     if last > head:
         raise InvalidParams(f"{what}.toBlock: block {last} is past the head ({head})")
     mode = value.get("mode")
-    if mode is not None and mode not in FILTER_MODES:
+    if mode is not None and (not isinstance(mode, str) or mode not in FILTER_MODES):
         raise InvalidParams(f'{what}.mode: expected "union" or "intersection"')
     count = value.get("count")
     try:
         return parity.TraceFilter(
             first=first,
             last=last,
-            senders=_addresses(value.get("fromAddress") or [], f"{what}.fromAddress"),
-            recipients=_addresses(value.get("toAddress") or [], f"{what}.toAddress"),
+            senders=_addresses(_given(value, "fromAddress", []), f"{what}.fromAddress"),
+            recipients=_addresses(_given(value, "toAddress", []), f"{what}.toAddress"),
             intersection=FILTER_MODES.get(mode or "union", False),
-            after=_number(value.get("after") or 0, f"{what}.after"),
+            after=_number(_given(value, "after", 0), f"{what}.after"),
             count=None if count is None else _number(count, f"{what}.count"),
         )
     except InvalidInput as exc:
