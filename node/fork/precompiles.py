@@ -7,8 +7,9 @@ table in its ``_precompiles`` attribute, as py-evm's own forks do. The tables:
 - ``PRAGUE_PRECOMPILES``: py-evm's Prague, untouched (pure Python; the reference the
   native curve precompiles are tested against);
 - ``DEVNET_PRECOMPILES``: Prague with MODEXP's output fixed (``modexp_prague``), the BN254
-  (0x06-0x08, ``node.fork.curves_bn254``) and BLS12-381 (0x0b-0x11, ``node.fork.curves_bls12``) precompiles computed natively, with
-  the same input rules and gas; the devnet's Prague and the L2 run it, and so does
+  (0x06-0x08, ``node.fork.curves_bn254``) and BLS12-381 (0x0b-0x11,
+  ``node.fork.curves_bls12``) precompiles computed natively, with the same input rules and
+  gas; the devnet's Prague and the L2 run it, and so does
   EXECUTE's re-execution;
 - the L1 adds EXECUTE at 0x0101 to it (``node.fork.l1.L1_PRECOMPILES``).
 
