@@ -67,6 +67,7 @@ class Deadline:
     """
 
     __slots__ = ("seconds", "timeout_error", "expires_at", "_abort_error", "_classes")
+    inline = False  # an ``InlineSlice`` also refuses precompiles
 
     def __init__(self, seconds: float, timeout_error: Exception | None = None) -> None:
         self.seconds = seconds
@@ -99,8 +100,13 @@ class Deadline:
             return fn(*args, **kwargs)
 
     def install(self, state: Any) -> None:
-        """Make ``state`` (a throw-away simulation state) check this deadline."""
-        state.computation_class = self.computation_class(state.computation_class)
+        """Make ``state`` (a throw-away simulation state) check this deadline: its computation
+        class becomes the shared interruptible variant of its own (made once per class, not
+        per call), which reads the deadline to check from the state."""
+        state.simulation_deadline = self
+        base = state.computation_class
+        derived = state.computation_class = interruptible_class(base)
+        self._classes[base] = derived  # what it runs under (a running simulation has one)
 
     def computation_class(self, base: type) -> type:
         """``base`` (a fork's computation class, maybe traced) checking this deadline."""
@@ -108,6 +114,86 @@ class Deadline:
         if derived is None:
             derived = self._classes[base] = _interruptible(base, self.check)
         return derived
+
+
+class _NoDeadline:
+    """What a reused state checks when its current run has no deadline."""
+
+    __slots__ = ()
+
+    def check(self) -> None:
+        return None
+
+
+NO_DEADLINE = _NoDeadline()
+MAX_SHARED_CLASSES = 64  # interruptible variants kept (forks, traced and logging variants)
+_shared_classes: dict[type, type] = {}
+
+
+def interruptible_class(base: type) -> type:
+    """``base`` checking the deadline its state carries (``state.simulation_deadline``, set
+    by ``Deadline.install``). One class per ``base``, kept in a bounded table: a derived class
+    costs more to make (about a tenth of a short ``eth_call``) than the call itself runs."""
+    if getattr(base, "checks_state_deadline", False):
+        return base  # already checking (a state reused for another call)
+    derived = _shared_classes.get(base)
+    if derived is None:
+        if len(_shared_classes) >= MAX_SHARED_CLASSES:
+            _shared_classes.clear()  # bounded; the classes in use stay referenced by states
+        derived = _shared_classes[base] = _state_interruptible(base)
+    return derived
+
+
+def _state_interruptible(base: type) -> type:
+    opcodes = dict(base.opcodes)
+    for value in CHECKED_OPCODES:
+        opcodes[value] = _state_checked_opcode(base.opcodes[value])
+
+    class InterruptibleComputation(base):  # type: ignore[misc, valid-type]
+        checks_state_deadline = True
+
+        @classmethod
+        def apply_message(cls, state, message, transaction_context, parent_computation=None):
+            deadline = state.simulation_deadline
+            deadline.check()
+            if deadline.inline and message.code_address in cls._precompiles:
+                raise Interrupted(MovedToThread("a precompile"))
+            return super().apply_message(state, message, transaction_context, parent_computation)
+
+    InterruptibleComputation.opcodes = opcodes
+    InterruptibleComputation.__name__ = f"Interruptible{base.__name__}"
+    InterruptibleComputation.__qualname__ = InterruptibleComputation.__name__
+    return InterruptibleComputation
+
+
+class MovedToThread(Exception):  # noqa: N818 - a signal to the caller, never to a user
+    """An ``InlineSlice`` ran out: run the simulation again, on a simulator thread."""
+
+
+class InlineSlice(Deadline):
+    """A first attempt at a simulation on the event loop's own thread, for at most
+    ``seconds`` (and never past ``parent``): a short ``eth_call`` is answered without the two
+    thread switches a simulator thread costs (on a busy machine more than the call itself).
+    A precompile (a pairing or an EXECUTE re-execution runs long without a check) and running
+    out of time both end it with ``MovedToThread``; the caller then runs the whole
+    simulation again on a simulator thread under ``parent``. Nothing is committed by a
+    simulation, so the second run sees what the first saw."""
+
+    __slots__ = ()
+    inline = True
+
+    def __init__(self, parent: Deadline, seconds: float) -> None:
+        super().__init__(seconds, MovedToThread("the inline slice"))
+        self.expires_at = min(self.expires_at, parent.expires_at)
+
+
+def _state_checked_opcode(fn: Any) -> Callable[..., None]:
+    def opcode(computation: Any) -> None:
+        computation.state.simulation_deadline.check()
+        fn(computation=computation)
+
+    opcode.mnemonic = getattr(fn, "mnemonic", None)  # type: ignore[attr-defined]
+    return opcode
 
 
 def _interruptible(base: type, check: Callable[[], None]) -> type:

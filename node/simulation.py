@@ -19,9 +19,10 @@ from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 
 from node.errors import ExecutionHalted, ExecutionReverted, InvalidTransaction, TxRejection
-from node.interrupt import Deadline
+from node.interrupt import NO_DEADLINE, Deadline
 from node.receipts import contract_address, effective_gas_price
 from node.revert import decode_revert_reason
+from node.warm_state import reset_transient_storage, warm_states
 
 if TYPE_CHECKING:
     from node.chain import Chain
@@ -168,6 +169,29 @@ def call(
     (``Deadline.run`` turns the interruption into its error)."""
     costless = request.max_fee_per_gas is None
     state_root = chain.state_root_after(header)
+    if (
+        accessed is None
+        and prepare is None
+        and not request.state_overrides
+        and request.block_override is None
+    ):
+        # A plain call: on a warm state of this block (checkpoint, run, discard).
+        head = chain.head
+        key = (header.hash, state_root, head.hash, costless)
+
+        def build() -> StateAPI:
+            return chain.vm_factory.simulation_state(header, state_root, head, costless)
+
+        def reset(state: StateAPI) -> None:
+            reset_transient_storage(state)
+            chain.vm_factory.class_at(header.timestamp).prepare_simulation_state(state, head)
+            if deadline is not None:
+                deadline.install(state)
+            else:
+                state.simulation_deadline = NO_DEADLINE
+
+        with warm_states(chain).use(key, build, reset) as state:
+            return _run_call(chain, state, request, header, costless, gas_cap)
     header = _override_header(header, request.block_override)
     state = chain.vm_factory.simulation_state(header, state_root, chain.head, costless)
     if prepare is not None:
@@ -178,6 +202,18 @@ def call(
         override_account(state, address, override)
     if accessed is not None:
         accessed.attach(state)
+    return _run_call(chain, state, request, header, costless, gas_cap)
+
+
+def _run_call(
+    chain: Chain,
+    state: StateAPI,
+    request: CallRequest,
+    header: BlockHeaderAPI,
+    costless: bool,
+    gas_cap: int,
+) -> CallResult:
+    """The spoofed transaction of ``request`` on ``state`` (prepared by ``call``)."""
     gas = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
     max_fee = request.max_fee_per_gas or 0
     tip = request.max_priority_fee_per_gas

@@ -20,13 +20,16 @@ from eth.abc import BlockHeaderAPI
 from node import tracing
 from node.chain import Chain
 from node.errors import SimulationAborted, SimulatorBusy
-from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline
+from node.interrupt import RPC_EVM_TIMEOUT, TRACE_TIMEOUT, Deadline, InlineSlice, MovedToThread
 from node.simulate_v1 import SimulatedBlock, SimulateRequest, simulate
 from node.simulation import RPC_GAS_CAP, BlockOverride, CallRequest, CallResult
 
 # Simulations run on a few threads: with the GIL they share one core, but a short eth_call
 # is answered while a long trace runs instead of waiting up to its whole deadline.
 SIMULATOR_THREADS = 2
+# A plain eth_call/estimate/access list first runs on the event loop for at most this long
+# (no precompile), then, if unfinished, again on a simulator thread (node.interrupt.InlineSlice).
+INLINE_SLICE_S = 0.005
 MAX_WAITING_SIMULATIONS = 64  # beyond the running ones; more is refused, not queued
 
 
@@ -87,6 +90,18 @@ class Simulations:
             else:
                 future.add_done_callback(lambda _: self._simulations.pop(deadline, None))
 
+    async def _simulate_short(self, deadline: Deadline, fn, *args, **kwargs):
+        """``_simulate``, tried first inline for ``INLINE_SLICE_S`` (``InlineSlice``): only
+        for functions whose every run installs its deadline on its state
+        (``node.simulation``'s call, estimate and access list)."""
+        if not self._stopping and INLINE_SLICE_S > 0:
+            inline = InlineSlice(deadline, INLINE_SLICE_S)
+            try:
+                return inline.run(fn, *args, deadline=inline, **kwargs)
+            except MovedToThread:
+                pass
+        return await self._simulate(deadline, fn, *args, **kwargs)
+
     def _call_deadline(self) -> Deadline:
         return Deadline(self.limits.timeout)
 
@@ -118,7 +133,7 @@ class Simulations:
         return replace(request, block_override=replace(override, gas_limit=limit))
 
     async def call(self, request: CallRequest, header: BlockHeaderAPI) -> CallResult:
-        return await self._simulate(
+        return await self._simulate_short(
             self._call_deadline(),
             self.chain_at(header).call,
             self._with_block_gas_limit(request, header),
@@ -127,7 +142,7 @@ class Simulations:
         )
 
     async def create_access_list(self, request: CallRequest, header: BlockHeaderAPI):
-        return await self._simulate(
+        return await self._simulate_short(
             self._call_deadline(),
             self.chain_at(header).create_access_list,
             self._with_block_gas_limit(request, header),
@@ -136,7 +151,7 @@ class Simulations:
         )
 
     async def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
-        return await self._simulate(
+        return await self._simulate_short(
             self._call_deadline(),
             self.chain_at(header).estimate_gas,
             self._with_block_gas_limit(request, header),

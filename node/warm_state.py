@@ -1,0 +1,95 @@
+"""Warm simulation states: one ``eth_call`` after another on the same block reuses a state.
+
+Building a simulation state and reading the accounts a call touches through a cold state
+(trie walks, key hashing, account decoding, storage tries opened) cost more than a short call
+runs. A warm state is kept per (chain, block, state root, head, costless) and used the way
+py-evm runs a nested call: checkpoint, run, discard. The discard rolls back every account,
+storage and warm-access change (py-evm's journals); what survives is only read caches of the
+same immutable state root, so the next call sees exactly what a fresh state would show.
+Transient storage and the fork's per-call preparation (``prepare_simulation_state``) are
+reset before each use.
+
+Only plain calls take this path: a call with state or block overrides, an access recorder or
+a tracer's ``prepare`` builds its own state as before. A state whose run raised is dropped,
+never reused. Everything is bounded: a few keys, a few idle states per key (one per simulator
+thread), and each state is dropped after ``MAX_USES`` runs (its read caches grow with the
+distinct accounts and slots read).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+MAX_KEYS = 4  # distinct (block, root, head, costless) kept warm
+MAX_IDLE_PER_KEY = 2  # idle states per key (the node has 2 simulator threads)
+MAX_USES = 500  # runs of one state before it is dropped (bounds its read caches)
+
+
+class WarmStates:
+    """Idle warm states by key; a state is handed to one thread at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[tuple, list[list[Any]]] = OrderedDict()
+
+    def _take(self, key: tuple) -> list[Any] | None:
+        with self._lock:
+            states = self._idle.get(key)
+            if states:
+                self._idle.move_to_end(key)
+                return states.pop()
+            return None
+
+    def _give_back(self, key: tuple, entry: list[Any]) -> None:
+        with self._lock:
+            states = self._idle.get(key)
+            if states is None:
+                states = self._idle[key] = []
+                while len(self._idle) > MAX_KEYS:
+                    self._idle.popitem(last=False)
+            if len(states) < MAX_IDLE_PER_KEY:
+                states.append(entry)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return sum(len(states) for states in self._idle.values())
+
+    @contextmanager
+    def use(self, key: tuple, build: Callable[[], Any], reset: Callable[[Any], None]) -> Iterator:
+        """A state for ``key`` (an idle one or ``build()``), reset by ``reset`` and
+        checkpointed; after the block it is rolled back and kept, unless the block raised."""
+        entry = self._take(key)
+        if entry is None:
+            entry = [build(), 0]
+        state = entry[0]
+        reset(state)
+        snapshot = state.snapshot()
+        yield state  # an exception leaves here: the state is dropped
+        state.revert(snapshot)
+        entry[1] += 1
+        if entry[1] < MAX_USES:
+            self._give_back(key, entry)
+
+
+_by_chain: weakref.WeakKeyDictionary[Any, WarmStates] = weakref.WeakKeyDictionary()
+_by_chain_lock = threading.Lock()
+
+
+def warm_states(chain: Any) -> WarmStates:
+    """The warm states of ``chain`` (made on first use)."""
+    with _by_chain_lock:
+        states = _by_chain.get(chain)
+        if states is None:
+            states = _by_chain[chain] = WarmStates()
+        return states
+
+
+def reset_transient_storage(state: Any) -> None:
+    """EIP-1153 storage lasts one transaction: a reused state starts without it."""
+    if getattr(state, "_transient_storage", None) is not None:
+        state._transient_storage = None
