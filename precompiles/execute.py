@@ -165,6 +165,8 @@ class VerdictCache:
         self.hits = 0
         # Verdicts worked out ahead of the block (node.preverify), asked on a miss.
         self.preverified: PreverifiedVerdicts | None = None
+        # The chain's verifiers (precompiles.verifiers.VerifierSet); None: py-evm alone.
+        self.verifiers = None
 
     def preverified_total_gas(self, data: bytes, vm_class: type) -> int | None | object:
         """The transactions' total gas a pre-verification of exactly ``data`` under
@@ -191,7 +193,10 @@ class VerdictCache:
         if self.preverified is not None:
             verdict = self.preverified.lookup(data, vm_class)
         if verdict is None:
-            verdict = verify(inp, vm_class, transactions)
+            if self.verifiers is None:
+                verdict = verify(inp, vm_class, transactions)
+            else:
+                verdict = self.verifiers.verify(inp, vm_class, transactions)
         self._entries[key] = verdict
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)

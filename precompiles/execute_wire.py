@@ -67,6 +67,7 @@ class Reason(IntEnum):
     RECEIPTS_ROOT = 9
     POST_STATE_ROOT = 10
     EXECUTION_REQUESTS = 11
+    VERIFIERS_DISAGREE = 12  # NR-EXECUTE v1.2, mode "all"
 
     @property
     def description(self) -> str:
@@ -86,6 +87,7 @@ REASON_DESCRIPTIONS = {
     Reason.RECEIPTS_ROOT: "receipts root",
     Reason.POST_STATE_ROOT: "post-state root",
     Reason.EXECUTION_REQUESTS: "execution requests",
+    Reason.VERIFIERS_DISAGREE: "verifiers disagree",
 }
 
 

@@ -51,7 +51,7 @@ def test_address_gas_and_reasons():
     assert EXECUTE_ADDRESS == (0x0101).to_bytes(20, "big")
     assert execute_gas_cost(0) == 100_000
     assert execute_gas_cost(1) == execute_gas_cost(32) == 100_006
-    assert [int(r) for r in Reason] == list(range(1, 12))
+    assert [int(r) for r in Reason] == list(range(1, 13))
     assert Reason.POST_STATE_ROOT.description == describe_reason(10) == "post-state root"
     assert describe_reason(99) == "?"
 
