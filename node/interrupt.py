@@ -120,6 +120,7 @@ class _NoDeadline:
     """What a reused state checks when its current run has no deadline."""
 
     __slots__ = ()
+    inline = False
 
     def check(self) -> None:
         return None

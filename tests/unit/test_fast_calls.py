@@ -61,6 +61,15 @@ def test_each_warm_call_sees_the_blocks_state_as_a_fresh_one_would(chain):
     assert warm_state.warm_states(chain).idle_count() == 1  # one state, reused
 
 
+def test_a_state_used_with_a_deadline_serves_a_call_without_one(chain):
+    request = CallRequest(sender=SENDER, to=WRITER)
+    deadline = Deadline(5)
+    assert deadline.run(chain.call, request, chain.head, deadline=deadline).output == both(1, 1)
+    assert warm_state.warm_states(chain).idle_count() == 1
+    assert chain.call(request, chain.head).output == both(1, 1)
+    assert warm_state.warm_states(chain).idle_count() == 1
+
+
 def test_a_value_transfer_is_rolled_back_before_the_next_call(chain):
     paid = chain.call(CallRequest(sender=SENDER, to=WRITER, value=5), chain.head)
     assert paid.error is None
