@@ -96,9 +96,11 @@ class RandomTxs:
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
         rng = self.rng
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = ec.derive_private_key(rng.randrange(1, P256_N), ec.SECP256R1())
         message = rng.randbytes(8)
-        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        # RFC 6979: the blocks are a function of the seed.
+        ecdsa = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+        r, s = decode_dss_signature(key.sign(message, ecdsa))
         numbers = key.public_key().public_numbers()
         h = hashlib.sha256(message).digest()
         if kind is None:  # valid, high s, wrong hash, r = 0, one byte short
@@ -114,11 +116,14 @@ class RandomTxs:
         return b"".join(map(word, lengths)) + self.rng.randbytes(sum(lengths))
 
     def features(self) -> list[SignedTransactionAPI]:
-        """One of each: CLZ of 1, P256VERIFY valid, MODEXP at and past the 1024-byte bound,
-        transfers at 2^24 and at 2^24 + 1 gas."""
+        """One of each: MODEXP of an empty base and exponent (0 ** 0 = 1), CLZ of 1,
+        P256VERIFY valid, MODEXP at and past the 1024-byte bound, transfers at 2^24 and at
+        2^24 + 1 gas."""
         modexp_at = b"".join(map(word, (1, 1, 1024))) + b"\x03\x05" + b"\xff" * 1024
         modexp_past = b"".join(map(word, (1, 1, 1025))) + b"\x03\x05" + b"\xff" * 1025
+        zero_to_the_zero = b"".join(map(word, (0, 0, 1))) + b"\x07"  # an empty base: 1
         return [
+            self.sign(0, MODEXP_CONTRACT, zero_to_the_zero, 100_000),
             self.sign(0, CLZ_CONTRACT, word(1), 100_000),
             self.sign(0, P256_CONTRACT, self.p256_input(kind=0), 200_000),
             self.sign(0, MODEXP_CONTRACT, modexp_at, 1_000_000),

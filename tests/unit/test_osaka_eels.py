@@ -105,7 +105,7 @@ def test_the_blocks_use_every_osaka_feature(run):
         for tx, receipt in zip(first.block.transactions, first.receipts, strict=True)
         if tx.to == MODEXP_CONTRACT
     ]
-    assert modexp == [(32 * 3 + 2 + 1024, 1), (32 * 3 + 2 + 1025, 0)]
+    assert modexp == [(32 * 3 + 1, 1), (32 * 3 + 2 + 1024, 1), (32 * 3 + 2 + 1025, 0)]
     assert run.chain.storage(MODEXP_CONTRACT, 0x1000, first.block.header) == 1
 
 
