@@ -12,8 +12,8 @@ reset before each use.
 Only plain calls take this path: a call with state or block overrides, an access recorder or
 a tracer's ``prepare`` builds its own state as before. A state whose run raised is dropped,
 never reused. Everything is bounded: a few keys, a few idle states per key (one per simulator
-thread), and each state is dropped after ``MAX_USES`` runs (its read caches grow with the
-distinct accounts and slots read).
+thread), and each state is dropped after ``MAX_USES`` runs or once its unbounded read caches
+(storage opened per account, accessed accounts and code) pass ``MAX_CACHED_ACCOUNTS``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from typing import Any
 MAX_KEYS = 4  # distinct (block, root, head, costless) kept warm
 MAX_IDLE_PER_KEY = 2  # idle states per key (the node has 2 simulator threads)
 MAX_USES = 500  # runs of one state before it is dropped (bounds its read caches)
+# A state that has opened more accounts' storage than this, or recorded more accessed accounts
+# or analysed more code, is dropped after its run (one call may touch thousands).
+MAX_CACHED_ACCOUNTS = 1000
 
 
 class WarmStates:
@@ -72,7 +75,7 @@ class WarmStates:
         yield state  # an exception leaves here: the state is dropped
         state.revert(snapshot)
         entry[1] += 1
-        if entry[1] < MAX_USES:
+        if entry[1] < MAX_USES and not too_big(state):
             self._give_back(key, entry)
 
 
@@ -87,6 +90,19 @@ def warm_states(chain: Any) -> WarmStates:
         if states is None:
             states = _by_chain[chain] = WarmStates()
         return states
+
+
+def too_big(state: Any) -> bool:
+    """Whether ``state``'s read caches passed ``MAX_CACHED_ACCOUNTS`` (py-evm's account and
+    storage caches are bounded LRUs; these are the parts that are not)."""
+    db = state._account_db
+    sizes = (
+        len(getattr(db, "_account_stores", ())),
+        len(getattr(db, "_accessed_accounts", ())),
+        len(getattr(db, "_accessed_bytecodes", ())),
+        len(state.__dict__.get("_jump_analyses", ())),
+    )
+    return max(sizes) > MAX_CACHED_ACCOUNTS
 
 
 def reset_transient_storage(state: Any) -> None:

@@ -107,6 +107,16 @@ def test_warm_states_are_bounded(chain, monkeypatch):
     assert calls.idle_count() <= warm_state.MAX_KEYS * warm_state.MAX_IDLE_PER_KEY
 
 
+def test_a_state_that_read_too_many_accounts_is_dropped(chain, monkeypatch):
+    calls = warm_state.warm_states(chain)
+    request = CallRequest(sender=SENDER, to=BALANCE_OF_WRITER)
+    chain.call(request, chain.head)
+    assert calls.idle_count() == 1
+    monkeypatch.setattr(warm_state, "MAX_CACHED_ACCOUNTS", 1)  # sender, target, writer...
+    chain.call(request, chain.head)
+    assert calls.idle_count() == 0
+
+
 def test_one_interruptible_class_per_fork_class_and_it_still_stops_loops(chain):
     first, second = Deadline(5), Deadline(5)
     request = CallRequest(sender=SENDER, to=WRITER)
