@@ -3,7 +3,10 @@
 
 Each runs on a small pool of simulator threads, under a gas cap and a wall-clock deadline that
 interrupts the EVM (``node.interrupt``), so one endless call never holds the node; a bounded
-number may wait for a thread, more are refused. Mixed into ``node.devnet.Devnet``, which
+number may wait for a thread, more are refused. A plain ``eth_call``, ``eth_estimateGas`` or
+``eth_createAccessList`` is first tried on the event loop itself for ``INLINE_SLICE_S`` (no
+precompile allowed there): a short one is answered without two thread switches, a longer one
+starts again on a simulator thread. Mixed into ``node.devnet.Devnet``, which
 provides ``chain``, ``limits`` and the simulator thread pool.
 """
 
