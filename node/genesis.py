@@ -85,6 +85,9 @@ class Genesis:
     record_witnesses: bool | None = None
     # Which fork runs when (``config.pragueTime``/``config.osakaTime``, ``--hardfork``).
     fork_schedule: ForkSchedule = field(default_factory=ForkSchedule)
+    # EXECUTE's verifiers and their mode (``config.executeVerifiers``, NR-EXECUTE v1.2).
+    execute_verifiers: tuple[str, ...] = ("pyevm",)
+    execute_verifier_mode: str = "all"
 
     def with_overrides(self, **changes: Any) -> Genesis:
         return replace(self, **changes)
@@ -101,6 +104,12 @@ class Genesis:
             raise GenesisError("the delayed state root is an L1 feature (EXECUTE enabled)")
         if self.gas_limit < 5000:
             raise GenesisError("gas limit must be at least 5000")
+        from precompiles.verifiers.policy import check_verifier_config
+
+        try:
+            check_verifier_config(self.execute_verifiers, self.execute_verifier_mode)
+        except ValueError as exc:
+            raise GenesisError(str(exc)) from None
         if self.fork_schedule.prague_time > self.timestamp:
             raise GenesisError(
                 f"config.pragueTime {self.fork_schedule.prague_time} is after the genesis "
@@ -254,7 +263,12 @@ def parse_genesis(doc: dict[str, Any], name: str = "devnet") -> Genesis:
             "genesis lacks Prague system contract code at "
             + ", ".join("0x" + a.hex() for a in missing)
         )
+    verifiers = config.get("executeVerifiers") or {}
+    if not isinstance(verifiers, dict) or not isinstance(verifiers.get("verifiers", []), list):
+        raise GenesisError('config.executeVerifiers must be {"verifiers": [...], "mode": ...}')
     return Genesis(
+        execute_verifiers=tuple(str(v) for v in verifiers.get("verifiers", ["pyevm"])),
+        execute_verifier_mode=str(verifiers.get("mode", "all")),
         fork_schedule=parse_fork_schedule(config),
         chain_id=_int(config.get("chainId", 31337), "config.chainId"),
         gas_limit=_int(doc.get("gasLimit", 30_000_000), "gasLimit"),

@@ -93,10 +93,11 @@ def _worker_ready(pause: float) -> int:
     return os.getpid()
 
 
-def _worker_verify(data: bytes, rules: str):
+def _worker_verify(data: bytes, rules: str, verifiers: tuple[str, str] | None = None):
     """(verdict, the sum of the L2 transactions' gas limits) for ``data`` under ``rules``,
     what the precompile would work out inline; then the job's CPU seconds and the worker's
-    PID (accounting)."""
+    PID (accounting). With a verifier set (names, mode), the verdict is each verifier's
+    (verdicts, seconds): the node decides (``VerifierSet.decide``)."""
     from precompiles.execute import decoded_transactions, total_transaction_gas, verify
     from precompiles.execute_wire import decode_execute_input
 
@@ -104,7 +105,13 @@ def _worker_verify(data: bytes, rules: str):
     vm_class = resolve_rules(rules)
     inp = decode_execute_input(data)
     transactions = decoded_transactions(inp.transactions, vm_class)
-    verdict = verify(inp, vm_class, transactions)
+    if verifiers is None:
+        verdict = verify(inp, vm_class, transactions)
+    else:
+        from precompiles.verifiers import VerifierSet
+
+        names, mode = verifiers
+        verdict = VerifierSet.named(names.split(","), mode).run_each(inp, vm_class, transactions)
     cpu = time.process_time() - started
     return verdict, total_transaction_gas(transactions), cpu, os.getpid()
 
@@ -278,7 +285,12 @@ class Preverifier:
             self._release()
             return False
         try:
-            future = pool.submit(_worker_verify, data, rules)
+            chosen = self.precompile.verdicts.verifiers
+            if chosen is None:
+                future = pool.submit(_worker_verify, data, rules)
+            else:
+                names = (",".join(chosen.names), chosen.mode)
+                future = pool.submit(_worker_verify, data, rules, names)
         except (BrokenProcessPool, RuntimeError):
             self._release()
             self.store.fail(entry)
@@ -304,6 +316,10 @@ class Preverifier:
             self.stats["verified"] += 1
             verdict, total_gas, cpu, pid = future.result()
             self.worker_cpu[pid] += cpu
+            if isinstance(verdict, tuple):  # each verifier's: the chain's policy decides
+                verdict = self.precompile.verdicts.verifiers.decide(
+                    decode_execute_input(entry.data), *verdict
+                )
             self.store.fulfil(entry, verdict, total_gas)
             log.info(
                 "pre-verified EXECUTE input %s (%d bytes) in worker %d, %.3f s CPU: %s",

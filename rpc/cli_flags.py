@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         "config.pragueTime/osakaTime schedule; the shipped genesis files run osaka)",
     )
     p.add_argument(
+        "--execute-verifiers",
+        help="EXECUTE's verifiers, comma separated: pyevm (default) or pyevm,eels "
+        "(NR-EXECUTE v1.2; overrides the genesis config.executeVerifiers for a new chain)",
+    )
+    p.add_argument(
+        "--execute-verifier-mode",
+        choices=("all", "shadow"),
+        help="all: a block is valid only if every verifier agrees (else reason 12); "
+        "shadow: py-evm decides, disagreements are reported (default all)",
+    )
+    p.add_argument(
         "--accounts",
         "-a",
         type=int,

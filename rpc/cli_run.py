@@ -29,6 +29,7 @@ from node.statefile import (
     write_state_file,
 )
 from node.storage import open_database
+from precompiles.verifiers.policy import check_stored_verifiers
 from rpc.auth import JwtSecretError, load_or_create_secret
 from rpc.cli_flags import edge_settings, jwt_secret_path, pool_limits, simulation_limits
 from rpc.dashboard import DashboardSettings
@@ -55,6 +56,12 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         overrides["chain_id"] = args.chain_id
     if getattr(args, "hardfork", None) is not None:
         overrides["fork_schedule"] = ForkSchedule.pinned(args.hardfork)
+    if getattr(args, "execute_verifiers", None) is not None:
+        overrides["execute_verifiers"] = tuple(
+            n.strip() for n in args.execute_verifiers.split(",") if n.strip()
+        )
+    if getattr(args, "execute_verifier_mode", None) is not None:
+        overrides["execute_verifier_mode"] = args.execute_verifier_mode
     if args.gas_limit is not None:
         overrides["gas_limit"] = args.gas_limit
     if args.base_fee is not None:
@@ -102,6 +109,12 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
                 db[key] = value
     chain = Chain(genesis, db)
     check_stored_schedule(db, genesis.fork_schedule)  # a resumed chain keeps its forks
+    try:  # and its EXECUTE verifiers
+        check_stored_verifiers(
+            db, genesis.execute_verifiers, genesis.execute_verifier_mode, chain.reopened
+        )
+    except ValueError as exc:
+        raise GenesisError(str(exc)) from None
     if chain.reopened:
         log.info("resuming the chain in %s at block %d", args.data_dir, chain.head.block_number)
     return Devnet(

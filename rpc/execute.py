@@ -4,6 +4,7 @@
 - ``execute_baseFee``: the execute base fee per gas of the pending block.
 - ``execute_feeHistory(blockCount, newestBlock)``: like ``eth_feeHistory`` for execute gas.
 - ``execute_transactionStatus(hash)``: mined, pending, deferred (with the reason), unknown.
+- ``execute_disagreements``: the EXECUTE verifiers, their times, and their disagreements.
 """
 
 from __future__ import annotations
@@ -86,3 +87,47 @@ async def transaction_status(devnet: Devnet, params_: Any) -> dict[str, Any]:
     if pooled.last_error:
         return {"status": "deferred", "reason": pooled.last_error}
     return {"status": "pending"}
+
+
+def _verifiers(devnet: Devnet):
+    """The chain's EXECUTE verifier set (``precompiles.verifiers.VerifierSet``), or None when
+    py-evm verifies alone."""
+    table = devnet.vm_class.get_state_class().computation_class._precompiles
+    precompile = table.get(EXECUTE_ADDRESS)
+    return getattr(getattr(precompile, "verdicts", None), "verifiers", None)
+
+
+def _hex(value: Any) -> Any:
+    return "0x" + value.hex() if isinstance(value, bytes) else value
+
+
+@execute.method("execute_disagreements")
+async def disagreements(devnet: Devnet, _: Any) -> dict[str, Any]:
+    """NR-EXECUTE v1.2: the chain's verifiers and mode, each verifier's calls and time, and
+    the latest disagreements between verifiers (both verdicts, and what was decided)."""
+    genesis = devnet.genesis
+    _vm(devnet)
+    verifiers = _verifiers(devnet)
+    out: dict[str, Any] = {
+        "verifiers": list(genesis.execute_verifiers),
+        "mode": genesis.execute_verifier_mode,
+        "count": 0,
+        "disagreements": [],
+        "timings": {},
+    }
+    if verifiers is None:
+        return out
+    out["count"] = verifiers.disagreement_count
+    out["timings"] = {
+        name: {"calls": t["calls"], "seconds": round(t["seconds"], 6)}
+        for name, t in verifiers.timings().items()
+    }
+    for item in list(verifiers.disagreements):
+        record = item.as_dict()
+        record["inputHash"] = _hex(record["inputHash"])
+        record["verdicts"] = {
+            name: {k: _hex(v) for k, v in verdict.items()}
+            for name, verdict in record["verdicts"].items()
+        }
+        out["disagreements"].append(record)
+    return out

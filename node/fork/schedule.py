@@ -135,6 +135,12 @@ def fork_classes_for(genesis: Genesis) -> ForkClasses:
         osaka = L1OsakaVM.configure(__name__="L1OsakaVM", **settings)
         # One EXECUTE (and verdict cache) per chain: its L2 rules follow this schedule.
         extra[EXECUTE_ADDRESS] = scheduled_execute_precompile(l2_rules(schedule).at, market_of)
+        if tuple(genesis.execute_verifiers) != ("pyevm",):  # NR-EXECUTE v1.2
+            from precompiles.verifiers import VerifierSet
+
+            extra[EXECUTE_ADDRESS].verdicts.verifiers = VerifierSet.named(
+                list(genesis.execute_verifiers), genesis.execute_verifier_mode
+            )
     elif genesis.role == "l2":
         prague, osaka = L2PragueVM, L2OsakaVM
     else:

@@ -13,7 +13,9 @@ canonical choice. Every disagreement is logged with both verdicts and kept (the 
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -32,7 +34,26 @@ VERIFIER_NAMES = ("pyevm", "eels")
 MAX_DISAGREEMENTS = 256
 
 
+# Tests only: "name=module:Class" adds a verifier (e.g. one that lies) under ``name``.
+TEST_VERIFIER_ENV = "NATIVE_DEVNET_TEST_VERIFIER"
+
+
+def _test_verifier() -> tuple[str, str] | None:
+    spec = os.environ.get(TEST_VERIFIER_ENV, "")
+    name, _, target = spec.partition("=")
+    return (name, target) if name and ":" in target else None
+
+
+def known_names() -> tuple[str, ...]:
+    extra = _test_verifier()
+    return VERIFIER_NAMES + ((extra[0],) if extra else ())
+
+
 def verifier_named(name: str) -> Verifier:
+    extra = _test_verifier()
+    if extra is not None and name == extra[0]:
+        module, _, attr = extra[1].partition(":")
+        return getattr(importlib.import_module(module), attr)()
     if name == "pyevm":
         from precompiles.verifiers.pyevm import PyEvmVerifier
 
@@ -45,7 +66,55 @@ def verifier_named(name: str) -> Verifier:
                 "verifier 'eels' needs ethereum-execution==2.20.0 (a dependency of native-devnet)"
             )
         return EelsVerifier()
-    raise ValueError(f"unknown EXECUTE verifier {name!r} (known: {', '.join(VERIFIER_NAMES)})")
+    raise ValueError(f"unknown EXECUTE verifier {name!r} (known: {', '.join(known_names())})")
+
+
+VERIFIERS_KEY = b"native-devnet:execute-verifiers"
+DEFAULT_VERIFIERS = ("pyevm",)
+MAX_VERIFIERS = 4
+
+
+def check_verifier_config(names, mode: str) -> None:
+    """A verifier set a chain may run; raises ValueError with what is wrong."""
+    names = list(names)
+    if not names or len(names) > MAX_VERIFIERS:
+        raise ValueError(f"EXECUTE verifiers: between 1 and {MAX_VERIFIERS} names")
+    unknown = [n for n in names if n not in known_names()]
+    if unknown:
+        raise ValueError(
+            f"unknown EXECUTE verifier {unknown[0]!r} (known: {', '.join(known_names())})"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"EXECUTE verifiers named twice: {','.join(names)}")
+    if names[0] != "pyevm":
+        raise ValueError("EXECUTE verifiers: pyevm comes first (it decides in shadow mode)")
+    if mode not in MODES:
+        raise ValueError(f"unknown EXECUTE verifier mode {mode!r} (known: all, shadow)")
+
+
+def describe_config(names, mode: str) -> str:
+    return f"{','.join(names)} ({mode})"
+
+
+def check_stored_verifiers(db, names, mode: str, reopened: bool) -> None:
+    """A chain's database records its verifier set the first time; a node resuming it with
+    another set is refused (nodes with different sets would split the chain). A chain
+    recorded before verifier sets existed ran py-evm alone. Raises ValueError."""
+    wanted = describe_config(names, mode).encode()
+    if VERIFIERS_KEY not in db:
+        stored = describe_config(DEFAULT_VERIFIERS, "all").encode() if reopened else wanted
+        if stored == wanted:
+            with db.block_transaction():
+                db[VERIFIERS_KEY] = wanted
+            return
+    else:
+        stored = bytes(db[VERIFIERS_KEY])
+    if stored != wanted:
+        raise ValueError(
+            f"the data directory's chain runs the EXECUTE verifiers {stored.decode()}, not "
+            f"{wanted.decode()} (--execute-verifiers/--execute-verifier-mode or the genesis' "
+            "config.executeVerifiers)"
+        )
 
 
 def canonical_reason(reason: Reason | None) -> Reason | None:
@@ -127,15 +196,32 @@ class VerifierSet:
         return [v.name for v in self.verifiers]
 
     def verify(self, inp: ExecuteInput, vm_class: type, transactions=None) -> Verdict:
+        verdicts, seconds = self.run_each(inp, vm_class, transactions)
+        return self.decide(inp, verdicts, seconds)
+
+    def run_each(
+        self, inp: ExecuteInput, vm_class: type, transactions=None
+    ) -> tuple[dict[str, Verdict], dict[str, float]]:
+        """Every verifier's verdict and time, undecided (a worker process runs this and the
+        node decides, so disagreements are recorded where RPC can serve them)."""
         verdicts: dict[str, Verdict] = {}
+        seconds: dict[str, float] = {}
         for verifier in self.verifiers:
             start = time.perf_counter()
             # The py-evm decoding is py-evm's: other verifiers decode themselves.
             given = transactions if verifier is self.verifiers[0] else None
             verdicts[verifier.name] = verifier.verify(inp, vm_class, given)
-            with self._lock:
-                self.seconds[verifier.name] += time.perf_counter() - start
-                self.calls[verifier.name] += 1
+            seconds[verifier.name] = time.perf_counter() - start
+        return verdicts, seconds
+
+    def decide(
+        self, inp: ExecuteInput, verdicts: dict[str, Verdict], seconds: dict[str, float]
+    ) -> Verdict:
+        """The policy's verdict from each verifier's."""
+        with self._lock:
+            for name, spent in seconds.items():
+                self.seconds[name] = self.seconds.get(name, 0.0) + spent
+                self.calls[name] = self.calls.get(name, 0) + 1
         first = verdicts[self.verifiers[0].name]
         if len(verdicts) == 1 or len({words(v) for v in verdicts.values()}) == 1:
             return first
