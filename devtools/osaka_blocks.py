@@ -8,8 +8,8 @@ the latter out), blocks built by ``node.chain.Chain``, and mutations of them: a 
 root, a transaction above the EIP-7825 cap (built by a Prague twin, which has no cap) and a
 block over EIP-7934's RLP cap.
 
-EELS's half (``ethereum-execution``, a dev dependency; imported only when used): a
-``BlockChain`` on the same genesis and ``eels_import``, which applies a block with Osaka's
+EELS's half (``ethereum-execution``; imported only when used): a ``BlockChain`` on the
+same genesis and ``eels_import``, which applies a block with Osaka's (or another fork's)
 ``state_transition`` and answers ``None`` or the refusal, leaving the state unchanged when
 it refuses.
 
@@ -222,27 +222,32 @@ def node_import(chain: Chain, block: BlockAPI) -> str | None:
 # -- EELS ----------------------------------------------------------------------------------
 
 
-def eels_chain(genesis_header_rlp: bytes, alloc: dict, chain_id: int):
-    """EELS's Osaka ``BlockChain`` on a genesis: its header's RLP and its accounts as
+def _eels(fork: str, module: str):
+    """EELS's module ``ethereum.forks.<fork>.<module>``."""
+    import importlib
+
+    return importlib.import_module(f"ethereum.forks.{fork}.{module}")
+
+
+def eels_chain(genesis_header_rlp: bytes, alloc: dict, chain_id: int, fork: str = "osaka"):
+    """EELS's ``BlockChain`` of ``fork`` on a genesis: its header's RLP and its accounts as
     ``{address: (nonce, balance, code, {slot: value})}``; the state roots must agree."""
-    from ethereum.forks.osaka import fork
-    from ethereum.forks.osaka.blocks import Block, Header
-    from ethereum.forks.osaka.fork_types import Account
-    from ethereum.forks.osaka.state import State, set_account, set_storage, state_root
     from ethereum_rlp import rlp as eels_rlp
     from ethereum_types.bytes import Bytes32
     from ethereum_types.numeric import U64, U256, Uint
 
-    state = State()
+    blocks, st = _eels(fork, "blocks"), _eels(fork, "state")
+    account_class = _eels(fork, "fork_types").Account
+    state = st.State()
     for address, (nonce, balance, code, storage) in alloc.items():
-        set_account(state, address, Account(Uint(nonce), U256(balance), code))
+        st.set_account(state, address, account_class(Uint(nonce), U256(balance), code))
         for key, value in storage.items():
-            set_storage(state, address, Bytes32(key.to_bytes(32, "big")), U256(value))
-    header = eels_rlp.decode_to(Header, genesis_header_rlp)
-    if state_root(state) != header.state_root:
+            st.set_storage(state, address, Bytes32(key.to_bytes(32, "big")), U256(value))
+    header = eels_rlp.decode_to(blocks.Header, genesis_header_rlp)
+    if st.state_root(state) != header.state_root:
         raise ValueError("EELS and the node disagree on the genesis state root")
-    genesis = Block(header=header, transactions=(), ommers=(), withdrawals=())
-    return fork.BlockChain(blocks=[genesis], state=state, chain_id=U64(chain_id))
+    genesis = blocks.Block(header=header, transactions=(), ommers=(), withdrawals=())
+    return _eels(fork, "fork").BlockChain(blocks=[genesis], state=state, chain_id=U64(chain_id))
 
 
 def genesis_alloc(genesis: Genesis) -> dict:
@@ -253,27 +258,24 @@ def genesis_alloc(genesis: Genesis) -> dict:
     }
 
 
-def eels_import(chain, block_rlp: bytes) -> str | None:
-    """EELS's Osaka ``state_transition`` on ``block_rlp``: ``None`` if it is valid (the
-    chain grows), else the refusal (the chain and its state unchanged)."""
-    from ethereum.forks.osaka import fork
-    from ethereum.forks.osaka.blocks import Block
-    from ethereum.forks.osaka.state import State
-    from ethereum.forks.osaka.trie import copy_trie
+def eels_import(chain, block_rlp: bytes, fork: str = "osaka") -> str | None:
+    """EELS's ``state_transition`` of ``fork`` on ``block_rlp``: ``None`` if it is valid
+    (the chain grows), else the refusal (the chain and its state unchanged)."""
     from ethereum_rlp import rlp as eels_rlp
 
+    copy_trie = _eels(fork, "trie").copy_trie
     try:
-        block = eels_rlp.decode_to(Block, block_rlp)
+        block = eels_rlp.decode_to(_eels(fork, "blocks").Block, block_rlp)
     except Exception as exc:  # noqa: BLE001
         return f"undecodable: {exc!r}"
     # A copy to restore (EELS's own state transactions cannot span a state root).
     state = chain.state
-    saved = State(
+    saved = _eels(fork, "state").State(
         _main_trie=copy_trie(state._main_trie),
         _storage_tries={a: copy_trie(t) for a, t in state._storage_tries.items()},
     )
     try:
-        fork.state_transition(chain, block)
+        _eels(fork, "fork").state_transition(chain, block)
     except Exception as exc:  # noqa: BLE001 - EELS refuses with several exception types
         chain.state = saved
         return f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,8 @@
 py-evm's MODEXP answers 0 for an empty base with exponent 0 where EELS and geth answer 1
 (0 ** 0 = 1): a consensus difference in the devnet's Prague blocks and inside EXECUTE for
 Prague L2 blocks. ``node.fork.precompiles.modexp_prague`` fixes it; here the devnet's Prague
-chain (a call to 0x05) and EELS's ``prague`` MODEXP answer alike on crafted and random inputs.
+chain (a call to 0x05) and EELS's ``prague`` MODEXP answer alike on crafted and random inputs,
+and a Prague L2 block using it is valid for EELS's Prague ``state_transition`` and EXECUTE.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+import rlp
 
 pytest.importorskip("ethereum.forks.prague", reason="ethereum-execution (the [dev] extra)")
 
@@ -22,10 +24,23 @@ from ethereum.forks.prague.vm.precompiled_contracts.modexp import (  # noqa: E40
 from ethereum_types.bytes import Bytes  # noqa: E402
 from ethereum_types.numeric import Uint  # noqa: E402
 
+from devtools.execute_inputs import input_from_chain  # noqa: E402
+from devtools.l2_blocks import dev_keys, l2_genesis  # noqa: E402
+from devtools.osaka_blocks import (  # noqa: E402
+    MODEXP_CONTRACT,
+    START,
+    RandomTxs,
+    eels_chain,
+    eels_import,
+    genesis_alloc,
+    osaka_genesis,
+)
 from node.chain import Chain  # noqa: E402
+from node.fork import DevnetPragueVM  # noqa: E402
 from node.fork.precompiles import MODEXP_ADDRESS  # noqa: E402
 from node.fork.schedule import ForkSchedule  # noqa: E402
 from node.simulation import CallRequest  # noqa: E402
+from precompiles.execute import verify  # noqa: E402
 
 
 def word(value: int) -> bytes:
@@ -71,3 +86,23 @@ def test_prague_modexp_agrees_with_eels_on_random_inputs(prague):
         body = bytes(rng.choice((0, 0, 1, 255)) for _ in range(sum(lengths)))
         data = b"".join(map(word, lengths)) + body[: rng.randint(0, len(body))]
         assert node(prague, data) == eels(data), data.hex()
+
+
+def test_a_prague_l2_block_using_it_agrees_with_eels_and_execute():
+    # A Prague L2 block whose one transaction records MODEXP(0, 0, 7): EELS's Prague
+    # state_transition imports it (the state roots agree) and EXECUTE's re-execution under
+    # Prague's rules finds it valid.
+    genesis = osaka_genesis(l2_genesis(), fork="prague")
+    chain = Chain(genesis)
+    data = word(0) + word(0) + word(1) + b"\x07"
+    tx = RandomTxs(chain, dev_keys()[:1], random.Random(0)).sign(0, MODEXP_CONTRACT, data, 100_000)
+    built = chain.build_block([tx], timestamp=START + 12)
+    block = chain.block_by_header(built.block.header)
+    assert [r.status for r in built.receipts] == [1]
+    # The one output byte (1) over the first byte of the copied calldata (0).
+    assert chain.storage(MODEXP_CONTRACT, len(data), block.header) == 1 << 248
+    eels_l2 = eels_chain(
+        rlp.encode(chain.header_by_number(0)), genesis_alloc(genesis), chain.chain_id, "prague"
+    )
+    assert eels_import(eels_l2, rlp.encode(block), "prague") is None
+    assert verify(input_from_chain(chain, block), DevnetPragueVM).valid
