@@ -17,7 +17,9 @@ shows in the rollup panel.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -127,17 +129,25 @@ def read_deployment(path: Path) -> dict[str, Any]:
     """The rollup of a ``native-rollup`` deployment file: its address and deploy block.
     ``ValueError`` says in words what is wrong with the file."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_DEPLOYMENT_FILE_BYTES + 1)
+        # Without blocking: a FIFO (or a device) at the path would freeze the event loop in
+        # open() or read() until a writer came; only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise ValueError(f"rollup deployment file {path} does not exist (yet)") from None
     except OSError as exc:
         raise ValueError(f"cannot read rollup deployment file {path}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"rollup deployment file {path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_DEPLOYMENT_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(raw) > MAX_DEPLOYMENT_FILE_BYTES:
         raise ValueError(f"rollup deployment file {path} is over {MAX_DEPLOYMENT_FILE_BYTES} bytes")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer past Python's 4300 digits
         raise ValueError(f"rollup deployment file {path} is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError(f"rollup deployment file {path} is not a JSON object")

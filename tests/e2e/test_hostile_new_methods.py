@@ -17,8 +17,12 @@ result or a failed call, every transaction gets a receipt, and the next block mi
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +31,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from tests.e2e.test_bad_input import send_json
-from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test
+from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, rpc, start_node, under_test
 
 pytestmark = [
     pytest.mark.e2e,
@@ -435,3 +439,44 @@ def test_precompile_garbage_in_mined_transactions(node):
     assert int(node.call("eth_blockNumber"), 16) > max(int(r["blockNumber"], 16) for r in receipts)
     assert int(node.call("eth_blockNumber"), 16) > head
     assert not internal_errors(node.log())[log_before:]
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_dashboard_paths_and_deployment_files(tmp_path):
+    """The deployment file is read at each request: a FIFO there froze the event loop in
+    open() (the whole node stopped answering); a huge integer in it lost the file's name."""
+    deployment = tmp_path / "deployment.json"
+    os.mkfifo(deployment)
+    node = start_node(["--rollup-deployment", str(deployment)], log_dir=tmp_path)
+    try:
+        status, body = get(f"{node.url}/dashboard/config.json")
+        assert status == 200
+        assert "is not a regular file" in json.loads(body)["rollupError"]
+        assert "result" in rpc(node.url, "eth_blockNumber", timeout=5)
+        deployment.unlink()
+        deployment.write_text('{"address": "0x' + "11" * 20 + '", "deploy_block": ' + "9" * 5000)
+        error = json.loads(get(f"{node.url}/dashboard/config.json")[1])["rollupError"]
+        assert error.startswith(f"rollup deployment file {deployment} is not JSON"), error
+        deployment.write_text("[" * 30_000 + "]" * 30_000)
+        error = json.loads(get(f"{node.url}/dashboard/config.json")[1])["rollupError"]
+        assert "is not a JSON object" in error
+        deployment.unlink()
+        deployment.mkdir()
+        error = json.loads(get(f"{node.url}/dashboard/config.json")[1])["rollupError"]
+        assert error == f"rollup deployment file {deployment} is not a regular file"
+        for path in ("..%2f..%2fetc%2fpasswd", "index.html%00", "a/b", "", "%ff%fe"):
+            assert get(f"{node.url}/dashboard/{path}")[0] == 404, path
+        assert not internal_errors(node.log())
+        assert "result" in rpc(node.url, "eth_blockNumber", timeout=5)
+    finally:
+        node.stop()
