@@ -24,11 +24,9 @@ import pytest
 import rlp
 from eth_hash.auto import keccak
 
-pytest.importorskip("ethereum.forks.osaka", reason="ethereum-execution (the [dev] extra)")
-
-from devtools.execute_inputs import encoded, input_from_chain  # noqa: E402
-from devtools.l2_blocks import dev_keys, l2_genesis  # noqa: E402
-from devtools.osaka_blocks import (  # noqa: E402
+from devtools.execute_inputs import encoded, input_from_chain
+from devtools.l2_blocks import dev_keys, l2_genesis
+from devtools.osaka_blocks import (
     CLZ_CONTRACT,
     MODEXP_CONTRACT,
     P256_CONTRACT,
@@ -43,14 +41,14 @@ from devtools.osaka_blocks import (  # noqa: E402
     oversize_block,
     with_state_root,
 )
-from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts  # noqa: E402
-from node.chain import Chain  # noqa: E402
-from node.fork import DevnetPragueVM  # noqa: E402
-from node.fork.osaka.constants import MAX_TX_GAS  # noqa: E402
-from node.genesis import DEFAULT_L1_GENESIS, load_genesis  # noqa: E402
-from node.simulation import CallRequest  # noqa: E402
-from precompiles.execute import verify  # noqa: E402
-from precompiles.execute_wire import EXECUTE_ADDRESS, Reason, encode_invalid  # noqa: E402
+from node.accounts import DEFAULT_MNEMONIC, derive_dev_accounts
+from node.chain import Chain
+from node.fork import DevnetPragueVM
+from node.fork.osaka.constants import MAX_TX_GAS
+from node.genesis import DEFAULT_L1_GENESIS, load_genesis
+from node.simulation import CallRequest
+from precompiles.execute import verify
+from precompiles.execute_wire import EXECUTE_ADDRESS, Reason, encode_invalid
 
 BLOCKS = int(os.environ.get("OSAKA_EELS_BLOCKS", "6"))
 SEED = int(os.environ.get("OSAKA_EELS_SEED", "1"))

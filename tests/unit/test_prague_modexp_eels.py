@@ -15,18 +15,15 @@ from types import SimpleNamespace
 
 import pytest
 import rlp
-
-pytest.importorskip("ethereum.forks.prague", reason="ethereum-execution (the [dev] extra)")
-
-from ethereum.forks.prague.vm.precompiled_contracts.modexp import (  # noqa: E402
+from ethereum.forks.prague.vm.precompiled_contracts.modexp import (
     modexp as eels_modexp,
 )
-from ethereum_types.bytes import Bytes  # noqa: E402
-from ethereum_types.numeric import Uint  # noqa: E402
+from ethereum_types.bytes import Bytes
+from ethereum_types.numeric import Uint
 
-from devtools.execute_inputs import input_from_chain  # noqa: E402
-from devtools.l2_blocks import dev_keys, l2_genesis  # noqa: E402
-from devtools.osaka_blocks import (  # noqa: E402
+from devtools.execute_inputs import input_from_chain
+from devtools.l2_blocks import dev_keys, l2_genesis
+from devtools.osaka_blocks import (
     MODEXP_CONTRACT,
     START,
     RandomTxs,
@@ -35,12 +32,12 @@ from devtools.osaka_blocks import (  # noqa: E402
     genesis_alloc,
     osaka_genesis,
 )
-from node.chain import Chain  # noqa: E402
-from node.fork import DevnetPragueVM  # noqa: E402
-from node.fork.precompiles import MODEXP_ADDRESS  # noqa: E402
-from node.fork.schedule import ForkSchedule  # noqa: E402
-from node.simulation import CallRequest  # noqa: E402
-from precompiles.execute import verify  # noqa: E402
+from node.chain import Chain
+from node.fork import DevnetPragueVM
+from node.fork.precompiles import MODEXP_ADDRESS
+from node.fork.schedule import ForkSchedule
+from node.simulation import CallRequest
+from precompiles.execute import verify
 
 
 def word(value: int) -> bytes:
