@@ -2,7 +2,7 @@
 """Differential check of the devnet's Osaka against the Ethereum execution specs (EELS).
 
 A thin CLI over ``devtools/osaka_blocks.py`` (``tests/unit/test_osaka_eels.py`` is the CI
-test, on L2 blocks with EXECUTE too). EELS (``ethereum-execution``, the ``[dev]`` extra) now
+test, on L2 blocks with EXECUTE too). EELS (``ethereum-execution``, a pinned dependency) now
 installs beside the node, so ``run`` does both halves in one process:
 
     .venv/bin/python scripts/diff_osaka_eels.py run --seed 1 --blocks 12
