@@ -12,7 +12,7 @@ over EIP-7934's RLP cap. EXECUTE, called in an L1 Osaka block, accepts every val
 and rejects the mutations with NR-EXECUTE's reasons: 10 (post-state root), 6 (a transaction
 above the cap), 5 (the RLP cap).
 
-Size: ``OSAKA_EELS_BLOCKS`` (default 6 blocks) and ``OSAKA_EELS_SEED`` (default 1).
+Size: ``OSAKA_EELS_BLOCKS`` (default 24 blocks) and ``OSAKA_EELS_SEED`` (default 1).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from node.simulation import CallRequest
 from precompiles.execute import verify
 from precompiles.execute_wire import EXECUTE_ADDRESS, Reason, encode_invalid
 
-BLOCKS = int(os.environ.get("OSAKA_EELS_BLOCKS", "6"))
+BLOCKS = int(os.environ.get("OSAKA_EELS_BLOCKS", "24"))
 SEED = int(os.environ.get("OSAKA_EELS_SEED", "1"))
 WRONG_ROOT = keccak(b"not the state root")
 
