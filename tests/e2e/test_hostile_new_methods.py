@@ -480,3 +480,122 @@ def test_dashboard_paths_and_deployment_files(tmp_path):
         assert "result" in rpc(node.url, "eth_blockNumber", timeout=5)
     finally:
         node.stop()
+
+
+# --------------------------------------------------------------------------- EXECUTE pre-verification
+
+FORWARDER = "0x" + "0f" * 20
+# CALLDATACOPY the input, CALL EXECUTE with it, STOP: an indirect call (the preverifier
+# extracts its input by simulating the transaction).
+FORWARDER_CODE = "0x365f5f375f5f365f5f6101015af100"
+
+
+def execute_inputs(rng: random.Random, head_timestamp: int) -> list[bytes]:
+    """Well-formed encodings (they reach the workers) around hostile heads and tails."""
+    from precompiles.execute_wire import ExecuteInput, encode_execute_input
+
+    def rlp_nested(depth: int) -> bytes:
+        out = b"\xc0"
+        for _ in range(depth):
+            out = (
+                bytes([0xC0 + len(out)]) + out
+                if len(out) < 56
+                else b"\xf8" + bytes([len(out)]) + out
+            )
+            if len(out) > 200:
+                break
+        return out
+
+    tails = [
+        (b"", b""),
+        (rng.randbytes(200), rng.randbytes(300)),
+        (b"\xc0", b"\xc4\xc0\xc0\xc0\xc0"),
+        (rlp_nested(60), rlp_nested(60)),
+        (b"\xf9\xff\xff" + rng.randbytes(50), b"\xf9\xff\xff"),
+        (b"\xc0", b'{"state": [1, {"a": []}], "codes": "x", "keys": null, "headers": 7}'),
+        (b"\xc0", b"[" * 5_000),
+        (b"\xc1\x80", b"\xc3\xc0\xc0\xc0"),
+    ]
+    heads = [
+        dict(timestamp=0, number=0, gas_limit=0, chain_id=0, gas_used=0),
+        dict(
+            timestamp=2**64 - 1,
+            number=2**64 - 1,
+            gas_limit=2**64 - 1,
+            chain_id=2**64 - 1,
+            gas_used=2**64 - 1,
+        ),
+        dict(
+            timestamp=head_timestamp,
+            number=1,
+            gas_limit=30_000_000,
+            chain_id=31338,
+            gas_used=21_000,
+        ),
+    ]
+    out = []
+    for head in heads:
+        for transactions, witness in tails:
+            out.append(
+                encode_execute_input(
+                    ExecuteInput(
+                        pre_state_root=rng.randbytes(32),
+                        post_state_root=rng.randbytes(32),
+                        receipts_root=rng.randbytes(32),
+                        parent_hash=rng.randbytes(32),
+                        coinbase=rng.randbytes(20),
+                        prev_randao=rng.randbytes(32),
+                        l1_anchor=bytes(32),
+                        transactions=transactions,
+                        witness=witness,
+                        **head,
+                    )
+                )
+            )
+    return out
+
+
+def test_preverified_garbage_execute_inputs(tmp_path):
+    """Hostile EXECUTE inputs, direct and through a contract, on a node pre-verifying them in
+    worker processes: every transaction is mined, no job fails in a worker (what would raise
+    into block building inline) and the next block mines."""
+    node = start_node(["--preverify", "--preverify-workers", "1"], log_dir=tmp_path)
+    try:
+        node.call("anvil_setCode", FORWARDER, FORWARDER_CODE)
+        head = node.call("eth_getBlockByNumber", "latest", False)
+        rng = random.Random(101)
+        nonce = int(node.call("eth_getTransactionCount", SENDER, "pending"), 16)
+        hashes = []
+        for data in execute_inputs(rng, int(head["timestamp"], 16)):
+            for to in ("0x" + (0x101).to_bytes(20, "big").hex(), FORWARDER):
+                signed = Account.sign_transaction(
+                    {
+                        "chainId": 31337,
+                        "nonce": nonce,
+                        "to": to_checksum_address(to),
+                        "value": 0,
+                        "gas": 2_000_000,
+                        "maxFeePerGas": 10**11,
+                        "maxPriorityFeePerGas": 10**9,
+                        "data": data,
+                    },
+                    SENDER_KEY,
+                )
+                raw = "0x" + signed.raw_transaction.hex()
+                answer = rpc(node.url, "eth_sendRawTransaction", [raw])
+                if "error" in answer:  # the pool's refusal (a reservation past the limit)
+                    assert answer["error"]["code"] == -32003, answer
+                    continue
+                nonce += 1
+                hashes.append(answer["result"])
+        assert hashes
+        receipts = [node.wait_receipt(tx_hash, timeout=60) for tx_hash in hashes]
+        assert {r["status"] for r in receipts} <= {"0x0", "0x1"}
+        node.call("evm_mine")
+        log = node.log()
+        assert "pre-verified EXECUTE input" in log, log[-2000:]
+        assert "pre-verification job failed" not in log
+        assert "pre-verification of 0x" not in log
+        assert not internal_errors(log)
+    finally:
+        node.stop()
