@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,8 @@ DEFAULT_L2 = "http://127.0.0.1:8546"
 DEFAULT_ROLLUP_FILE = Path("rollup.json")
 DEFAULT_MIN_GAS_LIMIT = 100_000  # enough for a plain transfer or a small call
 DEFAULT_FORCE_DELAY = 10  # sequencer.rollup
+UINT64_MAX = 2**64 - 1  # gas, nonces, indices, block numbers and counts on the command line
+MAX_INTERVAL_SECONDS = 86_400.0  # a loop's pause between steps (time.sleep takes no more)
 
 
 EPILOG = """\
@@ -88,6 +91,31 @@ def _min_gas(p: argparse.ArgumentParser, layer: str) -> None:
         help=f"gas the {layer} recipient's call is guaranteed (default {DEFAULT_MIN_GAS_LIMIT:,};"
         f" at most {MAX_MIN_GAS_LIMIT:,}); a claim with less gas reverts",
     )
+
+
+def uint64(text: str) -> int:
+    """A whole number 0 ..= 2**64 - 1 (decimal or 0x-hex): what a gas limit, a nonce, an index
+    or a block number can be, refused here rather than as a traceback when it is used."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= UINT64_MAX:
+        raise argparse.ArgumentTypeError(f"{value} out of range: 0 to 2**64 - 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A pause: finite, 0 ..= ``MAX_INTERVAL_SECONDS``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 <= value <= MAX_INTERVAL_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"{text} seconds out of range: 0 to {MAX_INTERVAL_SECONDS:g} (MAX_INTERVAL_SECONDS)"
+        )
+    return value
 
 
 def hexdata(text: str) -> bytes:
@@ -220,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--force-delay",
-        type=int,
+        type=uint64,
         default=DEFAULT_FORCE_DELAY,
         metavar="BLOCKS",
         help="L1 blocks until a forced L2 tx is due, and the liveness fallback's delay "
@@ -274,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--interval",
-        type=float,
+        type=seconds,
         default=1.0,
         metavar="SECONDS",
         help="seconds between steps (default 1)",
@@ -287,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="claim only L1 messages paying at least this fee (default 1 wei: "
         "fee-less messages are left to their recipients)",
     )
-    s.add_argument("--max-blocks", type=int, metavar="N", help="stop after N blocks")
+    s.add_argument("--max-blocks", type=uint64, metavar="N", help="stop after N blocks")
     s.add_argument(
         "--once",
         action="store_true",
@@ -325,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--to", type=address, help="L2 recipient (default: the L2 sender)")
     fi.add_argument("--value", type=ether, default=0, metavar="ETH")
     fi.add_argument("--data", type=hexdata, default=b"", metavar="HEX")
-    fi.add_argument("--gas", type=int, default=100_000, help="L2 gas limit (default 100000)")
-    fi.add_argument("--nonce", type=int, help="L2 nonce (default: the sender's next)")
+    fi.add_argument("--gas", type=uint64, default=100_000, help="L2 gas limit (default 100000)")
+    fi.add_argument("--nonce", type=uint64, help="L2 nonce (default: the sender's next)")
     fi.add_argument(
         "--fee", type=ether, metavar="ETH", help="L1 fee (default: the contract's forceFee)"
     )
@@ -352,8 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _urls(pw)
     _rollup(pw)
-    pw.add_argument("--index", type=int, required=True, help="the L2 messenger's message index")
-    pw.add_argument("--l2-block", type=int, help="settled L2 block (default: the settled head)")
+    pw.add_argument("--index", type=uint64, required=True, help="the L2 messenger's message index")
+    pw.add_argument("--l2-block", type=uint64, help="settled L2 block (default: the settled head)")
 
     cw = sub.add_parser(
         "claim-withdrawal", help="prove and claim an L2 -> L1 message on L1 (claimL2Message)"
@@ -361,8 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     _urls(cw)
     _rollup(cw)
     _key(cw, "the L1 claimer (receives the message's fee)")
-    cw.add_argument("--index", type=int, required=True)
-    cw.add_argument("--l2-block", type=int, help="settled L2 block (default: the settled head)")
+    cw.add_argument("--index", type=uint64, required=True)
+    cw.add_argument("--l2-block", type=uint64, help="settled L2 block (default: the settled head)")
 
     st = sub.add_parser("status", help="the rollup's state; exit 0 iff L1 and L2 agree")
     _urls(st)

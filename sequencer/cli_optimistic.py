@@ -24,7 +24,7 @@ log = logging.getLogger("native_rollup")
 
 def add_parsers(sub: Any) -> None:
     """Register ``propose`` and ``watch`` on ``native-rollup``'s subparsers."""
-    from sequencer.cli_flags import _key, _l2_auth, _rollup, _urls, ether
+    from sequencer.cli_flags import _key, _l2_auth, _rollup, _urls, ether, seconds, uint64
 
     p = sub.add_parser(
         "propose",
@@ -38,14 +38,14 @@ def add_parsers(sub: Any) -> None:
     _l2_auth(p)
     _rollup(p)
     _key(p, "the sequencer (proposer) on L1")
-    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS")
-    p.add_argument("--max-blocks", type=int, metavar="N", help="stop after N proposals")
+    p.add_argument("--interval", type=seconds, default=1.0, metavar="SECONDS")
+    p.add_argument("--max-blocks", type=uint64, metavar="N", help="stop after N proposals")
     p.add_argument("--once", action="store_true", help="one step, then exit")
     p.add_argument("--deploy", action="store_true", help="deploy OptimisticRollup if needed")
     p.add_argument("--initial-escrow", type=ether, default=0, metavar="ETH")
     p.add_argument(
         "--challenge-window",
-        type=int,
+        type=uint64,
         default=DEFAULT_CHALLENGE_WINDOW,
         metavar="BLOCKS",
         help=f"with --deploy: L1 blocks a proposal stays challengeable "
@@ -77,7 +77,7 @@ def add_parsers(sub: Any) -> None:
     _urls(w)
     _rollup(w)
     _key(w, "the challenger on L1 (an account without code: it pays the execute fee)")
-    w.add_argument("--interval", type=float, default=1.0, metavar="SECONDS")
+    w.add_argument("--interval", type=seconds, default=1.0, metavar="SECONDS")
     w.add_argument("--once", action="store_true", help="one pass, then exit")
 
 

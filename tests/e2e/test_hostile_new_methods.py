@@ -31,7 +31,16 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from tests.e2e.test_bad_input import send_json
-from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, rpc, start_node, under_test
+from tests.procs import (
+    DEV_ADDRESSES,
+    DEV_KEYS,
+    NodeProcess,
+    free_port,
+    rpc,
+    run_native_rollup,
+    start_node,
+    under_test,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -599,3 +608,40 @@ def test_preverified_garbage_execute_inputs(tmp_path):
         assert not internal_errors(log)
     finally:
         node.stop()
+
+
+# --------------------------------------------------------------------------- rollup CLI
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["force-include", "--gas", "-1"],
+        ["force-include", "--gas", str(2**64)],
+        ["force-include", "--nonce", "-5"],
+        ["force-include", "--nonce", "0x" + "f" * 40],
+        ["force-include", "--gas", "lots"],
+        ["propose", "--interval", "-1"],
+        ["propose", "--interval", "nan"],
+        ["propose", "--interval", "1e300"],
+        ["propose", "--max-blocks", "-3"],
+        ["propose", "--challenge-window", "-1"],
+        ["watch", "--interval", "inf"],
+        ["sequence", "--interval", "-0.5"],
+        ["sequence", "--max-blocks", str(2**70)],
+        ["prove-withdrawal", "--index", "-1"],
+        ["claim-withdrawal", "--index", "1", "--l2-block", "-2"],
+        ["deploy", "--force-delay", "-1"],
+    ],
+    ids=lambda argv: " ".join(argv)[:40],
+)
+def test_rollup_cli_refuses_out_of_range_numbers_before_connecting(argv):
+    """Negative or overflowing numbers and non-finite pauses were taken by argparse and
+    failed later as tracebacks (eth-account's signing, time.sleep); now the flag is named
+    and nothing is contacted."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    out = run_native_rollup(*argv, "--l1", dead, "--l2", dead, timeout=60)
+    assert out.returncode == 2, out.stderr
+    flag = argv[-2]  # the flag with the bad value
+    assert f"argument {flag}" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and dead not in out.stderr
