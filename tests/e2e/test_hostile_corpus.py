@@ -211,6 +211,21 @@ def nonce_gap_flood() -> bytes:
 
 LOOP_OVERRIDE = {LOOP: {"code": LOOP_CODE}}
 HUGE = 2**300
+SIMULATE_LIMIT = -38026  # eth_simulateV1's "too many blocks" / "too many calls"
+SIM_CALL = {"from": DEV_ADDRESSES[0], "to": SINK}
+SIM_LOOP_CALL = {"from": DEV_ADDRESSES[0], "to": LOOP, "gas": hex(10**6)}
+
+
+def nested_options(depth: int) -> Callable[[], bytes]:
+    """eth_simulateV1 with a call whose ``input`` is ``depth`` nested objects."""
+    inner = "1"
+    for _ in range(depth):
+        inner = '{"a":' + inner + "}"
+    options = '{"blockStateCalls":[{"calls":[{"to":"' + SINK + '","input":' + inner + "}]}]}"
+    return lambda: (
+        b'{"jsonrpc":"2.0","id":1,"method":"eth_simulateV1","params":[' + options.encode() + b"]}"
+    )
+
 
 CORPUS: list[Case] = [
     # -- parse -------------------------------------------------------------------------
@@ -466,6 +481,108 @@ CORPUS: list[Case] = [
     Case("evm_mine at 2^64", req("evm_mine", {"timestamp": 2**64}), code=INVALID_PARAMS),
     Case("anvil_mine 2^64 blocks", req("anvil_mine", hex(2**64)), code=INVALID_PARAMS),
     Case("anvil_loadState gzip bomb", load_state_bomb, code=INVALID_PARAMS, bound=10.0),
+    # -- the late methods: their bounds, under load ---------------------------------------
+    Case(
+        "eth_simulateV1 256 blocks of looping calls",
+        req(
+            "eth_simulateV1",
+            {
+                "blockStateCalls": [
+                    {"stateOverrides": LOOP_OVERRIDE, "calls": [SIM_LOOP_CALL] * 3},
+                    *[{"calls": [SIM_LOOP_CALL] * 3}] * 255,
+                ]
+            },
+            "latest",
+        ),
+        code=SERVER_ERROR,
+        message="execution aborted (timeout",
+        bound=10.0,
+    ),
+    Case(
+        "eth_simulateV1 1001 calls",
+        req("eth_simulateV1", {"blockStateCalls": [{"calls": [SIM_CALL] * 1001}]}, "latest"),
+        code=SIMULATE_LIMIT,
+    ),
+    Case(
+        "eth_simulateV1 a block 2^64-1 ahead",
+        req("eth_simulateV1", {"blockStateCalls": [{"blockOverrides": {"number": MAX_GAS}}]}),
+        code=SIMULATE_LIMIT,
+    ),
+    Case(
+        "eth_simulateV1 options nested 50 deep",
+        nested_options(50),
+        code=INVALID_PARAMS,
+    ),
+    Case(
+        "eth_getStorageValues 1025 slots",
+        req("eth_getStorageValues", {SINK: ["0x" + "00" * 32] * 1025}, "latest"),
+        code=INVALID_PARAMS,
+        message="exceeds limit 1024",
+    ),
+    Case(
+        "eth_getStorageValues 1024 slots of 1024 accounts",
+        req(
+            "eth_getStorageValues",
+            {"0x" + i.to_bytes(20, "big").hex(): ["0x" + "00" * 32] for i in range(1, 1025)},
+            "latest",
+        ),
+        ok=True,
+        bound=5.0,
+    ),
+    Case(
+        "trace_filter 1000 addresses over every block",
+        req("trace_filter", {"fromAddress": [SINK] * 1000, "toAddress": [SINK] * 1000}),
+        ok=True,
+        bound=5.0,
+    ),
+    Case(
+        "trace_filter 1001 addresses",
+        req("trace_filter", {"fromAddress": [SINK] * 1001}),
+        code=INVALID_PARAMS,
+    ),
+    Case("trace_filter mode as a list", req("trace_filter", {"mode": []}), code=INVALID_PARAMS),
+    Case(
+        "trace_get 1025 indices",
+        req("trace_get", "0x" + "ab" * 32, ["0x0"] * 1025),
+        code=INVALID_PARAMS,
+    ),
+    Case(
+        "trace_rawTransaction of 129 KiB",
+        lambda: (
+            oversized_raw_transaction()
+            .replace(
+                b'"eth_sendRawTransaction", "params": ["0x',
+                b'"trace_rawTransaction", "params": ["0x',
+            )
+            .replace(b'"]}', b'", ["trace"]]}')
+        ),
+        code=TRANSACTION_REJECTED,
+        message="oversized data",
+    ),
+    Case(
+        "anvil_mine_detailed 1001 blocks",
+        req("anvil_mine_detailed", {"blocks": hex(1001)}),
+        code=INVALID_PARAMS,
+    ),
+    Case(
+        "eth_sendRawTransactionSync of 129 KiB",
+        lambda: oversized_raw_transaction().replace(
+            b'"eth_sendRawTransaction"', b'"eth_sendRawTransactionSync"'
+        ),
+        code=TRANSACTION_REJECTED,
+        message="oversized data",
+    ),
+    Case(
+        "eth_sendTransactionSync timeout 2^64",
+        req("eth_sendTransactionSync", {"from": DEV_ADDRESSES[0], "to": SINK}, hex(2**64)),
+        code=INVALID_PARAMS,
+    ),
+    Case(
+        "batch of 1000 eth_config",
+        batch(MAX_BATCH, req("eth_config")),
+        codes=(None,) * MAX_BATCH,
+        bound=5.0,
+    ),
 ]
 
 
