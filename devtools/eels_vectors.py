@@ -265,14 +265,30 @@ def generate() -> dict:
     }
 
 
+def selftest_subset(doc: dict) -> dict:
+    """The vectors the node's start-up self-test runs (``precompiles.verifiers.selftest``)."""
+    from precompiles.verifiers.selftest import SELFTEST_NAMES
+
+    chosen = [v for v in doc["vectors"] if v["name"] in SELFTEST_NAMES]
+    assert len(chosen) == len(SELFTEST_NAMES)
+    return {**doc, "vectors": chosen}
+
+
 def main() -> int:
+    from precompiles.verifiers.selftest import SELFTEST_VECTORS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
+    parser.add_argument(
+        "--selftest", type=Path, default=SELFTEST_VECTORS, help="where the self-test subset goes"
+    )
     args = parser.parse_args()
     doc = generate()
     args.path.parent.mkdir(parents=True, exist_ok=True)
     args.path.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{len(doc['vectors'])} vectors, {args.path.stat().st_size} bytes -> {args.path}")
+    args.selftest.write_text(json.dumps(selftest_subset(doc), indent=1) + "\n")
+    print(f"self-test subset -> {args.selftest}")
     return 0
 
 

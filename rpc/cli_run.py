@@ -87,6 +87,8 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         overrides["execute"] = replace(genesis.execute, **market)
     genesis = genesis.with_overrides(**overrides)
     genesis.validate()
+    if genesis.execute.enabled:
+        check_verifiers_work(genesis)
     count, balance = dev_funding(genesis.role, args.accounts, args.balance)
     dev_accounts = derive_dev_accounts(args.mnemonic, count)
     genesis = genesis.with_accounts([a.address for a in dev_accounts], balance * WEI_PER_ETH)
@@ -126,6 +128,24 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         pool_limits=pool_limits(args),
         max_state_size=args.max_state_size,
     )
+
+
+def check_verifiers_work(genesis) -> None:
+    """The start-up self-test (NR-EXECUTE v1.2): built-in inputs through every configured
+    EXECUTE verifier; a broken one (e.g. an EELS whose internals changed) stops the start."""
+    from node.fork.schedule import l2_rules
+    from precompiles.verifiers import verifier_named
+    from precompiles.verifiers.selftest import self_test
+
+    try:
+        verifiers = [verifier_named(n) for n in genesis.execute_verifiers]
+    except ValueError as exc:
+        raise GenesisError(str(exc)) from None
+    problems = self_test(verifiers, l2_rules(genesis.fork_schedule).classes)
+    if problems:
+        raise GenesisError(
+            "EXECUTE verifier self-test failed, refusing to start: " + "; ".join(problems[:3])
+        )
 
 
 def args_storage(devnet: Devnet) -> str:

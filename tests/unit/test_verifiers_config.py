@@ -18,21 +18,11 @@ from node.genesis import DEFAULT_L1_GENESIS, GenesisError, load_genesis, parse_g
 from node.preverify import start_preverifier
 from node.storage import open_database
 from precompiles.execute_wire import EXECUTE_ADDRESS, EXECUTE_INVALID_SELECTOR, Reason
-from precompiles.verdict import Verdict
 from precompiles.verifiers import VerifierSet
 from precompiles.verifiers.policy import TEST_VERIFIER_ENV, check_stored_verifiers
 from rpc.cli_flags import build_parser
 from rpc.cli_run import make_devnet
 from tests.unit.test_preverify import l1_tx
-
-
-class Liar:
-    """Test only: every block is valid, with a made-up post-state root."""
-
-    name = "liar"
-
-    def verify(self, inp, vm_class, transactions=None) -> Verdict:
-        return Verdict(reason=None, post_state_root=b"\x01" * 32, number=inp.number)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,7 @@ def payload() -> bytes:
 
 @pytest.fixture
 def liar(monkeypatch):
-    monkeypatch.setenv(TEST_VERIFIER_ENV, f"liar={__name__}:Liar")
+    monkeypatch.setenv(TEST_VERIFIER_ENV, "liar=tests.lying_verifier:Liar")
 
 
 def genesis_doc(verifiers: dict | None) -> dict:
@@ -174,7 +164,7 @@ async def test_shadow_mode_lets_pyevm_decide(payload, liar):
             .computation_class._precompiles[EXECUTE_ADDRESS]
             .verdicts.verifiers
         )
-        assert verifiers.disagreement_count == 1  # the liar's root differs
+        assert verifiers.disagreement_count == 1  # the liar says reason 10
     finally:
         await devnet.stop()
 
@@ -196,6 +186,7 @@ async def test_workers_preverify_with_both_verifiers(payload, liar):
         (record,) = verifiers.disagreements
         assert set(record.verdicts) == {"pyevm", "eels", "liar"}
         assert record.verdicts["eels"].valid and record.verdicts["pyevm"].valid
+        assert record.verdicts["liar"].reason == Reason.POST_STATE_ROOT
         assert verifiers.timings()["eels"]["calls"] == 1
     finally:
         pre.close()
@@ -206,3 +197,30 @@ def test_reason_12_is_the_revert_word():
     out = EXECUTE_INVALID_SELECTOR + (12).to_bytes(32, "big")
     assert decode(["uint256"], out[4:]) == (Reason.VERIFIERS_DISAGREE,)
     assert load_genesis(DEFAULT_L1_GENESIS).execute_verifiers == ("pyevm",)
+
+
+def test_the_self_test_passes_for_both_verifiers():
+    from node.fork.schedule import PRAGUE, l2_rules
+    from precompiles.verifiers.eels import EelsVerifier
+    from precompiles.verifiers.pyevm import PyEvmVerifier
+    from precompiles.verifiers.selftest import self_test
+
+    rules = l2_rules(load_genesis(DEFAULT_L1_GENESIS).fork_schedule).classes
+    assert PRAGUE in rules
+    assert self_test([PyEvmVerifier(), EelsVerifier()], rules) == []
+
+
+def test_a_broken_verifier_stops_the_start(monkeypatch):
+    monkeypatch.setenv(TEST_VERIFIER_ENV, "broken=tests.lying_verifier:Broken")
+    with pytest.raises(GenesisError, match="self-test failed, refusing to start: broken on"):
+        make_devnet(args_for("--execute-verifiers", "pyevm,broken"))
+
+
+def test_an_eels_whose_internals_changed_stops_the_start(monkeypatch):
+    """EELS's transactions no longer reach the hooked state (as if its internals moved)."""
+    import ethereum.forks.osaka.fork as osaka_fork
+
+    monkeypatch.setattr(osaka_fork, "process_transaction", lambda *args: None)
+    with pytest.raises(GenesisError, match="self-test failed, refusing to start: eels on osaka"):
+        make_devnet(args_for("--execute-verifiers", "pyevm,eels"))
+    make_devnet(args_for())  # py-evm alone does not run EELS

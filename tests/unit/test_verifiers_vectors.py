@@ -55,3 +55,10 @@ def test_both_verifiers_give_the_oracles_verdict(vector):
 
 def test_the_committed_vectors_are_the_generators():
     assert generate() == DOC
+
+
+def test_the_selftest_vectors_are_the_generators_subset():
+    from devtools.eels_vectors import selftest_subset
+    from precompiles.verifiers.selftest import SELFTEST_VECTORS
+
+    assert json.loads(SELFTEST_VECTORS.read_text()) == selftest_subset(DOC)
