@@ -87,6 +87,18 @@ def node(shared_l1):
             ["0x" + "00" * 31, False],
             "hex string has length 62, want 64 for common.Hash",
         ),
+        ("eth_getAccount", [ADDRESS[2:], "latest"], "address: hex string without 0x prefix"),
+        ("eth_getAccount", [ADDRESS, hex(2**64)], "block: hex number > 64 bits"),
+        (
+            "eth_getStorageValues",
+            [{ADDRESS: ["0x" + "00" * 31]}, "latest"],
+            "hex string has length 62, want 64 for common.Hash",
+        ),
+        (
+            "trace_call",
+            [{"to": OTHER, "value": TOO_BIG}, ["trace"], "latest"],
+            "transaction.value: hex number > 256 bits",
+        ),
     ],
 )
 def test_invalid_params_in_geths_words(node, method, params, message):
@@ -135,6 +147,14 @@ TEMPLATES = [
     ("eth_createAccessList", [{"from": ADDRESS, "to": OTHER}, "latest"]),
     ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest"}]),
     ("eth_newFilter", [{"fromBlock": "0x0"}]),
+    # the late methods
+    ("eth_getAccount", [ADDRESS, "latest"]),
+    ("eth_getStorageValues", [{ADDRESS: ["0x" + "00" * 32]}, "latest"]),
+    ("eth_simulateV1", [{"blockStateCalls": [{"calls": [{"to": OTHER}]}]}, "latest"]),
+    ("trace_call", [{"to": OTHER}, ["trace"], "latest"]),
+    ("trace_block", ["latest"]),
+    ("trace_replayBlockTransactions", ["latest", ["trace"]]),
+    ("trace_filter", [{"fromBlock": "0x0", "toBlock": "latest"}]),
 ]
 CALL_FIELDS = ["value", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "nonce", "to"]
 
@@ -147,7 +167,8 @@ def _variants():
                 params[position] = bad
                 yield method, params
         if isinstance(template[0], dict):
-            for field in CALL_FIELDS if method != "eth_getLogs" else ["fromBlock", "toBlock"]:
+            logs = method in ("eth_getLogs", "trace_filter")
+            for field in CALL_FIELDS if not logs else ["fromBlock", "toBlock"]:
                 for bad in BAD_VALUES:
                     yield method, [{**template[0], field: bad}, *template[1:]]
 
