@@ -508,3 +508,38 @@ def test_duplicate_and_underpriced_replacement(node_factory):
             "geth answers 'already known'"
         )
     assert "already known" in error["message"], error
+
+
+# --------------------------------------------------------------------------- the sync sends
+
+
+def _sync_rejections(node: NodeProcess) -> list[tuple[str, str]]:
+    nonce = current_nonce(node, DEV_ADDRESSES[1])
+    fresh = Account.create()
+    signed = [
+        ("nonce too low", sign(transfer(0, value=3))),
+        ("insufficient funds", sign(transfer(0), fresh.key)),
+        ("value beyond the balance", sign(transfer(nonce, value=10**30))),
+        ("intrinsic gas", sign(transfer(nonce, gas=20_000))),
+        ("below the base fee", sign(transfer(nonce, maxFeePerGas=1, maxPriorityFeePerGas=1))),
+        (
+            "tip above the cap",
+            sign(transfer(nonce, maxFeePerGas=10**10, maxPriorityFeePerGas=10**11)),
+        ),
+        ("wrong chain", sign(transfer(nonce, chainId=1))),
+    ]
+    garbage = [("garbage", raw) for raw in ("0xdeadbeef", "0x", "0x02c0", "0x" + "ff" * 64)]
+    return [(name, raw_hex(tx)) for name, tx in signed] + garbage
+
+
+@pytest.mark.skipif(under_test() == "anvil", reason="compares with this node's own answers")
+def test_sync_sends_refuse_as_the_plain_send(node):
+    """eth_sendRawTransactionSync refuses each bad transaction with eth_sendRawTransaction's
+    error at once (no wait for a block that will not come) and changes nothing."""
+    for name, raw in _sync_rejections(node):
+        before = snapshot(node, DEV_ADDRESSES[1])
+        plain = error_of(send_json(node, request("eth_sendRawTransaction", [raw])))
+        synced = error_of(send_json(node, request("eth_sendRawTransactionSync", [raw, "0x2710"])))
+        assert synced == plain, (name, synced, plain)
+        assert snapshot(node, DEV_ADDRESSES[1]) == before, name
+    assert_alive(node)
