@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -645,3 +646,47 @@ def test_rollup_cli_refuses_out_of_range_numbers_before_connecting(argv):
     flag = argv[-2]  # the flag with the bad value
     assert f"argument {flag}" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and dead not in out.stderr
+
+
+# --------------------------------------------------------------------------- deadlines
+
+LOOP = "0x" + "10" * 20
+LOOP_CODE = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP
+
+
+def test_every_trace_and_simulation_answers_within_its_deadline(tmp_path):
+    """With one-second deadlines, the Parity traces of a looping transaction and looping
+    calls in trace_call and eth_simulateV1 answer their timeout error, and another client
+    is answered meanwhile."""
+    node = start_node(["--trace-timeout", "1", "--rpc-evm-timeout", "1"], log_dir=tmp_path)
+    try:
+        node.call("anvil_setCode", LOOP, LOOP_CODE)
+        node.call("eth_sendTransaction", {"from": ADDRESS, "to": LOOP, "gas": hex(3_000_000)})
+        loop_call = {"from": ADDRESS, "to": LOOP, "gas": hex(2**64 - 1)}
+        cases = [
+            ("trace_call", [loop_call, ["trace", "stateDiff"], "latest"], "execution timeout"),
+            ("trace_replayBlockTransactions", ["latest", ["trace", "stateDiff"]], "timeout"),
+            ("trace_block", ["latest"], "execution timeout"),
+            ("trace_filter", [{"toAddress": [LOOP]}], "execution timeout"),
+            (
+                "eth_simulateV1",
+                [{"blockStateCalls": [{"calls": [{**loop_call, "gas": hex(30_000_000)}] * 5}]}],
+                "execution aborted (timeout = 1s)",
+            ),
+        ]
+        for method, params, message in cases:
+            worst = 0.0
+            pool = ThreadPoolExecutor(1)
+            slow = pool.submit(send, node, method, params)
+            while not slow.done():
+                _, took = send(node, "eth_blockNumber", [])
+                worst = max(worst, took)
+            response, took = slow.result()
+            pool.shutdown()
+            assert response["error"]["code"] == -32000, (method, response)
+            assert message in response["error"]["message"], (method, response)
+            assert took < 10, (method, took)  # the deadline is 1 s; CI is slow
+            assert worst < 2.0, (method, worst)
+        assert not internal_errors(node.log())
+    finally:
+        node.stop()
