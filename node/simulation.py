@@ -1,8 +1,10 @@
 """Simulated calls: ``eth_call``, ``eth_estimateGas`` and ``eth_createAccessList`` on a
 throw-away state of the chain, with geth's state and block overrides and gas cap.
 
-Nothing here commits: each run builds a fresh simulation state (``VMFactory.simulation_state``,
-which the fork class prepares), applies the overrides, and executes one spoofed transaction.
+Nothing here commits: each run executes one spoofed transaction on a simulation state
+(``VMFactory.simulation_state``, which the fork class prepares). A plain call reuses a warm
+state of its block (``node.warm_state``: checkpoint, run, discard); a call with overrides, an
+access recorder or a ``prepare`` gets a fresh one, with the overrides applied.
 ``prepare``, if given, sees that state before the call runs (a tracer installs itself there).
 """
 
