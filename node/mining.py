@@ -199,6 +199,16 @@ class BlockProduction:
         head = self.head
         return bool(self.pool.pending(self.chain.account_db(head).get_nonce))
 
+    def _clock_ran_out(self, exc: InvalidTimestamp, who: str = "automine") -> None:
+        """One line per loop and head (not a traceback at every wake-up or tick) when the
+        head's timestamp is 2**64 - 1: no block can follow it (only ``evm_revert`` helps)."""
+        key = (who, self.chain.head.hash)
+        warned = self.__dict__.setdefault("_clock_warned", set())  # Devnet builds the mixin
+        if key in warned:
+            return
+        warned.add(key)
+        log.warning("%s: no block can follow block %d: %s", who, self.chain.head.block_number, exc)
+
     async def _automine_loop(self) -> None:
         while True:
             await self._wake.wait()
@@ -208,6 +218,9 @@ class BlockProduction:
             while self._has_executable():
                 try:
                     built = await self.mine()
+                except InvalidTimestamp as exc:  # the clock ran out: a condition, not a bug
+                    self._clock_ran_out(exc)
+                    break
                 except Exception:
                     log.exception("block production failed; pool left as it was")
                     break
@@ -225,6 +238,8 @@ class BlockProduction:
             next_at += interval
             try:
                 await self.mine()
+            except InvalidTimestamp as exc:
+                self._clock_ran_out(exc, "interval mining")
             except Exception:
                 log.exception("interval block production failed")
 

@@ -41,6 +41,7 @@ from tests.procs import (
     run_native_rollup,
     start_node,
     under_test,
+    wait_until,
 )
 
 pytestmark = [
@@ -688,5 +689,32 @@ def test_every_trace_and_simulation_answers_within_its_deadline(tmp_path):
             assert took < 10, (method, took)  # the deadline is 1 s; CI is slow
             assert worst < 2.0, (method, worst)
         assert not internal_errors(node.log())
+    finally:
+        node.stop()
+
+
+# --------------------------------------------------------------------------- the clock's end
+
+
+def test_a_chain_at_the_last_timestamp_logs_no_traceback(tmp_path):
+    """Any client may mine a block at 2**64 - 1 (evm_mine, a public control on an L1); no
+    block can follow. Automine and interval mining then failed at every wake-up with a
+    traceback in the log; now one line says why, and the transaction waits in the pool."""
+    node = start_node([], log_dir=tmp_path)
+    try:
+        node.call("evm_mine", {"timestamp": hex(2**64 - 1)})
+        head = node.call("eth_blockNumber")
+        tx_hash = node.call("eth_sendTransaction", {"from": ADDRESS, "to": OTHER, "value": "0x1"})
+        node.call("evm_setIntervalMining", 1)
+        wait_until(
+            lambda: node.log().count("no block can follow") >= 2,
+            "automine and interval mining to say why they stopped",
+            timeout=15,
+        )
+        assert node.call("eth_getTransactionReceipt", tx_hash) is None
+        assert node.call("eth_getTransactionByHash", tx_hash)["blockNumber"] is None
+        assert node.call("eth_blockNumber") == head
+        assert "Traceback" not in node.log()
+        assert node.log().count("no block can follow") == 2  # once per loop, not per tick
     finally:
         node.stop()
