@@ -338,6 +338,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         report = scenario.run()
         print(summary(report), flush=True)
+        if getattr(args, "execute_verifiers", None):
+            print(verifier_summary(RpcClient(l1_url)), flush=True)
         if args.json is not None:
             args.json.write_text(json.dumps(report_json(report), indent=2) + "\n")
         return 0 if report.ok else 1
@@ -346,7 +348,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.l1 is not None or args.l2 is not None:
             raise SystemExit("native-rollup demo: give both --l1 and --l2, or neither")
         print("starting a fresh L1 and L2 node on free loopback ports...", flush=True)
-        with local_nodes(args.log_dir) as (l1, l2):
+        l1_args = []
+        if getattr(args, "execute_verifiers", None):
+            l1_args = ["--execute-verifiers", args.execute_verifiers]
+        with local_nodes(args.log_dir, l1_args=l1_args) as (l1, l2):
             print(
                 f"L1 {l1.url} (pid {l1.proc.pid}), L2 {l2.url} (pid {l2.proc.pid}, "
                 f"--no-mining, controls on {l2.auth_url} with a JWT, dev funding "
@@ -359,6 +364,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if funding is None:
         funding = info.initial_escrow if info is not None else L2_FUNDING
     return run(args.l1, args.l2, funding, l2_control(args))
+
+
+def verifier_summary(l1: RpcClient) -> str:
+    """Each EXECUTE verifier's time over the run (NR-EXECUTE v1.2), from the L1."""
+    answer = l1.call("execute_disagreements")
+    times = ", ".join(
+        f"{name} {t['seconds']:.3f} s over {t['calls']} calls "
+        f"({1000 * t['seconds'] / max(t['calls'], 1):.1f} ms each)"
+        for name, t in answer["timings"].items()
+    )
+    return (
+        f"EXECUTE verifiers {','.join(answer['verifiers'])} ({answer['mode']}): "
+        f"{times or 'no calls'}; disagreements: {answer['count']}"
+    )
 
 
 def report_json(report: Any) -> dict:

@@ -434,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
         "its own fresh nodes",
     )
     dm.add_argument("--log-dir", type=Path, help="where local node logs go (default: temp)")
+    dm.add_argument(
+        "--execute-verifiers",
+        metavar="NAMES",
+        help="the fresh L1's EXECUTE verifiers, e.g. pyevm,eels (default pyevm); the summary "
+        "then shows each verifier's time",
+    )
     dm.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     from sequencer.cli_optimistic import add_parsers  # propose, watch: the optimistic mode
 

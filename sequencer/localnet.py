@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +125,10 @@ def start_node(
 
 @contextmanager
 def local_nodes(
-    log_dir: Path | None = None, l2_count: int = 1, l2_accounts: int = L2_DEV_ACCOUNTS
+    log_dir: Path | None = None,
+    l2_count: int = 1,
+    l2_accounts: int = L2_DEV_ACCOUNTS,
+    l1_args: Sequence[str] = (),
 ) -> Iterator[tuple[LocalNode, ...]]:
     """A fresh L1 (default genesis, automine) and ``l2_count`` L2 nodes of the same genesis
     (``--no-mining``, controls on their authenticated endpoints, ``l2_accounts`` dev accounts
@@ -141,7 +144,7 @@ def local_nodes(
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        started.append(start_node("l1", ["--silent"], log_dir))
+        started.append(start_node("l1", ["--silent", *l1_args], log_dir))
         # one genesis for every L2 node: the same timestamp, not each node's start time
         genesis_time = ["--timestamp", str(int(time.time()))] if l2_count > 1 else []
         for i in range(l2_count):

@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from precompiles.execute_wire import Reason
@@ -24,7 +27,7 @@ from sequencer.rollup import deploy_rollup
 from sequencer.scenario import SEQUENCER_KEY, Scenario, summary
 from sequencer.sequencer import Sequencer
 from tests.e2e.test_rollup_scenario import L2_ARGS, L2Auth
-from tests.procs import DEV_KEYS, free_port, start_node, under_test
+from tests.procs import DEV_KEYS, ROOT, free_port, start_node, under_test
 
 pytestmark = [
     pytest.mark.e2e,
@@ -108,3 +111,21 @@ def test_a_broken_verifier_refuses_to_start(tmp_path, monkeypatch):
     monkeypatch.setenv(TEST_VERIFIER_ENV, "broken=tests.lying_verifier:Broken")
     with pytest.raises(RuntimeError, match="self-test failed, refusing to start: broken on"):
         start_node(["--execute-verifiers", "pyevm,broken"], log_dir=tmp_path)
+
+
+def test_the_demo_with_both_verifiers_shows_each_verifiers_time(tmp_path):
+    """``make demo ARGS="--execute-verifiers pyevm,eels"``: every block settles, and the
+    summary ends with each verifier's time."""
+    proc = subprocess.run(
+        [sys.executable, "scripts/demo.py", "--execute-verifiers", "pyevm,eels",
+         "--log-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "RESULT: all checks passed" in proc.stdout
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("EXECUTE verifiers")]
+    assert line.startswith("EXECUTE verifiers pyevm,eels (all): pyevm ")
+    assert ", eels " in line and line.endswith("disagreements: 0")
