@@ -16,6 +16,9 @@ For blocks 2 and 3 it measures, each as the median of ``--repeat`` runs:
   parsing, hash-linked headers, re-execution on a witness-only database, root checks). The
   verdict cache is not involved. Both witness forms are timed (canonical RLP, and the JSON
   object ``debug_executionWitness`` returns).
+- ``verifier_s``: the same EXECUTE verification with each verifier's re-execution
+  (``pyevm``: the tuned path above; ``eels``: ``precompiles.verifiers.eels`` from the
+  witness alone), and ``eels_over_pyevm``.
 - ``stateful_import_s``: py-evm importing the same block with full state: a second, fresh
   chain from the same genesis replays the parent blocks (untimed), its database is copied
   per run, and ``chain._chain.import_block(block)`` is timed (header checks, execution,
@@ -62,6 +65,7 @@ from precompiles.execute import verify  # noqa: E402
 from precompiles.execute_reference import reexecute_reference  # noqa: E402
 from precompiles.execute_wire import decode_execute_input, execute_gas_cost  # noqa: E402
 from precompiles.reexecute import reexecute as reexecute_fast  # noqa: E402
+from precompiles.verifiers.eels import reexecute_eels  # noqa: E402
 
 L2_GENESIS = ROOT / "genesis" / "l2.json"
 COUNTER = ROOT / "contracts" / "out" / "Counter.json"
@@ -203,6 +207,7 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
         "execute": [],
         "execute_reference": [],
         "execute_json": [],
+        "execute_eels": [],
         "stateful": [],
         "stateful_prebuilt": [],
     }
@@ -212,6 +217,7 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
             timed(lambda: execute(data_rlp, reexecute=reexecute_reference))
         )
         runs["execute_json"].append(timed(lambda: execute(data_json)))
+        runs["execute_eels"].append(timed(lambda: execute(data_rlp, reexecute=reexecute_eels)))
         fresh = replica_at_parent()
         runs["stateful"].append(timed(lambda: import_received(fresh)))  # noqa: B023
         fresh = replica_at_parent()
@@ -229,6 +235,12 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
         "execute_reference_s": round(medians["execute_reference"], 4),
         "execute_speedup_over_reference": round(medians["execute_reference"] / execute_s, 2),
         "execute_json_witness_s": round(medians["execute_json"], 4),
+        # NR-EXECUTE v1.2: the same input through each verifier (precompiles/verifiers)
+        "verifier_s": {
+            "pyevm": round(execute_s, 4),
+            "eels": round(medians["execute_eels"], 4),
+        },
+        "eels_over_pyevm": round(medians["execute_eels"] / execute_s, 2),
         "stateful_import_s": round(stateful_s, 4),
         "stateful_import_prebuilt_block_s": round(medians["stateful_prebuilt"], 4),
         "stateful_over_execute": round(stateful_s / execute_s, 2),
