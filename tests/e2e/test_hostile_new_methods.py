@@ -154,6 +154,22 @@ def templates(tx_hash: str, raw: str) -> list[tuple[str, list[Any]]]:
         ("trace_replayTransaction", [tx_hash, ["trace", "stateDiff"]]),
         ("trace_replayBlockTransactions", ["latest", ["trace"]]),
         ("trace_call", [{"from": ADDRESS, "to": OTHER, "value": "0x1"}, ["trace"], "latest"]),
+        (
+            "trace_call",
+            [
+                {"from": ADDRESS, "to": OTHER, "input": "0x00", "gas": "0x100000"},
+                ["trace", "stateDiff"],
+                "pending",
+                {
+                    OTHER: {
+                        "balance": "0x1",
+                        "code": "0x00",
+                        "stateDiff": {"0x" + "00" * 32: "0x" + "00" * 32},
+                    }
+                },
+                {"number": "0x100", "time": "0x70000000", "baseFeePerGas": "0x1"},
+            ],
+        ),
         ("trace_rawTransaction", [raw, ["trace"]]),
         ("eth_getAccount", [ADDRESS, "latest"]),
         ("eth_getStorageValues", [{ADDRESS: ["0x" + "00" * 32]}, "latest"]),
@@ -219,7 +235,9 @@ def spoiled_simulate(template: list[Any]) -> Iterator[list[Any]]:
         for bad in values:
             yield [{**options, "blockStateCalls": [{**block, key: bad}]}, "latest"]
     call = block["calls"][0]
-    for key in ("from", "to", "value", "gas", "nonce", "input", "maxFeePerGas", "accessList"):
+    keys = ("from", "to", "value", "gas", "nonce", "input", "maxFeePerGas", "accessList")
+    keys += ("authorizationList", "blobVersionedHashes", "type", "chainId", "gasPrice")
+    for key in keys:
         for bad in values:
             yield [{**options, "blockStateCalls": [{**block, "calls": [{**call, key: bad}]}]}]
     for key in ("number", "time", "gasLimit", "baseFeePerGas", "feeRecipient", "prevRandao"):
