@@ -64,6 +64,7 @@ READ_METHODS = (
     "execute_params",
     "execute_feeHistory",
     "execute_transactionStatus",
+    "execute_disagreements",
 )
 
 EVENTS = {

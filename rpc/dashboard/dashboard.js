@@ -10,6 +10,7 @@
     'eth_getBlockReceipts', 'eth_getTransactionByHash', 'eth_getTransactionReceipt',
     'eth_getLogs', 'eth_call', 'eth_subscribe', 'eth_unsubscribe', 'web3_clientVersion',
     'txpool_status', 'txpool_content', 'execute_params', 'execute_feeHistory', 'execute_transactionStatus',
+    'execute_disagreements',
   ]);
   const RECENT_BLOCKS = 10; // rows of the blocks table
   const RECENT_TXS = 12; // rows of the transactions table
@@ -270,11 +271,13 @@
     if (config.execute) {
       extra.push(['execute_feeHistory', [hex(MARKET_BLOCKS), hex(head)]]);
       extra.push(['execute_params', []]);
+      extra.push(['execute_disagreements', []]);
     }
     const [blocks, results] = await loadBlocks(head, extra);
     const poolStatus = results[0];
     const balances = results.slice(1, 1 + accounts.length);
-    const market = config.execute ? results.slice(-2) : null;
+    const market = config.execute ? results.slice(-3, -1) : null;
+    const verifiers = config.execute ? results[results.length - 1] : null;
 
     const poolSize = num(poolStatus.pending) + num(poolStatus.queued);
     const poolTxs = [];
@@ -306,6 +309,7 @@
       const deferred = poolSize > MAX_POOL_LISTED ? null : statuses.filter((st) => st && st.status === 'deferred').length;
       dash.deferred.set(head, deferred);
       renderMarket(market[0], market[1]);
+      renderVerifiers(verifiers);
     }
     if (config.rollupError) await recheckRollupFile();
     if (config.rollup) {
@@ -504,6 +508,19 @@
     $('market-params').textContent =
       `limit ${fmtInt(limit)} · target ${fmtInt(target)} execute gas per block · next block's fee ` +
       `${fmtGwei(num(params.pendingBaseFee))} · deferred calls are counted from the pool at each head this page saw`;
+  }
+
+  // EXECUTE's verifiers (NR-EXECUTE v1.2): the set, each one's time, disagreements counted.
+  function renderVerifiers(v) {
+    if (!v) return;
+    const times = Object.entries(v.timings || {})
+      .map(([name, t]) => `${name} ${t.seconds.toFixed(3)} s / ${t.calls} calls`)
+      .join(', ');
+    $('verifiers').textContent =
+      `EXECUTE verifiers ${v.verifiers.join(',')} (${v.mode})` +
+      (times ? ` · ${times}` : '') +
+      ` · disagreements ${v.count}`;
+    $('verifiers').classList.toggle('alert', v.count > 0);
   }
 
   // -- the rollup ------------------------------------------------------------------------------

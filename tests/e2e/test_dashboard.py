@@ -103,6 +103,7 @@ READ_ONLY = frozenset(
         "execute_params",
         "execute_feeHistory",
         "execute_transactionStatus",
+        "execute_disagreements",
     }
 )
 
@@ -226,6 +227,8 @@ def test_the_dashboard_follows_the_chain_market_and_rollup(rollup_nodes, tmp_pat
     assert out["afterMine"]["heads"] >= 1
     assert page["head"] == int(l1.call("eth_blockNumber"), 16)
 
+    # EXECUTE's verifiers (NR-EXECUTE v1.2): py-evm alone here, each settlement one call
+    assert page["verifiers"] == "EXECUTE verifiers pyevm (all) · disagreements 0"
     # the market: one point per block, the values execute_feeHistory gives for those blocks
     charts = page["charts"]
     labels = charts["labels"]

@@ -186,6 +186,7 @@ try {
       marketVisible: !document.getElementById('market').hidden,
       rollupVisible: !document.getElementById('rollup').hidden,
       messages: { error: text('error'), rollup: text('rollup-message'), rollupL2: text('rollup-l2-message') },
+      verifiers: text('verifiers'),
       settledRows: [...document.querySelectorAll('#settled tbody tr')].map((r) => r.textContent),
       accounts: document.querySelectorAll('#accounts tbody tr').length,
       txs: [...document.querySelectorAll('#txs tbody tr')].map((r) => r.textContent),
