@@ -7,6 +7,7 @@ from typing import Any
 from eth.constants import GAS_LIMIT_MINIMUM
 
 from node.devnet import DEFAULT_PRIORITY_FEE, Devnet, MiningMode
+from node.errors import LimitExceeded, SimulationTimeout, TraceLimitExceeded
 from node.genesis import GenesisError
 from node.mining import MAX_TIMESTAMP
 from node.statefile import StateFileError, decode_state_bytes, encode_state_bytes, parse_state
@@ -123,7 +124,12 @@ async def _detailed_block(devnet: Devnet, header) -> dict[str, Any]:
     block = block_json(devnet, header, True)
     if not block["transactions"]:
         return block
-    frames = dict(await devnet.trace_block(header, TOP_CALLS))
+    try:
+        frames = dict(await devnet.trace_block(header, TOP_CALLS))
+    except (SimulationTimeout, TraceLimitExceeded, LimitExceeded):
+        # The block is mined: answer it, without what a replay past the node's trace
+        # bounds (--trace-timeout, --trace-max-steps) could not give.
+        return block
     for tx in block["transactions"]:
         frame = frames.get(bytes.fromhex(tx["hash"][2:]))
         if frame is None:

@@ -750,3 +750,22 @@ def test_a_chain_at_the_last_timestamp_logs_no_traceback(tmp_path):
         assert node.log().count("no block can follow") == 2  # once per loop, not per tick
     finally:
         node.stop()
+
+
+def test_mine_detailed_answers_the_blocks_it_mined_when_their_replay_runs_out(tmp_path):
+    """anvil_mine_detailed replays each mined block for the outputs; a replay past the
+    trace deadline answered -32000 although the block was mined (an error that changed the
+    chain). Now the mined blocks are answered, without the outputs the replay could not give."""
+    node = start_node(["--no-mining", "--trace-timeout", "1"], log_dir=tmp_path)
+    try:
+        node.call("anvil_setCode", LOOP, LOOP_CODE)
+        tx_hash = node.call(
+            "eth_sendTransaction", {"from": ADDRESS, "to": LOOP, "gas": hex(9_000_000)}
+        )
+        blocks = node.call("anvil_mine_detailed")
+        assert [b["number"] for b in blocks] == [node.call("eth_blockNumber")] == ["0x1"]
+        (tx,) = blocks[0]["transactions"]
+        assert tx["hash"] == tx_hash and "output" not in tx
+        assert not internal_errors(node.log())
+    finally:
+        node.stop()
