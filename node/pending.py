@@ -29,6 +29,7 @@ from node import simulation
 from node.chain import Chain
 from node.fork.l1 import L1ChainDB
 from node.interrupt import Deadline
+from node.mining import MAX_TIMESTAMP
 from node.pool import PooledTransaction
 from node.proofs import AccountProof, prove_account
 from node.read_view import ReadView, ReadViews
@@ -67,7 +68,9 @@ def build_pending_block(
     """Execute ``pooled`` in order on top of ``parent`` with the next block's header fields
     (``fields``: the test-node controls' choices, as ``Chain.build_block`` takes them).
     With a ``deadline``, the transactions' execution stops once it passes."""
-    timestamp = max(timestamp, parent.timestamp + 1)
+    # After the parent's; at a parent at 2**64 - 1, where no block can follow, the header
+    # still has to be one that can exist.
+    timestamp = min(max(timestamp, parent.timestamp + 1), MAX_TIMESTAMP)
     chosen = {}
     if fields.get("gas_limit") is not None:
         chosen["gas_limit"] = fields["gas_limit"]

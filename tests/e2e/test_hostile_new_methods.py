@@ -746,6 +746,9 @@ def test_a_chain_at_the_last_timestamp_logs_no_traceback(tmp_path):
         assert node.call("eth_getTransactionReceipt", tx_hash) is None
         assert node.call("eth_getTransactionByHash", tx_hash)["blockNumber"] is None
         assert node.call("eth_blockNumber") == head
+        # the pending block stays a header that can exist (it showed 2**64 + seconds)
+        pending = node.call("eth_getBlockByNumber", "pending", False)
+        assert int(pending["timestamp"], 16) == 2**64 - 1
         assert "Traceback" not in node.log()
         assert node.log().count("no block can follow") == 2  # once per loop, not per tick
     finally:
