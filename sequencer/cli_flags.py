@@ -25,7 +25,10 @@ DEFAULT_L2 = "http://127.0.0.1:8546"
 DEFAULT_ROLLUP_FILE = Path("rollup.json")
 DEFAULT_MIN_GAS_LIMIT = 100_000  # enough for a plain transfer or a small call
 DEFAULT_FORCE_DELAY = 10  # sequencer.rollup
-UINT64_MAX = 2**64 - 1  # gas, nonces, indices, block numbers and counts on the command line
+UINT64_MAX = 2**64 - 1
+UINT256_MAX = (
+    2**256 - 1
+)  # an amount in wei  # gas, nonces, indices, block numbers and counts on the command line
 MAX_INTERVAL_SECONDS = 86_400.0  # a loop's pause between steps (time.sleep takes no more)
 
 
@@ -57,8 +60,12 @@ def ether(text: str) -> int:
         wei = Decimal(text) * ETHER
     except ArithmeticError:
         raise argparse.ArgumentTypeError(f"not an ETH amount: {text!r}") from None
+    if not wei.is_finite():  # NaN failed the comparisons below, Infinity int()
+        raise argparse.ArgumentTypeError(f"not an ETH amount: {text!r}")
     if wei < 0 or wei != wei.to_integral_value():
         raise argparse.ArgumentTypeError(f"not a whole number of wei: {text!r} ETH")
+    if wei > UINT256_MAX:
+        raise argparse.ArgumentTypeError(f"{text} ETH is more wei than a uint256 holds")
     return int(wei)
 
 

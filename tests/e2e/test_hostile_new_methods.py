@@ -666,13 +666,17 @@ def test_preverified_garbage_execute_inputs(tmp_path):
         ["prove-withdrawal", "--index", "-1"],
         ["claim-withdrawal", "--index", "1", "--l2-block", "-2"],
         ["deploy", "--force-delay", "-1"],
+        ["deposit", "--value", "nan"],
+        ["deposit", "--value", "inf"],
+        ["withdraw", "--value", "1e400"],
+        ["force-include", "--fee", "-Infinity"],
     ],
     ids=lambda argv: " ".join(argv)[:40],
 )
 def test_rollup_cli_refuses_out_of_range_numbers_before_connecting(argv):
-    """Negative or overflowing numbers and non-finite pauses were taken by argparse and
-    failed later as tracebacks (eth-account's signing, time.sleep); now the flag is named
-    and nothing is contacted."""
+    """Negative or overflowing numbers, non-finite pauses and amounts were taken by argparse
+    (or raised out of it: NaN and Infinity ETH) and failed as tracebacks (eth-account's
+    signing, time.sleep); now the flag is named and nothing is contacted."""
     dead = f"http://127.0.0.1:{free_port()}"
     out = run_native_rollup(*argv, "--l1", dead, "--l2", dead, timeout=60)
     assert out.returncode == 2, out.stderr
