@@ -11,8 +11,18 @@ code (never -32603), arrive within the node's deadline, leave no internal error 
 node's log and leave the chain head and the touched balances unchanged.
 
 The precompiles (BN254 and BLS12-381 natively, P256VERIFY, MODEXP, EXECUTE) get random and
-crafted garbage through ``eth_call`` and inside mined transactions: every answer is a normal
-result or a failed call, every transaction gets a receipt, and the next block mines.
+crafted garbage through ``eth_call`` (Osaka and Prague) and inside mined transactions: every
+answer is a normal result or a failed call, every transaction gets a receipt, and the next
+block mines. Hostile EXECUTE inputs reach the ``--preverify`` workers, directly and through
+a contract, and no job fails.
+
+Then the defects this corpus found, each with its test: ``trace_filter``'s ``mode`` as a
+list (-32603) and ``""``/``{}`` read as no address filter; a FIFO as the dashboard's
+deployment file (the event loop blocked in ``open``); ``native-rollup`` numbers and amounts
+out of range (tracebacks); a head at timestamp 2**64 - 1 (a traceback at every automine
+wake-up and interval tick, a pending block past uint64); ``anvil_mine_detailed`` answering
+-32000 for a block it had mined; and the deadlines of every Parity trace and
+``eth_simulateV1`` while another client is served.
 """
 
 from __future__ import annotations
