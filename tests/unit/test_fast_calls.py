@@ -155,3 +155,53 @@ def test_the_inline_slice_moves_precompiles_and_long_runs_to_a_thread(chain):
     assert done.output == both(1, 1)
     # never past the parent's deadline
     assert InlineSlice(Deadline(0.01), 5).expires_at <= Deadline(0.01).expires_at
+
+
+REVERTER = b"\x75" * 20
+REVERT_CODE = bytes.fromhex("600160005260206000fd")  # revert with 32 bytes of 1
+# init code returning one byte of runtime (STOP): a creation that succeeds
+CREATE_INIT = bytes.fromhex("600160006000f3")
+
+
+def test_warm_calls_equal_fresh_ones_on_a_random_stream(genesis, dev_accounts):
+    import random
+
+    from eth.constants import CREATE_CONTRACT_ADDRESS
+
+    chain = Chain(
+        with_alloc(
+            genesis,
+            {
+                WRITER: GenesisAccount(code=WRITER_CODE, storage={0: 5}),
+                BALANCE_OF_WRITER: GenesisAccount(code=BALANCE_CODE),
+                CALLS_IDENTITY: GenesisAccount(code=IDENTITY_CALL_CODE),
+                REVERTER: GenesisAccount(code=REVERT_CODE),
+                SENDER: GenesisAccount(balance=10**18),
+            },
+        )
+    )
+    chain.build_block([])
+    funded = dev_accounts[0].address
+    requests = [
+        CallRequest(sender=SENDER, to=WRITER),
+        CallRequest(sender=SENDER, to=WRITER, value=3),
+        CallRequest(sender=funded, to=WRITER, max_fee_per_gas=10**10, gas=100_000),
+        CallRequest(to=BALANCE_OF_WRITER),
+        CallRequest(sender=SENDER, to=CALLS_IDENTITY),
+        CallRequest(sender=SENDER, to=REVERTER),
+        CallRequest(sender=SENDER, to=CREATE_CONTRACT_ADDRESS, data=CREATE_INIT),
+        CallRequest(sender=SENDER, to=b"\x33" * 20, value=10**17),
+        CallRequest(sender=SENDER, to=WRITER, nonce=7),
+    ]
+    rng = random.Random(12)
+    for _ in range(60):
+        request = rng.choice(requests)
+        deadline = Deadline(5) if rng.random() < 0.5 else None
+        warm = chain.call(request, chain.head, deadline=deadline)
+        fresh = chain.call(request, chain.head, AccessRecorder())
+        assert (warm.output, warm.gas_used, repr(warm.error)) == (
+            fresh.output,
+            fresh.gas_used,
+            repr(fresh.error),
+        ), request
+    assert warm_state.warm_states(chain).idle_count() >= 1
