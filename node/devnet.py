@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
-from eth.constants import CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS
+from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA3, ZERO_ADDRESS
 
 from node.accounts import DevAccount
 from node.chain import Chain
@@ -50,8 +50,20 @@ DEFAULT_PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests, 
 STOP_GRACE = 2.0  # seconds stop() gives aborted simulations to leave their threads
 # A block of at most this many pooled transactions and this much gas (bounding its EVM time),
 # in memory, is built on the event loop when the chain writer is idle (Devnet._on_writer).
+# On a chain with EXECUTE only when every transaction is a plain transfer (no code runs): a
+# 200k-gas call reaching EXECUTE re-executes a whole L2 block (paid in execute gas, not in L1
+# gas), seconds the loop cannot wait.
 INLINE_BLOCK_TXS = 4
 INLINE_BLOCK_GAS = 200_000
+
+
+def _runs_no_code(tx, state) -> bool:
+    """Whether ``tx`` is a plain transfer: a call (no creation, no 7702 authorizations) to an
+    account without code that is not a precompile (EXECUTE's address has no code either)."""
+    to = tx.to
+    if not to or getattr(tx, "type_id", None) == 4 or int.from_bytes(to, "big") <= 0xFFFF:
+        return False
+    return state.get_code_hash(to) == EMPTY_SHA3
 
 
 @dataclass(frozen=True)
@@ -158,7 +170,7 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
     async def _on_writer(self, fn, *args):
         """``fn(*args)`` on the chain-writer thread, one job at a time. A small block (one
         ``mine`` or ``anvil_mine`` of one block, at most ``INLINE_BLOCK_TXS`` pooled
-        transactions and ``INLINE_BLOCK_GAS`` gas, in memory) is built right here on the event
+        transactions and ``INLINE_BLOCK_GAS`` gas, in memory, no EXECUTE) is built right here on the event
         loop when the writer has nothing to do: nothing else can reach the writer while the
         loop is busy, so writes stay one at a time, and the two thread switches (on a busy
         machine a third of a transfer's time) are saved."""
@@ -191,11 +203,15 @@ class Devnet(ChainReads, Simulations, BlockProduction, NodeControls):
         )
         if not one_block or not isinstance(self.chain.db, MemoryDatabase):
             return False
-        ready = self.pool.pending(self.chain.account_db(self.head).get_nonce)
-        return (
+        state = self.chain.account_db(self.head)
+        ready = self.pool.pending(state.get_nonce)
+        small = (
             len(ready) <= INLINE_BLOCK_TXS
             and sum(p.transaction.gas for p in ready) <= INLINE_BLOCK_GAS
         )
+        if not small or not self.genesis.execute.enabled:
+            return small
+        return all(_runs_no_code(p.transaction, state) for p in ready)
 
     # -- submission -------------------------------------------------------------------------
 

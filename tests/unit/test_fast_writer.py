@@ -90,3 +90,29 @@ async def test_automine_answers_with_the_receipt_either_way(genesis, dev_account
         assert devnet.head.block_number == 3
     finally:
         await devnet.stop()
+
+
+async def test_on_a_chain_with_execute_only_plain_transfers_are_built_on_the_loop(
+    genesis, dev_accounts, txs
+):
+    """A cheap L1 transaction may still reach EXECUTE (a whole L2 block re-executed, paid in
+    execute gas): on the L1 a block runs on the loop only when no code runs in it."""
+    assert genesis.execute.enabled
+    devnet = Devnet(genesis, dev_accounts, MiningConfig(MiningMode.MANUAL))
+    await devnet.start()
+    try:
+        seen = record_threads(devnet)
+        key = dev_accounts[0].private_key
+        execute = b"\x00" * 18 + b"\x01\x01"  # EXECUTE's address: no code, a precompile
+        await devnet.submit(txs.dynamic(key, 0))  # a transfer to an account without code
+        await devnet.mine()
+        await devnet.submit(txs.dynamic(key, 1, to=execute, data=b"\x00" * 64, gas=150_000))
+        await devnet.mine()
+        await devnet.submit(txs.dynamic(key, 2, to=b"\x00" * 19 + b"\x08", gas=100_000))
+        await devnet.mine()
+        loop_thread = threading.current_thread().name
+        assert seen[0] == loop_thread
+        assert seen[1].startswith("chain-writer") and seen[2].startswith("chain-writer")
+        assert devnet.head.block_number == 3
+    finally:
+        await devnet.stop()
