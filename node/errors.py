@@ -40,6 +40,7 @@ class TxRejection(Enum):
     SET_CODE_WITHOUT_TO = "set code transaction must have a destination"
     EMPTY_AUTH_LIST = "EIP-7702 transaction with empty auth list"
     BLOB_INVALID = "invalid blob transaction"
+    BALANCE_OVERFLOW = "balance overflow"  # a credit past 2**256 - 1 (the controls' doing)
     EXECUTE_LIMIT = "EXECUTE call would overflow the block's cumulative execute gas limit; deferred to a later block"
     EXECUTE_RESERVATION_TOO_LARGE = "EXECUTE call reserves more execute gas than any block allows"
     EXECUTION_REQUEST = (

@@ -315,7 +315,17 @@ class BuilderMode:
         snapshot = self.state.snapshot()
         outside = self.checkpoint_outside_journal()
         before = self.observe_before(transaction)
-        computation = self.state.apply_transaction(transaction)
+        try:
+            computation = self.state.apply_transaction(transaction)
+        except InvalidTransaction:
+            raise
+        except ValidationError as exc:
+            # py-evm refuses a balance past 2**256 - 1 (a transfer, a call's value or the
+            # coinbase's tip to an account the test-node controls filled) by raising out of
+            # the transaction: roll it back and leave it out rather than fail the block.
+            self.state.revert(snapshot)
+            self.restore_outside_journal(outside)
+            raise InvalidTransaction(TxRejection.BALANCE_OVERFLOW, str(exc)) from None
         refused = self.refusal(transaction, before)
         if refused is not None:
             self.state.revert(snapshot)

@@ -786,3 +786,51 @@ def test_mine_detailed_answers_the_blocks_it_mined_when_their_replay_runs_out(tm
         assert not internal_errors(node.log())
     finally:
         node.stop()
+
+
+# --------------------------------------------------------------------------- balance overflow
+
+MAX_WEI = hex(2**256 - 1)
+
+
+def test_a_credit_past_uint256_never_breaks_block_building(tmp_path):
+    """anvil_setBalance/anvil_addBalance (public controls on an L1) can fill an account to
+    2**256 - 1; a transaction then crediting it (a transfer, a call's value, the coinbase's
+    tip) made py-evm raise inside block building: every block failed with a traceback and
+    the chain stopped for everyone. Now such a transaction is left out of the block and
+    refused with the reason (at once under automine), and the others are mined."""
+    node = start_node([], log_dir=tmp_path)
+    try:
+        full = "0x" + "22" * 20
+        node.call("anvil_addBalance", full, MAX_WEI)
+        nonce = int(node.call("eth_getTransactionCount", SENDER, "pending"), 16)
+        signed = Account.sign_transaction(
+            {
+                "chainId": 31337,
+                "nonce": nonce,
+                "to": to_checksum_address(full),
+                "value": 1,
+                "gas": 21_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+            },
+            SENDER_KEY,
+        )
+        raw = "0x" + signed.raw_transaction.hex()
+        refused = rpc(node.url, "eth_sendRawTransaction", [raw])["error"]
+        assert refused["code"] == -32003 and "balance overflow" in refused["message"], refused
+        assert node.call("eth_getTransactionByHash", "0x" + signed.hash.hex()) is None
+        fine = node.call("eth_sendTransaction", {"from": ADDRESS, "to": OTHER, "value": "0x1"})
+        assert node.wait_receipt(fine)["status"] == "0x1"
+        assert node.call("eth_getBalance", full, "latest") == MAX_WEI
+        assert node.call("eth_getTransactionCount", SENDER, "pending") == hex(nonce)
+        # the coinbase's tip
+        node.call("anvil_setCoinbase", full)
+        tipped = rpc(node.url, "eth_sendTransaction", [{"from": ADDRESS, "to": OTHER}])["error"]
+        assert "balance overflow" in tipped["message"], tipped
+        node.call("anvil_setCoinbase", "0x" + "00" * 20)
+        after = node.call("eth_sendTransaction", {"from": ADDRESS, "to": OTHER, "value": "0x1"})
+        assert node.wait_receipt(after)["status"] == "0x1"
+        assert "Traceback" not in node.log()
+    finally:
+        node.stop()
