@@ -824,6 +824,24 @@ def test_a_credit_past_uint256_never_breaks_block_building(tmp_path):
         assert node.wait_receipt(fine)["status"] == "0x1"
         assert node.call("eth_getBalance", full, "latest") == MAX_WEI
         assert node.call("eth_getTransactionCount", SENDER, "pending") == hex(nonce)
+        # a call's value, one frame down
+        payer = "0x" + "23" * 20
+        node.call("anvil_setCode", payer, "0x5f5f5f5f600173" + "22" * 20 + "5af100")
+        node.call("anvil_setBalance", payer, hex(10**18))
+        call = Account.sign_transaction(
+            {
+                "chainId": 31337,
+                "nonce": nonce,
+                "to": to_checksum_address(payer),
+                "value": 0,
+                "gas": 100_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+            },
+            SENDER_KEY,
+        )
+        nested = rpc(node.url, "eth_sendRawTransaction", ["0x" + call.raw_transaction.hex()])
+        assert "balance overflow" in nested["error"]["message"], nested
         # the coinbase's tip
         node.call("anvil_setCoinbase", full)
         tipped = rpc(node.url, "eth_sendTransaction", [{"from": ADDRESS, "to": OTHER}])["error"]
