@@ -287,8 +287,8 @@ async def add_balance(devnet: Devnet, params: Any) -> None:
 async def set_nonce(devnet: Devnet, params: Any) -> None:
     who, nonce = parse_params(
         params,
-        [(parse.address, parse.REQUIRED, "address"), (parse.quantity, parse.REQUIRED, "nonce")],
-    )
+        [(parse.address, parse.REQUIRED, "address"), (parse.uint64, parse.REQUIRED, "nonce")],
+    )  # a nonce is a uint64 (py-evm's account refused more with an internal error)
     await devnet.edit_state(lambda db: db.set_nonce(who, nonce))
 
 

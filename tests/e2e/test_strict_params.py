@@ -99,6 +99,9 @@ def node(shared_l1):
             [{"to": OTHER, "value": TOO_BIG}, ["trace"], "latest"],
             "transaction.value: hex number > 256 bits",
         ),
+        # a nonce past uint64 reached py-evm: -32603 "Nonce exceeds maximum uint64 size"
+        ("anvil_setNonce", [OTHER, hex(2**64)], "nonce: hex number > 64 bits"),
+        ("evm_setAccountNonce", [OTHER, hex(2**256 - 1)], "nonce: hex number > 64 bits"),
     ],
 )
 def test_invalid_params_in_geths_words(node, method, params, message):
