@@ -15,7 +15,13 @@ from node.errors import UnknownBlock
 from node.simulation import CallRequest, return_result_error
 from rpc import params as parse
 from rpc import shapes
-from rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, InvalidParams, RpcError
+from rpc.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    TRANSACTION_REJECTED,
+    InvalidParams,
+    RpcError,
+)
 from rpc.params import REQUIRED, parse_params
 from rpc.registry import Namespace
 from rpc.shapes import hexb, qty
@@ -404,7 +410,8 @@ async def _receipt_when_mined(
         while tx_hash not in mined:
             dropped = devnet.dropped.get(tx_hash)
             if dropped is not None:
-                raise RpcError(INTERNAL_ERROR, f"transaction dropped: {dropped}")
+                # a block left it out for good: the pool's refusal, not an internal error
+                raise RpcError(TRANSACTION_REJECTED, f"transaction dropped: {dropped}")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise RpcError(INTERNAL_ERROR, "Transaction confirmation timeout")

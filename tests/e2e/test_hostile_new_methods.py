@@ -852,3 +852,37 @@ def test_a_credit_past_uint256_never_breaks_block_building(tmp_path):
         assert "Traceback" not in node.log()
     finally:
         node.stop()
+
+
+def test_a_sync_send_whose_transaction_is_dropped_is_a_pool_refusal(tmp_path):
+    """eth_sendRawTransactionSync waits for the block; when the block leaves its transaction
+    out for good (here: a credit past uint256), the answer was -32603 "transaction dropped";
+    now it is the pool's refusal code (-32003) with the reason, as the plain send's."""
+    node = start_node(["--no-mining"], log_dir=tmp_path)
+    try:
+        full = "0x" + "22" * 20
+        node.call("anvil_addBalance", full, MAX_WEI)
+        signed = Account.sign_transaction(
+            {
+                "chainId": 31337,
+                "nonce": 0,
+                "to": to_checksum_address(full),
+                "value": 1,
+                "gas": 21_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+            },
+            SENDER_KEY,
+        )
+        raw = "0x" + signed.raw_transaction.hex()
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(send, node, "eth_sendRawTransactionSync", [raw])
+            wait_until(lambda: node.call("txpool_status")["pending"] == "0x1", "the tx pooled")
+            node.call("evm_mine")
+            response, _ = waiting.result(timeout=30)
+        error = response["error"]
+        assert error["code"] == -32003 and "balance overflow" in error["message"], error
+        assert node.call("eth_getTransactionByHash", "0x" + signed.hash.hex()) is None
+        assert not internal_errors(node.log())
+    finally:
+        node.stop()
