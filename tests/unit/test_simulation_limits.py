@@ -160,9 +160,14 @@ async def test_waiting_simulations_are_bounded_and_stop_ends_them_all(monkeypatc
         asyncio.ensure_future(devnet.call(request(FOREVER), devnet.head))
         for _ in range(SIMULATOR_THREADS + 1)  # every thread busy, one waiting
     ]
-    await asyncio.sleep(0)
+    # each endless call first runs its inline slice on the loop, then takes a thread or waits
+    for _ in range(1000):
+        if len(devnet._simulations) == SIMULATOR_THREADS + 1:
+            break
+        await asyncio.sleep(0.01)
+    # a call that needs a thread (an endless one: the inline slice cannot finish it) is refused
     with pytest.raises(SimulatorBusy, match="1 already wait for the 2 simulator threads"):
-        await devnet.call(request(RETURN_GAS), devnet.head)
+        await devnet.call(request(FOREVER), devnet.head)
     started = time.monotonic()
     await devnet.stop()
     results = await asyncio.gather(*endless, return_exceptions=True)
