@@ -114,6 +114,11 @@ def block_id(value: Any, what: str = "block") -> str | int | bytes:
     if isinstance(value, str) and value in BLOCK_TAGS:
         return value
     if isinstance(value, dict):
+        for key in value:  # EIP-1898
+            if key not in ("blockHash", "blockNumber", "requireCanonical"):
+                raise InvalidParams(f"{what}: unknown field {str(key)[:64]!r}")
+        if "requireCanonical" in value:
+            boolean(value["requireCanonical"], f"{what}.requireCanonical")
         if "blockHash" in value:
             return hash32(value["blockHash"], f"{what}.blockHash")
         if "blockNumber" in value:
@@ -267,10 +272,30 @@ def _slot_values(raw: Any, what: str) -> tuple[tuple[int, int], ...] | None:
     )
 
 
+BLOCK_OVERRIDE_KEYS = frozenset(
+    ("number", "time", "gasLimit", "feeRecipient", "coinbase", "baseFee", "baseFeePerGas")
+    + ("prevRandao", "random")
+)
+# geth's block override fields this node refuses rather than ignores, and why.
+REFUSED_BLOCK_OVERRIDES = {
+    "difficulty": "there is no difficulty since the merge; override prevRandao",
+    "blobBaseFee": "blob transactions are not supported by this node",
+    "beaconRoot": "overriding the beacon root is not supported (geth refuses it in eth_call too)",
+    "withdrawals": "overriding withdrawals is not supported (geth refuses it in eth_call too)",
+}
+
+
 def block_override(value: Any, what: str = "blockOverrides") -> BlockOverride:
-    """geth's block override: ``{number, time, gasLimit, feeRecipient|coinbase, baseFee, prevRandao}``."""
+    """geth's block override: ``{number, time, gasLimit, feeRecipient|coinbase, baseFee,
+    prevRandao|random}``; any other field is refused by name, never ignored."""
     if not isinstance(value, dict):
         raise InvalidParams(f"{what}: expected an object")
+    for key in value:
+        if key in BLOCK_OVERRIDE_KEYS:
+            continue
+        if isinstance(key, str) and key in REFUSED_BLOCK_OVERRIDES:
+            raise InvalidParams(f"{what}.{key}: {REFUSED_BLOCK_OVERRIDES[key]}")
+        raise InvalidParams(f"{what}: unknown field {str(key)[:64]!r}")
 
     def get(key: str, parser):
         return parser(value[key], f"{what}.{key}") if value.get(key) is not None else None
@@ -283,7 +308,7 @@ def block_override(value: Any, what: str = "blockOverrides") -> BlockOverride:
         base_fee_per_gas=get("baseFee", quantity)
         if value.get("baseFee") is not None
         else get("baseFeePerGas", quantity),
-        prev_randao=get("prevRandao", hash32),
+        prev_randao=get("prevRandao", hash32) or get("random", hash32),
     )
 
 

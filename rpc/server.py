@@ -70,6 +70,25 @@ from rpc.http_policy import AccessPolicy, HostPolicy, OriginPolicy
 
 log = logging.getLogger("native_devnet.rpc")
 
+
+class MalformedHttpOneLine(logging.Filter):
+    """aiohttp logs a request it cannot parse (a request line past 8190 bytes, a bad header)
+    at ERROR with its traceback: that is a client's mistake, so it becomes one WARNING line,
+    and the traceback shows only at ``-vv``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import BadHttpMessage
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage) and not log.isEnabledFor(logging.DEBUG):
+            record.msg, record.args = "malformed HTTP request refused: %s", (exc.message,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(MalformedHttpOneLine())
+
 # "-v": one line per RPC method, between DEBUG ("-vv": sizes, durations, tracebacks) and INFO.
 REQUEST_LEVEL = 15
 logging.addLevelName(REQUEST_LEVEL, "REQUEST")

@@ -886,3 +886,24 @@ def test_a_sync_send_whose_transaction_is_dropped_is_a_pool_refusal(tmp_path):
         assert not internal_errors(node.log())
     finally:
         node.stop()
+
+
+def test_an_overlong_request_line_is_one_warning_line_not_a_traceback(tmp_path):
+    """aiohttp refuses a request line past 8190 bytes with 400; the node logs it as one line."""
+    import socket as socket_module
+
+    node = start_node([], log_dir=tmp_path)
+    try:
+        with socket_module.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+            sock.sendall(b"POST /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = sock.recv(1024)
+        assert answer.split(b" ", 2)[1] == b"400", answer
+        assert node.call("eth_chainId")  # still serving
+        log = wait_until(
+            lambda: node.log() if "malformed HTTP request refused" in node.log() else None,
+            "the refused request logged",
+            timeout=10,
+        )
+        assert "Traceback" not in log, log[-2000:]
+    finally:
+        node.stop()
