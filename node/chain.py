@@ -97,7 +97,67 @@ class BuiltBlock:
     seconds: float = 0.0
 
 
-class Chain:
+class ChainQueries:
+    """Reads and simulations at a header, in terms of ``account_db``, ``state_root_after`` and
+    ``db``: shared by the chain and by its view with the pending block (node.pending)."""
+
+    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.account_db(header).get_balance(address)
+
+    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
+        return self.account_db(header).get_nonce(address)
+
+    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
+        return self.account_db(header).get_code(address)
+
+    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
+        return self.account_db(header).get_storage(address, slot)
+
+    def proof(self, address: bytes, slots: Sequence[int], header: BlockHeaderAPI) -> AccountProof:
+        """Merkle-Patricia proofs of an account and some of its slots (``eth_getProof``)."""
+        return prove_account(self.db, self.state_root_after(header), address, slots)
+
+    def call(
+        self,
+        request: CallRequest,
+        header: BlockHeaderAPI,
+        accessed: AccessRecorder | None = None,
+        *,
+        gas_cap: int = RPC_GAS_CAP,
+        deadline: Deadline | None = None,
+        prepare: Callable[[StateAPI], None] | None = None,
+    ) -> CallResult:
+        """``node.simulation.call`` on this chain."""
+        return simulation.call(
+            self, request, header, accessed, gas_cap=gas_cap, deadline=deadline, prepare=prepare
+        )
+
+    def create_access_list(
+        self,
+        request: CallRequest,
+        header: BlockHeaderAPI,
+        *,
+        gas_cap: int = RPC_GAS_CAP,
+        deadline: Deadline | None = None,
+    ) -> tuple[tuple, CallResult]:
+        """``node.simulation.create_access_list`` on this chain."""
+        return simulation.create_access_list(
+            self, request, header, gas_cap=gas_cap, deadline=deadline
+        )
+
+    def estimate_gas(
+        self,
+        request: CallRequest,
+        header: BlockHeaderAPI,
+        *,
+        gas_cap: int = RPC_GAS_CAP,
+        deadline: Deadline | None = None,
+    ) -> int:
+        """``node.simulation.estimate_gas`` on this chain."""
+        return simulation.estimate_gas(self, request, header, gas_cap=gas_cap, deadline=deadline)
+
+
+class Chain(ChainQueries):
     """A single-node chain from a genesis. Not thread-safe for writers: one writer at a time."""
 
     def __init__(self, genesis: Genesis, db: AtomicDB | None = None) -> None:
@@ -441,22 +501,6 @@ class Chain:
         root, shared by the pool, nonce, automine and block-building checks."""
         return self.read_views.at(self.state_root_after(header))
 
-    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.account_db(header).get_balance(address)
-
-    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.account_db(header).get_nonce(address)
-
-    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
-        return self.account_db(header).get_code(address)
-
-    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
-        return self.account_db(header).get_storage(address, slot)
-
-    def proof(self, address: bytes, slots: Sequence[int], header: BlockHeaderAPI) -> AccountProof:
-        """Merkle-Patricia proofs of an account and some of its slots (``eth_getProof``)."""
-        return prove_account(self.db, self.state_root_after(header), address, slots)
-
     # -- simulation -------------------------------------------------------------------------
 
     def pending_header(self, parent: BlockHeaderAPI | None = None) -> BlockHeaderAPI:
@@ -471,42 +515,3 @@ class Chain:
     def pending_state(self, parent: BlockHeaderAPI | None = None) -> StateAPI:
         """A throw-away state for validating transactions against the next block."""
         return self.vm_factory.state(self.pending_header(parent))
-
-    def call(
-        self,
-        request: CallRequest,
-        header: BlockHeaderAPI,
-        accessed: AccessRecorder | None = None,
-        *,
-        gas_cap: int = RPC_GAS_CAP,
-        deadline: Deadline | None = None,
-        prepare: Callable[[StateAPI], None] | None = None,
-    ) -> CallResult:
-        """``node.simulation.call`` on this chain."""
-        return simulation.call(
-            self, request, header, accessed, gas_cap=gas_cap, deadline=deadline, prepare=prepare
-        )
-
-    def create_access_list(
-        self,
-        request: CallRequest,
-        header: BlockHeaderAPI,
-        *,
-        gas_cap: int = RPC_GAS_CAP,
-        deadline: Deadline | None = None,
-    ) -> tuple[tuple, CallResult]:
-        """``node.simulation.create_access_list`` on this chain."""
-        return simulation.create_access_list(
-            self, request, header, gas_cap=gas_cap, deadline=deadline
-        )
-
-    def estimate_gas(
-        self,
-        request: CallRequest,
-        header: BlockHeaderAPI,
-        *,
-        gas_cap: int = RPC_GAS_CAP,
-        deadline: Deadline | None = None,
-    ) -> int:
-        """``node.simulation.estimate_gas`` on this chain."""
-        return simulation.estimate_gas(self, request, header, gas_cap=gas_cap, deadline=deadline)

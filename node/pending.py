@@ -25,15 +25,12 @@ from eth.db.atomic import AtomicDB
 from eth.db.batch import BatchDB
 from eth_hash.auto import keccak
 
-from node import simulation
-from node.chain import Chain
+from node.chain import Chain, ChainQueries
 from node.fork.l1 import L1ChainDB
 from node.interrupt import Deadline
 from node.mining import MAX_TIMESTAMP
 from node.pool import PooledTransaction
-from node.proofs import AccountProof, prove_account
 from node.read_view import ReadView, ReadViews
-from node.simulation import RPC_GAS_CAP, AccessRecorder, CallRequest, CallResult
 from node.vm import VMFactory
 
 # Pending states a request may still name: the cached one and the one it replaced (a request
@@ -108,7 +105,7 @@ def next_timestamp(chosen: int | None, time_offset: int) -> int:
     return chosen if chosen is not None else int(time.time()) + time_offset
 
 
-class PendingChain:
+class PendingChain(ChainQueries):
     """``chain`` seen with its pending block: at the pending header, reads and simulations
     use the state after the block (in its overlay); at any other header, the chain's own.
     Everything else is the chain's. Read-only, like the overlay under it."""
@@ -139,57 +136,6 @@ class PendingChain:
         if self.is_pending(header):
             return self._views.at(self.pending.state_root)
         return self._chain.account_db(header)
-
-    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.account_db(header).get_balance(address)
-
-    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
-        return self.account_db(header).get_nonce(address)
-
-    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
-        return self.account_db(header).get_code(address)
-
-    def storage(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
-        return self.account_db(header).get_storage(address, slot)
-
-    def proof(self, address: bytes, slots: Sequence[int], header: BlockHeaderAPI) -> AccountProof:
-        return prove_account(self.db, self.state_root_after(header), address, slots)
-
-    def call(
-        self,
-        request: CallRequest,
-        header: BlockHeaderAPI,
-        accessed: AccessRecorder | None = None,
-        *,
-        gas_cap: int = RPC_GAS_CAP,
-        deadline: Deadline | None = None,
-        prepare=None,
-    ) -> CallResult:
-        return simulation.call(
-            self, request, header, accessed, gas_cap=gas_cap, deadline=deadline, prepare=prepare
-        )
-
-    def create_access_list(
-        self,
-        request: CallRequest,
-        header: BlockHeaderAPI,
-        *,
-        gas_cap: int = RPC_GAS_CAP,
-        deadline: Deadline | None = None,
-    ) -> tuple[tuple, CallResult]:
-        return simulation.create_access_list(
-            self, request, header, gas_cap=gas_cap, deadline=deadline
-        )
-
-    def estimate_gas(
-        self,
-        request: CallRequest,
-        header: BlockHeaderAPI,
-        *,
-        gas_cap: int = RPC_GAS_CAP,
-        deadline: Deadline | None = None,
-    ) -> int:
-        return simulation.estimate_gas(self, request, header, gas_cap=gas_cap, deadline=deadline)
 
 
 class PendingBlocks:
