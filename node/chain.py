@@ -23,7 +23,7 @@ import rlp
 from eth._utils.rlp import validate_imported_block_unchanged
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import Chain as PyEvmChain
-from eth.constants import ZERO_ADDRESS, ZERO_HASH32
+from eth.constants import EMPTY_UNCLE_HASH, ZERO_ADDRESS, ZERO_HASH32
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.batch import BatchDB
@@ -54,6 +54,8 @@ from precompiles.nesting import rlp_depth_ok
 
 MAX_BLOCKHASH_DEPTH = 256
 CANONICAL_HEAD_KEY = SchemaV1.make_canonical_head_hash_lookup_key()
+HEADER_GAPS_KEY = SchemaV1.make_header_chain_gaps_lookup_key()
+CHAIN_GAPS_KEY = SchemaV1.make_chain_gaps_lookup_key()
 GENESIS_HASH_KEY = b"native-devnet:genesis-hash"
 CHAIN_ID_KEY = b"native-devnet:chain-id"
 
@@ -292,20 +294,20 @@ class Chain(ChainQueries):
         # picks it by time; otherwise the chain's one class).
         class_at = getattr(self.vm_factory, "class_at", None)
         vm_class = self.vm_class if class_at is None else class_at(timestamp)
-        header = vm_class.template_header(
-            parent,
+        fields = dict(
             timestamp=timestamp,
             coinbase=coinbase,
             mix_hash=prev_randao,
             parent_beacon_block_root=parent_beacon_block_root,
-            state_root=self.state_root_after(parent),
             gas_limit=gas_limit,
             base_fee_per_gas=base_fee_per_gas,
         )
+        pre_state_root = self.state_root_after(parent)
         if not transactions and not self.record_witnesses and vm_class.native_empty_blocks:
-            built = self._build_empty_natively(vm_class, parent, header, started)
+            built = self._build_empty_natively(vm_class, parent, pre_state_root, fields, started)
             if built is not None:
                 return built
+        header = vm_class.template_header(parent, state_root=pre_state_root, **fields)
         recorder = RecordingDatabase(self.db) if self.record_witnesses else None
         vm = self.vm_factory.vm(
             header, chaindb=None if recorder is None else L1ChainDB(recorder), builder=True
@@ -351,24 +353,38 @@ class Chain(ChainQueries):
         )
 
     def _build_empty_natively(
-        self, vm_class, parent: BlockHeaderAPI, template: BlockHeaderAPI, started: float
+        self, vm_class, parent: BlockHeaderAPI, pre_state_root: bytes, fields: dict, started: float
     ) -> BuiltBlock | None:
-        """The transaction-less block of ``template`` with its post-state root computed on
-        the tries (``node.fork.empty_block``); None when the block needs the EVM (nothing
-        is written then)."""
-        pre_state_root = template.state_root
-        with self.db.block_transaction():
-            post_state_root = empty_block_post_root(
-                self.db, pre_state_root, template, self.settled_queues
-            )
-            if post_state_root is None:
-                return None
-            header = template
-            if not uses_delayed_state_root(vm_class):
-                header = type(template)(**{**template.as_dict(), "state_root": post_state_root})
-            block = vm_class.get_block_class()(header, transactions=[], uncles=[], withdrawals=[])
-            self.post_state_roots.record(block.hash, post_state_root)
-            self.chaindb.persist_block(block)  # moves the head: last
+        """The transaction-less block on ``parent`` (header ``fields`` as
+        ``template_header`` takes them) with its post-state root computed on the tries
+        (``node.fork.empty_block``) before its header is made; None when the block needs
+        the EVM (nothing is written then)."""
+        try:
+            with self.db.block_transaction():
+                post_state_root = empty_block_post_root(
+                    self.db,
+                    pre_state_root,
+                    parent.block_number + 1,
+                    fields["timestamp"],
+                    parent.hash,
+                    fields["parent_beacon_block_root"],
+                    self.settled_queues,
+                )
+                if post_state_root is None:
+                    return None
+                header_root = (
+                    pre_state_root if uses_delayed_state_root(vm_class) else post_state_root
+                )
+                header = vm_class.template_header(parent, state_root=header_root, **fields)
+                block = vm_class.get_block_class()(
+                    header, transactions=[], uncles=[], withdrawals=[]
+                )
+                self.post_state_roots.record(block.hash, post_state_root)
+                if not self._persist_extending_head(block):
+                    self.chaindb.persist_block(block)  # moves the head: last
+        except BaseException:
+            self.settled_queues.last = None  # its root may not be stored
+            raise
         self._head = (block.hash, block.header)
         self._warm = None  # the state moved on without it
         return BuiltBlock(
@@ -377,6 +393,44 @@ class Chain(ChainQueries):
             skipped=[],
             seconds=time.perf_counter() - started,
         )
+
+    def _persist_extending_head(self, block: BlockAPI) -> bool:
+        """``chaindb.persist_block`` of a block with no transactions, withdrawals or uncles
+        whose parent is the canonical head of a chain without gaps (every block built here
+        on the head): the same six keys and values py-evm writes (header, score, the block
+        number's hash, both chain-gap records, the head), without its generic walk. False,
+        nothing written, for any other block: py-evm persists it."""
+        header = block.header
+        db = self.db
+        number = header.block_number
+        if block.transactions or block.uncles or block.withdrawals:
+            return False
+        if (
+            header.uncles_hash != EMPTY_UNCLE_HASH
+            or db.get(CANONICAL_HEAD_KEY) != header.parent_hash
+        ):
+            return False
+        gaps = rlp.encode(((), number), sedes=chain_gaps)
+        if db.get(HEADER_GAPS_KEY) != gaps or db.get(CHAIN_GAPS_KEY) != gaps:
+            return False  # a gap, or block 1 (no record yet): py-evm's path
+        parent_score = db.get(SchemaV1.make_block_hash_to_score_lookup_key(header.parent_hash))
+        if parent_score is None:
+            return False
+        score = rlp.decode(parent_score, sedes=rlp.sedes.big_endian_int)
+        score += header.difficulty if header.difficulty != 0 else number
+        block_hash = header.hash
+        next_gaps = rlp.encode(((), number + 1), sedes=chain_gaps)
+        db[block_hash] = rlp.encode(header)
+        db[SchemaV1.make_block_hash_to_score_lookup_key(block_hash)] = rlp.encode(
+            score, sedes=rlp.sedes.big_endian_int
+        )
+        db[HEADER_GAPS_KEY] = next_gaps
+        db[SchemaV1.make_block_number_to_hash_lookup_key(number)] = rlp.encode(
+            block_hash, sedes=rlp.sedes.binary
+        )
+        db[CANONICAL_HEAD_KEY] = block_hash
+        db[CHAIN_GAPS_KEY] = next_gaps
+        return True
 
     def import_header(self, block: BlockAPI, parent: BlockHeaderAPI) -> BlockHeaderAPI:
         """The header a VM importing ``block`` on ``parent`` starts from."""

@@ -126,7 +126,7 @@ class BlockProduction:
         base_fee = self._next_fields.get("base_fee_per_gas")
         if not isinstance(base_fee, int):
             base_fee = self.chain.next_base_fee(head)
-        ordered = self.pool.ordered_for_block(self.chain.account_db(head).get_nonce, base_fee)
+        ordered = self.pool.ordered_for_block(self._nonce_reader(head), base_fee)
         if timestamp is None:
             timestamp = self._next_timestamp
             self._next_timestamp = None
@@ -154,9 +154,21 @@ class BlockProduction:
                 pooled.last_error = str(skipped.error)
             else:
                 self.pool.remove(pooled.hash)
-        new_head = built.block.header
-        self.pool.prune(self.chain.account_db(new_head).get_nonce)
+        self.pool.prune(self._nonce_reader(built.block.header))
         return built
+
+    def _nonce_reader(self, header: BlockHeaderAPI) -> Callable[[bytes], int]:
+        """Nonces after ``header``'s block, its read view opened at the first one asked
+        (an empty pool asks none: a run of empty blocks opens no view)."""
+        view = None
+
+        def nonce_of(address: bytes) -> int:
+            nonlocal view
+            if view is None:
+                view = self.chain.account_db(header)
+            return view.get_nonce(address)
+
+        return nonce_of
 
     def _after_block(self, built: BuiltBlock) -> None:
         self.head = built.block.header

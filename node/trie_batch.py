@@ -76,14 +76,31 @@ def _length_prefix(length: int, offset: int) -> bytes:
     return bytes((offset + 55 + len(encoded_length),)) + encoded_length
 
 
+# The RLP prefix of a byte string of each length under 56 (a single byte under 0x80 has none).
+_SHORT_PREFIX = [bytes((0x80 + n,)) for n in range(56)]
+
+
 def encode_node(item: Node) -> bytes:
     """RLP of a trie node (nested lists of byte strings); ``rlp.encode``'s bytes without
-    its sedes inference, which costs more than the hashing here."""
+    its sedes inference, which costs more than the hashing here. A node's byte strings
+    (hashes, paths, values) are encoded in the loop, only nested lists recurse."""
     if isinstance(item, bytes):
         if len(item) == 1 and item[0] < 0x80:
             return item
         return _length_prefix(len(item), 0x80) + item
-    payload = b"".join([encode_node(x) for x in item])
+    parts = []
+    for x in item:
+        if isinstance(x, bytes):
+            n = len(x)
+            if n == 1 and x[0] < 0x80:
+                parts.append(x)
+            elif n < 56:
+                parts.append(_SHORT_PREFIX[n] + x)
+            else:
+                parts.append(_length_prefix(n, 0x80) + x)
+        else:
+            parts.append(encode_node(x))
+    payload = b"".join(parts)
     return _length_prefix(len(payload), 0xC0) + payload
 
 
