@@ -14,17 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS, UINT_64_MAX, ZERO_ADDRESS
 from eth.exceptions import OutOfGas, Revert
+from eth.vm.forks.cancun.state import CancunTransactionExecutor
+from eth.vm.forks.london.constants import DYNAMIC_FEE_TRANSACTION_TYPE
+from eth.vm.forks.prague.state import PragueTransactionExecutor
+from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 
 from node.errors import ExecutionHalted, ExecutionReverted, InvalidTransaction, TxRejection
+from node.fork.l1 import L1TransactionExecutor
 from node.interrupt import NO_DEADLINE, Deadline
 from node.receipts import contract_address, effective_gas_price
 from node.revert import decode_revert_reason
-from node.warm_state import reset_transient_storage, warm_states
+from node.warm_state import memoize_account_decoding, reset_transient_storage, warm_states
 
 if TYPE_CHECKING:
     from node.chain import Chain
@@ -182,7 +188,9 @@ def call(
         key = (header.hash, state_root, head.hash, costless)
 
         def build() -> StateAPI:
-            return chain.vm_factory.simulation_state(header, state_root, head, costless)
+            state = chain.vm_factory.simulation_state(header, state_root, head, costless)
+            memoize_account_decoding(state)
+            return state
 
         def reset(state: StateAPI) -> None:
             reset_transient_storage(state)
@@ -204,7 +212,7 @@ def call(
         override_account(state, address, override)
     if accessed is not None:
         accessed.attach(state)
-    return _run_call(chain, state, request, header, costless, gas_cap)
+    return _run_call(chain, state, request, header, costless, gas_cap, lean=prepare is None)
 
 
 def _run_call(
@@ -214,8 +222,13 @@ def _run_call(
     header: BlockHeaderAPI,
     costless: bool,
     gas_cap: int,
+    *,
+    lean: bool = True,
 ) -> CallResult:
-    """The spoofed transaction of ``request`` on ``state`` (prepared by ``call``)."""
+    """The spoofed transaction of ``request`` on ``state`` (prepared by ``call``). ``lean``
+    (not for a traced call, whose tracer sees the whole transaction): where py-evm's steps
+    are known, the same steps without its debug text and, for a costless call, without the
+    final state changes nobody reads (``_build_message``, ``_settle_costless``)."""
     gas = min(request.gas if request.gas is not None else header.gas_limit, gas_cap)
     max_fee = request.max_fee_per_gas or 0
     tip = request.max_priority_fee_per_gas
@@ -235,25 +248,129 @@ def _run_call(
         request.access_list,
         request.authorization_list,
     )
-    tx = SpoofTransaction(unsigned, sender=request.sender, type_id=unsigned._type_id)
-    if tx.gas < unsigned.intrinsic_gas:
-        raise InvalidTransaction(
-            TxRejection.INTRINSIC_GAS, f"have {tx.gas}, want {unsigned.intrinsic_gas}"
-        )
-    _check_simulated_sender(state, request, unsigned, header, costless, gas)
     executor = state.get_transaction_executor()
-    message = executor.build_evm_message(tx)
+    lean = lean and LEAN_CALLS and _has_known_message_builder(executor, unsigned)
+    if lean:
+        tx = _SimulatedTransaction(unsigned, request.sender)
+    else:
+        tx = SpoofTransaction(unsigned, sender=request.sender, type_id=unsigned._type_id)
+    if tx.gas < tx.intrinsic_gas:
+        raise InvalidTransaction(
+            TxRejection.INTRINSIC_GAS, f"have {tx.gas}, want {tx.intrinsic_gas}"
+        )
+    _check_simulated_sender(state, request, tx, header, costless, gas)
+    message = _build_message(executor, state, tx) if lean else executor.build_evm_message(tx)
     try:
         computation = executor.build_computation(message, tx)
     except InvalidTransaction:
         raise
     except ValidationError as exc:  # e.g. a transfer to an account set to 2**256-1 wei
         raise ExecutionHalted(f"execution failed: {exc}") from None
-    computation = executor.finalize_computation(tx, computation)
+    if lean and costless and type(executor).finalize_computation in _KNOWN_FINALIZERS:
+        _settle_costless(executor, tx, computation)
+    else:
+        computation = executor.finalize_computation(tx, computation)
     gas_used = chain.vm_class.finalize_gas_used(tx, computation)
     if computation.is_error:
         return CallResult(computation.output, gas_used, computation.error)
     return CallResult(computation.output, gas_used, None)
+
+
+# The lean message path (``_build_message``, ``_SimulatedTransaction``); tests turn it off to
+# compare it with py-evm's own (tests/unit/test_call_fast_path.py).
+LEAN_CALLS = True
+
+
+class _SimulatedTransaction:
+    """The spoofed transaction of a simulation, as ``SpoofTransaction`` shows it (``unsigned``
+    with ``sender`` and ``type_id`` set), with the fields the executor reads taken once:
+    an RLP field is a property, and ``intrinsic_gas`` is worked out anew on each read
+    (together about a tenth of a short call). Anything else is read from ``unsigned``."""
+
+    def __init__(self, unsigned, sender: bytes) -> None:
+        self._unsigned = unsigned
+        self.sender = sender
+        self.type_id = unsigned._type_id
+        self.nonce = unsigned.nonce
+        self.gas = unsigned.gas
+        self.to = unsigned.to
+        self.value = unsigned.value
+        self.data = unsigned.data
+        self.max_fee_per_gas = unsigned.max_fee_per_gas
+        self.max_priority_fee_per_gas = unsigned.max_priority_fee_per_gas
+        self.access_list = unsigned.access_list
+        self.intrinsic_gas = unsigned.intrinsic_gas
+
+    def __getattr__(self, name: str):
+        return getattr(self._unsigned, name)
+
+
+def _has_known_message_builder(executor, unsigned) -> bool:
+    """Whether ``_build_message`` does what ``executor.build_evm_message`` would: py-evm's
+    Cancun message building (Prague inherits it), for a transaction without authorizations
+    or blobs (a dynamic-fee one)."""
+    cls = type(executor)
+    return (
+        cls.build_evm_message is CancunTransactionExecutor.build_evm_message
+        and cls.calc_message_refund in _NO_REFUND_WITHOUT_AUTHORIZATIONS
+        and unsigned._type_id == DYNAMIC_FEE_TRANSACTION_TYPE
+    )
+
+
+_NO_REFUND_WITHOUT_AUTHORIZATIONS = (
+    CancunTransactionExecutor.calc_message_refund,
+    PragueTransactionExecutor.calc_message_refund,
+)
+
+
+def _build_message(executor, state: StateAPI, tx: _SimulatedTransaction) -> Message:
+    """``CancunTransactionExecutor.build_evm_message`` for a dynamic-fee transaction, step for
+    step (the fee drawn, the nonce raised, the code looked up through a delegation), less
+    its debug line, whose text (a keccak of the data, hex of the code) is built even when
+    nobody logs it."""
+    sender = tx.sender
+    state.delta_balance(sender, -1 * (tx.gas * state.get_gas_price(tx)))
+    state.increment_nonce(sender)
+    refund = executor.calc_message_refund(tx)  # 0: no authorizations
+    if tx.to == CREATE_CONTRACT_ADDRESS:
+        create_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
+        data, code, is_delegation = b"", tx.data, False
+    else:
+        create_address = None
+        data = tx.data
+        code, delegation = executor.get_code_at_address(tx.to)
+        is_delegation = delegation is not None
+    return Message(
+        gas=tx.gas - tx.intrinsic_gas,
+        to=tx.to,
+        sender=sender,
+        value=tx.value,
+        data=data,
+        code=code,
+        create_address=create_address,
+        refund=refund,
+        is_delegation=is_delegation,
+    )
+
+
+# py-evm's finalization (London's refund rule, Prague's calldata floor), as the L1 extends it
+# (it burns the EXECUTE fee a run owes: a state change like the others).
+_KNOWN_FINALIZERS = (
+    PragueTransactionExecutor.finalize_computation,
+    L1TransactionExecutor.finalize_computation,
+)
+
+
+def _settle_costless(executor, tx: _SimulatedTransaction, computation) -> None:
+    """What ``finalize_computation`` leaves that outlives a simulation's state: the calldata
+    floor the gas used includes (``finalize_gas_used`` reads it). The rest of it only
+    changes that state, which is thrown away (or rolled back) unread: with a zero gas
+    price (a costless call) the sender's refund and the coinbase's fee are zero, and the
+    self-destructed and touched-empty accounts it deletes, like the EXECUTE fee the L1 burns,
+    are never looked at again. A call with a tracer (``prepare``) never comes here."""
+    gas_used = tx.gas - computation.get_gas_remaining()
+    refund = executor.calculate_gas_refund(computation, gas_used)
+    computation.data_floor_gas = executor.calc_data_floor_gas(tx, gas_used, refund)
 
 
 def create_access_list(

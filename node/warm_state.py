@@ -25,12 +25,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import rlp
+from eth.db.account import AccountDB
+from eth.rlp.accounts import Account
+
 MAX_KEYS = 4  # distinct (block, root, head, costless) kept warm
 MAX_IDLE_PER_KEY = 2  # idle states per key (the node has 2 simulator threads)
 MAX_USES = 500  # runs of one state before it is dropped (bounds its read caches)
 # A state that has opened more accounts' storage than this, or recorded more accessed accounts
 # or analysed more code, is dropped after its run (one call may touch thousands).
 MAX_CACHED_ACCOUNTS = 1000
+MAX_DECODED_ACCOUNTS = 1024  # decoded account records a warm state keeps by their encoding
 
 
 class WarmStates:
@@ -103,6 +108,39 @@ def too_big(state: Any) -> bool:
         len(state.__dict__.get("_jump_analyses", ())),
     )
     return max(sizes) > MAX_CACHED_ACCOUNTS
+
+
+def memoize_account_decoding(state: Any) -> None:
+    """Make ``state`` decode each account record once. py-evm's account cache is emptied by
+    every rollback, so a reused state would decode the same records (RLP in Python, a few
+    per call) again on every run; an account record decodes to an immutable ``Account``, so
+    the decoded value is kept by the encoded bytes (at most ``MAX_DECODED_ACCOUNTS``).
+    Lookups otherwise go as py-evm's ``AccountDB._get_account``: the account cache first,
+    then the journal and the trie. A database class with its own ``_get_account`` is left
+    alone."""
+    db = state._account_db
+    if type(db)._get_account is not AccountDB._get_account:
+        return
+    decoded: dict[bytes, Account] = {}
+
+    def get_account(address: bytes, from_journal: bool = True) -> Account:
+        cache = db._account_cache
+        if from_journal and address in cache:
+            return cache[address]
+        encoded = db._get_encoded_account(address, from_journal)
+        if encoded:
+            account = decoded.get(encoded)
+            if account is None:
+                if len(decoded) >= MAX_DECODED_ACCOUNTS:
+                    decoded.clear()
+                account = decoded[encoded] = rlp.decode(encoded, sedes=Account)
+        else:
+            account = Account()
+        if from_journal:
+            cache[address] = account
+        return account
+
+    db._get_account = get_account  # this state's database only
 
 
 def reset_transient_storage(state: Any) -> None:
