@@ -249,9 +249,17 @@ def get(store: NodeStore, root_hash: bytes, key: bytes) -> bytes:
 # -- the batch --------------------------------------------------------------------------
 
 
-def update(store: NodeStore, root_hash: bytes, changes: Mapping[bytes, bytes]) -> bytes:
+def update(
+    store: NodeStore,
+    root_hash: bytes,
+    changes: Mapping[bytes, bytes],
+    *,
+    witness_order: bool = True,
+) -> bytes:
     """Apply ``changes`` (an empty value deletes the key) to the trie under ``root_hash``,
-    writing the new nodes to ``store``; returns the new root hash.
+    writing the new nodes to ``store``; returns the new root hash. ``witness_order=False``
+    skips the reads done only so that a witness recorded here serves a one-by-one check
+    (for a caller that records no witness and reads the database directly).
 
     A node missing from the store raises py-trie's ``MissingTrieNode`` naming it, the root
     and a key whose path needed it; nothing then is written that the old root needs."""
@@ -270,7 +278,7 @@ def update(store: NodeStore, root_hash: bytes, changes: Mapping[bytes, bytes]) -
         else:
             root = batch.resolve(root_hash, items[0][0], 0)
         deletions = [item for item in items if not item[1]]
-        if deletions and len(deletions) < len(items):
+        if witness_order and deletions and len(deletions) < len(items):
             # Read what the deletions alone would: py-evm applies the changes one by one
             # (its account trie deletions first), and a branch a deletion leaves with one
             # child reads that child to collapse, even when a write refills the branch. A

@@ -137,6 +137,7 @@ def empty_block_post_root(
                     int.from_bytes(parent_beacon_block_root, "big")
                 ),
             },
+            witness_order=False,  # no witness is recorded here (the chain re-runs the block)
         )
     )
     history = history.with_storage_root(
