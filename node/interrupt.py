@@ -66,17 +66,24 @@ class Deadline:
     behind endless calls is answered within its timeout instead of after theirs.
     """
 
-    __slots__ = ("seconds", "timeout_error", "expires_at", "_abort_error", "_classes")
+    __slots__ = ("seconds", "_timeout_error", "expires_at", "_abort_error", "_classes")
     inline = False  # an ``InlineSlice`` also refuses precompiles
 
     def __init__(self, seconds: float, timeout_error: Exception | None = None) -> None:
         self.seconds = seconds
-        self.timeout_error = timeout_error or SimulationTimeout(
-            f"execution aborted (timeout = {go_duration(seconds)})"
-        )
+        self._timeout_error = timeout_error  # None: made when time runs out (rarely)
         self.expires_at = time.monotonic() + seconds
         self._abort_error: Exception | None = None
         self._classes: dict[type, type] = {}
+
+    @property
+    def timeout_error(self) -> Exception:
+        if self._timeout_error is None:
+            self._timeout_error = self._default_timeout_error()
+        return self._timeout_error
+
+    def _default_timeout_error(self) -> Exception:
+        return SimulationTimeout(f"execution aborted (timeout = {go_duration(self.seconds)})")
 
     @classmethod
     def for_trace(cls, seconds: float) -> Deadline:
@@ -184,8 +191,11 @@ class InlineSlice(Deadline):
     inline = True
 
     def __init__(self, parent: Deadline, seconds: float) -> None:
-        super().__init__(seconds, MovedToThread("the inline slice"))
+        super().__init__(seconds)
         self.expires_at = min(self.expires_at, parent.expires_at)
+
+    def _default_timeout_error(self) -> Exception:
+        return MovedToThread("the inline slice")
 
 
 def _state_checked_opcode(fn: Any) -> Callable[..., None]:

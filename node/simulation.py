@@ -200,8 +200,10 @@ def call(
             else:
                 state.simulation_deadline = NO_DEADLINE
 
-        with warm_states(chain).use(key, build, reset) as state:
+        def run(state: StateAPI) -> CallResult:
             return _run_call(chain, state, request, header, costless, gas_cap)
+
+        return warm_states(chain).run(key, build, reset, run)
     header = _override_header(header, request.block_override)
     state = chain.vm_factory.simulation_state(header, state_root, chain.head, costless)
     if prepare is not None:
@@ -329,7 +331,9 @@ def _build_message(executor, state: StateAPI, tx: _SimulatedTransaction) -> Mess
     its debug line, whose text (a keccak of the data, hex of the code) is built even when
     nobody logs it."""
     sender = tx.sender
-    state.delta_balance(sender, -1 * (tx.gas * state.get_gas_price(tx)))
+    fee = tx.gas * state.get_gas_price(tx)
+    if fee:  # a zero change writes the account as it is; raising the nonce writes it anyway
+        state.delta_balance(sender, -fee)
     state.increment_nonce(sender)
     refund = executor.calc_message_refund(tx)  # 0: no authorizations
     if tx.to == CREATE_CONTRACT_ADDRESS:

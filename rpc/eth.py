@@ -315,9 +315,9 @@ async def _call_params(devnet: Devnet, params: Any) -> tuple[CallRequest, BlockH
             (parse.block_override, None, "blockOverrides"),
         ],
     )
-    request = replace(
-        parse.call_request(fields), state_overrides=overrides, block_override=block_override
-    )
+    request = parse.call_request(fields)
+    if overrides or block_override is not None:
+        request = replace(request, state_overrides=overrides, block_override=block_override)
     return request, await resolve_state(devnet, block)
 
 

@@ -285,10 +285,12 @@ class RpcServer:
             return _plain(413, f"content length too large ({length}>{limit})")
         big = length is None or length > wire.DECODE_IN_THREAD_BYTES
         try:
-            async with self._big_bodies if big else contextlib.nullcontext():
-                async with asyncio.timeout(self.edge.read_timeout):
-                    body = await request.read()
-                out = await self.handle_payload(body)
+            if not big and request.content.is_eof():
+                # The whole (small) body came with the headers: nothing to wait for, so no
+                # read timeout to arm (a timer per request).
+                out = await self.handle_payload(await request.read())
+            else:
+                out = await self._read_and_handle(request, big)
         except web.HTTPRequestEntityTooLarge:  # a chunked body that did not say its length
             return _plain(413, f"content length too large (more than {limit} bytes)")
         except TimeoutError:
@@ -296,6 +298,13 @@ class RpcServer:
         if out is None:
             return web.Response(status=200)
         return web.Response(body=out, content_type="application/json")
+
+    async def _read_and_handle(self, request: web.Request, big: bool) -> bytes | None:
+        """The body read within the read timeout (a big one a few at a time), then handled."""
+        async with self._big_bodies if big else contextlib.nullcontext():
+            async with asyncio.timeout(self.edge.read_timeout):
+                body = await request.read()
+            return await self.handle_payload(body)
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         head = self.devnet.head
