@@ -48,6 +48,7 @@ from node.read_view import ReadView, ReadViews
 from node.receipts import ReceiptInfo, ReceiptStore
 from node.simulation import RPC_GAS_CAP, AccessRecorder, CallRequest, CallResult
 from node.storage import MemoryDatabase
+from node.trie_batch import encode_node
 from node.vm import VMFactory, vm_class_for
 from node.witness import ExecutionWitness, RecordingDatabase, WitnessStore, witness_headers
 from precompiles.nesting import rlp_depth_ok
@@ -89,6 +90,52 @@ class WarmState:
         )
         state.oldest_ancestor_read = None
         return state
+
+
+# Per header class: its fields in order, each with the byte length of an integer's
+# encoding (0: the shortest, as rlp's unsized big-endian sedes) or None for a byte string;
+# None for a class with another sedes (rlp's own serialization then).
+_HEADER_PLANS: dict[type, tuple[tuple[str, int | None], ...] | None] = {}
+
+
+def _header_plan(header_class: type) -> tuple[tuple[str, int | None], ...] | None:
+    plan = []
+    for name, sedes in header_class._meta.fields:
+        if type(sedes) is rlp.sedes.BigEndianInt:
+            plan.append((name, sedes.length or 0))
+        elif type(sedes) is rlp.sedes.Binary:
+            plan.append((name, None))
+        else:
+            return None
+    return tuple(plan)
+
+
+def header_rlp(header: BlockHeaderAPI) -> bytes:
+    """``rlp.encode(header)``, byte for byte, without rlp's per-field sedes dispatch (a
+    header made by the builder holds valid values: only their encoding is left)."""
+    header_class = type(header)
+    if header_class not in _HEADER_PLANS:
+        _HEADER_PLANS[header_class] = _header_plan(header_class)
+    plan = _HEADER_PLANS[header_class]
+    if plan is None:
+        return rlp.encode(header, cache=False)
+    items = []
+    for name, length in plan:
+        value = getattr(header, name)
+        if length is None:
+            items.append(bytes(value))
+        elif length:
+            items.append(value.to_bytes(length, "big"))
+        else:
+            items.append(value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b"")
+    return encode_node(items)
+
+
+def _cache_header_rlp(header: BlockHeaderAPI) -> None:
+    """Give a fresh header its RLP in rlp's own cache (``_cached_rlp``, which ``rlp.encode``
+    returns as is): its hash and its stored form then cost no serialization."""
+    if header._cached_rlp is None:
+        header._cached_rlp = header_rlp(header)
 
 
 @dataclass
@@ -376,6 +423,7 @@ class Chain(ChainQueries):
                     pre_state_root if uses_delayed_state_root(vm_class) else post_state_root
                 )
                 header = vm_class.template_header(parent, state_root=header_root, **fields)
+                _cache_header_rlp(header)
                 block = vm_class.get_block_class()(
                     header, transactions=[], uncles=[], withdrawals=[]
                 )

@@ -15,6 +15,7 @@ import time
 
 import pytest
 from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS, HISTORY_BUFFER_LENGTH
+from eth_hash.auto import keccak
 
 import node.chain as chain_module
 from node.chain import Chain
@@ -154,3 +155,37 @@ async def test_anvil_mine_fast_equals_generic(genesis, dev_accounts, txs, monkey
     assert database(fast.chain) == database(generic.chain)
     await fast.stop()
     await generic.stop()
+
+
+@pytest.mark.parametrize("which", ["l1-delayed", "l1", "l2"])
+def test_header_rlp_is_rlps_encoding(which, genesis, dev_accounts):
+    """``header_rlp`` (what an empty block's hash and stored header are made of) is
+    ``rlp.encode`` byte for byte, on the chain's header class with values of every size."""
+    import random
+
+    import rlp
+
+    from node.chain import header_rlp
+
+    chain = Chain(genesis_for(which, genesis, dev_accounts))
+    chain.build_block([], timestamp=chain.head.timestamp + 1)
+    head = chain.head
+    rng = random.Random(7)
+    checked = 0
+    for _ in range(300):
+        values = head.as_dict()
+        for name, sedes in type(head)._meta.fields:
+            if rng.random() < 0.5:
+                continue
+            if isinstance(sedes, rlp.sedes.BigEndianInt):
+                values[name] = rng.choice([0, 1, 127, 128, 255, 256, 2**64 - 1, 2**256 - 1])
+                values[name] = min(values[name], 2**2048 - 1)
+            elif name in ("extra_data", "mix_hash"):
+                values[name] = rng.randbytes(rng.choice([0, 1, 31, 32]))
+        fresh = type(head)(**values)
+        assert fresh._cached_rlp is None
+        assert header_rlp(fresh) == rlp.encode(fresh, cache=False)
+        checked += 1
+    assert checked == 300
+    # The built head's hash is the hash of that encoding (the cache the builder set).
+    assert head.hash == keccak(rlp.encode(type(head)(**head.as_dict()), cache=False))
