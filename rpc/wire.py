@@ -81,7 +81,7 @@ def decode(body: bytes | str) -> Any:
     collecting = gc.isenabled()
     gc.disable()  # a parse makes no cycles; collections amid it would scan the whole node
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except ValueError:  # JSONDecodeError, e.g. the NULs of UTF-16 read as UTF-8
         raise ParseError() from None
     finally:
@@ -98,4 +98,9 @@ async def decode_off_loop(body: bytes | str) -> Any:
 
 def encode(payload: Any) -> bytes:
     """A response as compact JSON; a non-finite float is a bug, never sent (``ValueError``)."""
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(payload).encode()
+
+
+# Made once: ``json.loads``/``json.dumps`` with any option build a new decoder/encoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
