@@ -28,6 +28,7 @@ import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -84,6 +85,23 @@ def _host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+def _is_ip_literal(name: str) -> bool:
+    """Whether ``name`` is an IP address. Asked on every request, so a short name's answer
+    is kept (at most 256 of them); a long one (an IPv6 address with a long zone) is parsed."""
+    return _parses_as_ip(name) if len(name) > 64 else _short_is_ip_literal(name)
+
+
+def _parses_as_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+_short_is_ip_literal = lru_cache(maxsize=256)(_parses_as_ip)
+
+
 @dataclass(frozen=True)
 class HostPolicy:
     """Which Host headers are served (``patterns`` is ``None``: any)."""
@@ -100,11 +118,8 @@ class HostPolicy:
         if self.patterns is None or header is None:  # browsers always send Host
             return True
         name = _host_name(header)
-        try:
-            ipaddress.ip_address(name)
+        if _is_ip_literal(name):
             return True  # an IP literal cannot be re-resolved by an attacker
-        except ValueError:
-            pass
         return any(_glob(p).fullmatch(name) for p in self.patterns)
 
     def describe(self) -> str:
