@@ -127,8 +127,19 @@ def header_rlp(header: BlockHeaderAPI) -> bytes:
         elif length:
             items.append(value.to_bytes(length, "big"))
         else:
-            items.append(value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b"")
+            items.append(_int_bytes(value))
     return encode_node(items)
+
+
+def _int_bytes(value: int) -> bytes:
+    """An integer as RLP's unsized big-endian serialization (0 is empty)."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b""
+
+
+def _no_gaps(tip_child: int) -> bytes:
+    """``rlp.encode(((), tip_child), sedes=chain_gaps)``: py-evm's chain-gaps record of a
+    chain with every block up to ``tip_child`` - 1."""
+    return encode_node([[], tip_child.to_bytes(32, "big")])  # py-evm's uint32: 32 bytes
 
 
 def _cache_header_rlp(header: BlockHeaderAPI) -> None:
@@ -458,24 +469,22 @@ class Chain(ChainQueries):
             or db.get(CANONICAL_HEAD_KEY) != header.parent_hash
         ):
             return False
-        gaps = rlp.encode(((), number), sedes=chain_gaps)
+        gaps = _no_gaps(number)
         if db.get(HEADER_GAPS_KEY) != gaps or db.get(CHAIN_GAPS_KEY) != gaps:
             return False  # a gap, or block 1 (no record yet): py-evm's path
         parent_score = db.get(SchemaV1.make_block_hash_to_score_lookup_key(header.parent_hash))
         if parent_score is None:
             return False
-        score = rlp.decode(parent_score, sedes=rlp.sedes.big_endian_int)
+        score = int.from_bytes(rlp.decode(parent_score), "big")
         score += header.difficulty if header.difficulty != 0 else number
         block_hash = header.hash
-        next_gaps = rlp.encode(((), number + 1), sedes=chain_gaps)
+        next_gaps = _no_gaps(number + 1)
         db[block_hash] = rlp.encode(header)
-        db[SchemaV1.make_block_hash_to_score_lookup_key(block_hash)] = rlp.encode(
-            score, sedes=rlp.sedes.big_endian_int
+        db[SchemaV1.make_block_hash_to_score_lookup_key(block_hash)] = encode_node(
+            _int_bytes(score)
         )
         db[HEADER_GAPS_KEY] = next_gaps
-        db[SchemaV1.make_block_number_to_hash_lookup_key(number)] = rlp.encode(
-            block_hash, sedes=rlp.sedes.binary
-        )
+        db[SchemaV1.make_block_number_to_hash_lookup_key(number)] = encode_node(block_hash)
         db[CANONICAL_HEAD_KEY] = block_hash
         db[CHAIN_GAPS_KEY] = next_gaps
         return True

@@ -217,3 +217,15 @@ def test_fast_empty_blocks_on_disk(genesis, tmp_path, monkeypatch):
     assert reopened.state_root_after(head) == generic.state_root_after(generic.head)
     reopened.db.close()
     generic.db.close()
+
+
+def test_gap_and_score_records_are_pyevms_encoding():
+    import rlp
+    from eth.rlp.sedes import chain_gaps
+
+    from node.chain import _int_bytes, _no_gaps
+    from node.trie_batch import encode_node
+
+    for n in [0, 1, 2, 55, 56, 127, 128, 255, 256, 10**6, 2**64, 2**256 - 1]:
+        assert _no_gaps(n) == rlp.encode(((), n), sedes=chain_gaps), n
+        assert encode_node(_int_bytes(n)) == rlp.encode(n, sedes=rlp.sedes.big_endian_int), n
