@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from cached_property import cached_property
 from eth.vm.opcode_values import JUMP, JUMPI
 
 from node.errors import SimulationAborted, SimulationTimeout
@@ -169,9 +170,43 @@ def _state_interruptible(base: type) -> type:
             return super().apply_message(state, message, transaction_context, parent_computation)
 
     InterruptibleComputation.opcodes = opcodes
+    for name in _STACK_SHORTCUTS:
+        if isinstance(getattr(base, name, None), cached_property):
+            setattr(InterruptibleComputation, name, _StackShortcut(name))
     InterruptibleComputation.__name__ = f"Interruptible{base.__name__}"
     InterruptibleComputation.__qualname__ = InterruptibleComputation.__name__
     return InterruptibleComputation
+
+
+# py-evm's computation binds these stack methods on first use with the ``cached_property``
+# package, which asks ``asyncio.iscoroutinefunction`` every time (a few per message).
+_STACK_SHORTCUTS = (
+    "stack_pop_ints",
+    "stack_pop_bytes",
+    "stack_pop_any",
+    "stack_pop1_int",
+    "stack_pop1_bytes",
+    "stack_pop1_any",
+    "stack_push_int",
+    "stack_push_bytes",
+)
+
+
+class _StackShortcut:
+    """``computation.stack_pop_ints`` and the like: the stack's own bound method, kept on
+    the computation on first use, as py-evm's ``cached_property`` keeps it."""
+
+    __slots__ = ("name", "method")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.method = name.removeprefix("stack_")
+
+    def __get__(self, computation: Any, cls: type | None = None) -> Any:
+        if computation is None:
+            return self
+        bound = computation.__dict__[self.name] = getattr(computation._stack, self.method)
+        return bound
 
 
 class MovedToThread(Exception):  # noqa: N818 - a signal to the caller, never to a user

@@ -3,8 +3,10 @@
 ``node.simulation`` runs a call with its own copy of py-evm's message building
 (``_build_message``), a spoofed transaction whose fields are read once
 (``_SimulatedTransaction``), a costless call's finalization cut to what outlives the state
-(``_settle_costless``), and warm states that decode each account record once
-(``node.warm_state.memoize_account_decoding``). ``generic`` turns all of that off. Every
+(``_settle_costless``), warm states that decode each account record once
+(``node.warm_state.memoize_account_decoding``) and an interruptible computation class that
+binds its stack shortcuts without py-evm's ``cached_property`` (``node.interrupt``).
+``generic`` turns all of that off. Every
 request below, and a seeded random mix of them, is run both ways, on fresh and warm states;
 the results (return or revert data, gas used, the error, or the refusal) must be equal.
 """
@@ -16,7 +18,7 @@ import random
 
 import pytest
 
-from node import simulation, warm_state
+from node import interrupt, simulation, warm_state
 from node.chain import Chain
 from node.genesis import GenesisAccount
 from node.interrupt import Deadline
@@ -86,11 +88,14 @@ def generic(monkeypatch):
         def __enter__(self):
             monkeypatch.setattr(simulation, "LEAN_CALLS", False)
             monkeypatch.setattr(simulation, "memoize_account_decoding", lambda state: None)
+            monkeypatch.setattr(interrupt, "_STACK_SHORTCUTS", ())  # py-evm's cached_property
             warm_state._by_chain.clear()
+            interrupt._shared_classes.clear()
 
         def __exit__(self, *exc):
             monkeypatch.undo()
             warm_state._by_chain.clear()
+            interrupt._shared_classes.clear()
 
     return Switch()
 
