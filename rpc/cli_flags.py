@@ -133,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the chain in an LMDB database here (default: in memory)",
     )
     p.add_argument(
+        "--spill-after",
+        type=_size,
+        default=8 << 20,
+        metavar="SIZE",
+        help="in memory: once SIZE of recent writes are in RAM, the older ones move to a "
+        "private temporary SQLite file that is gone at exit; RAM holds about twice SIZE "
+        "(default 8MiB; the chain keeps every block and state either way)",
+    )
+    p.add_argument(
         "--load-state",
         type=Path,
         metavar="PATH",

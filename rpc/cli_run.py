@@ -100,7 +100,7 @@ def make_devnet(args: argparse.Namespace) -> Devnet:
         mining = MiningConfig(MiningMode.INTERVAL, args.block_time)
     else:
         mining = MiningConfig(MiningMode.AUTO)
-    db = open_database(args.data_dir)
+    db = open_database(args.data_dir, args.spill_after)
     if args.load_state is not None:
         if GENESIS_HASH_KEY in db:
             raise GenesisError("--load-state needs an empty data directory")

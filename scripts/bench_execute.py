@@ -176,7 +176,7 @@ def measure(source: Chain, built, parents: list, repeat: int) -> dict:
     for parent in parents:
         replica._chain.import_block(parent)
     assert replica.head.hash == header.parent_hash
-    snapshot = dict(replica.db.wrapped_db.kv_store)
+    snapshot = dict(replica.db.wrapped_db.items())
     chain_class = type(replica._chain)
     # The block as it travels: its header's RLP and each transaction's network encoding.
     header_rlp = rlp.encode(header)

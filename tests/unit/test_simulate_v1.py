@@ -323,7 +323,7 @@ async def test_default_gas_is_what_the_block_has_left(server, devnet):
 async def test_nothing_persists(server, devnet, me):
     head = await result(server, "eth_getBlockByNumber", "latest", False)
     balance = await result(server, "eth_getBalance", me, "latest")
-    stored = dict(devnet.chain.db.wrapped_db.kv_store)  # the chain's whole database
+    stored = devnet.chain.db.wrapped_db.items()  # the chain's whole database
     await simulate(
         server,
         [
@@ -342,7 +342,7 @@ async def test_nothing_persists(server, devnet, me):
     assert await result(server, "eth_getBalance", C2, "latest") == "0x0"
     assert await result(server, "eth_getBalance", C0, "latest") == "0x0"
     assert (await result(server, "txpool_status"))["pending"] == "0x0"
-    assert dict(devnet.chain.db.wrapped_db.kv_store) == stored  # not one key written
+    assert devnet.chain.db.wrapped_db.items() == stored  # not one key written
 
 
 async def test_a_past_block_is_a_base(server, devnet, me):
