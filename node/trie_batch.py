@@ -437,6 +437,9 @@ class _Batch:
     ) -> Node:
         """The canonical node for a branch's children and value: a branch left with one
         child or only its value becomes a leaf or an extension."""
+        if 16 - refs.count(BLANK_NODE) >= 2 and BLANK_NODE not in pending.values():
+            # Two children stay whatever the batch did (it removed none): still a branch.
+            return self.branch(refs, pending, value)
         live = [n for n in range(16) if (pending[n] if n in pending else refs[n]) != BLANK_NODE]
         if not live:
             return [encode_path(b"", True), value] if value else BLANK_NODE
@@ -451,6 +454,9 @@ class _Batch:
                 return [encode_path(bytes((nibble,)) + path, is_leaf), child[1]]
             ref = self.reference(child) if nibble in pending else refs[nibble]
             return [encode_path(bytes((nibble,)), False), ref]
+        return self.branch(refs, pending, value)
+
+    def branch(self, refs: list[Node], pending: dict[int, Node], value: bytes) -> Node:
         children = list(refs)
         for nibble, child in pending.items():
             children[nibble] = self.reference(child)
