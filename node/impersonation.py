@@ -18,6 +18,8 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 
 SIGNING_KEY = keys.PrivateKey(keccak(b"native-devnet impersonation"))
+# Who an impersonated transaction read back from the store recovers to (its signature's key).
+SIGNING_ADDRESS = SIGNING_KEY.public_key.to_canonical_address()
 
 
 class ImpersonatedTransaction(PragueTypedTransaction):

@@ -28,7 +28,7 @@ from eth.exceptions import TransactionNotFound
 from eth_hash.auto import keccak
 
 from node.errors import UnknownBlock
-from node.impersonation import is_impersonated
+from node.impersonation import SIGNING_ADDRESS, is_impersonated
 
 SENDER_PREFIX = b"native-devnet:impersonated-sender:"
 # Blocks whose receipts (with per-transaction gas, sender and log offsets) stay decoded in
@@ -183,9 +183,10 @@ class ReceiptStore:
 
     def _recorded_sender(self, tx: SignedTransactionAPI) -> bytes:
         """The sender, also for a transaction sent by an impersonated account."""
-        if is_impersonated(tx):
-            return tx.sender
+        sender = tx.sender
+        if is_impersonated(tx) or sender != SIGNING_ADDRESS:
+            return sender  # only a transaction signed by the impersonation key can have a record
         try:
             return self.db[SENDER_PREFIX + tx.hash]
         except KeyError:
-            return tx.sender
+            return sender

@@ -37,7 +37,8 @@ LMDB_FILE = "chain.lmdb"
 # newer dict holds this much, the older one moves to the temporary SQLite file (so RAM holds
 # about twice this, plus Python's per-object overhead: ~30 MB; about 1 700 empty blocks each).
 SPILL_AFTER_BYTES = 8 << 20
-# Values read back from the SQLite file, kept for the next read (entries, oldest dropped first).
+# Values read back from the SQLite file, kept for the next read (entries, least recently used
+# dropped first).
 COLD_READ_CACHE = 4096
 # SQLite's own page cache for the file, in KiB (negative cache_size: KiB, not pages).
 COLD_PAGE_CACHE_KIB = 2048
@@ -98,8 +99,9 @@ class SpillingMemoryDB(BaseDB):
     def _cold_get(self, key: bytes) -> bytes | None:
         with self._cold_lock:
             cache = self._cold_cache
-            value = cache.get(key)
+            value = cache.pop(key, None)
             if value is not None:
+                cache[key] = value  # the most recently used last: the oldest go first
                 return value
             cold = self._cold
             if cold is None:  # cleared meanwhile

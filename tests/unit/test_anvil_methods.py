@@ -260,3 +260,22 @@ async def test_a_chain_with_chosen_fields_dumps_loads_and_keeps_building(server)
     latest = await block(server)
     assert latest["gasLimit"] == "0x2625a00"
     assert latest["baseFeePerGas"] == "0x5"  # EIP-1559 from 5 wei: an empty block keeps 5
+
+
+async def test_senders_of_receipts_read_back_from_the_store(server, dev_accounts):
+    """An impersonated transaction's receipt names the impersonated account, a signed one its
+    signer, also once the receipts cache no longer holds the block (read from the store)."""
+    impersonated = "0x" + "01" * 20
+    await call(server, "anvil_setBalance", impersonated, hex(10**18))
+    await call(server, "anvil_impersonateAccount", impersonated)
+    signer = "0x" + dev_accounts[0].address.hex()
+    hashes = [
+        await call(server, "eth_sendTransaction", {"from": sender, "to": "0x" + "11" * 20})
+        for sender in (impersonated, signer)
+    ]
+    await call(server, "evm_mine")
+    server.devnet.chain.receipts.cache = type(server.devnet.chain.receipts.cache)(1)
+    await call(server, "evm_mine")  # the cache now holds the later block only
+    receipts = [await call(server, "eth_getTransactionReceipt", h) for h in hashes]
+    assert [r["from"] for r in receipts] == [impersonated, signer]
+    assert [r["blockNumber"] for r in receipts] == ["0x1", "0x1"]
