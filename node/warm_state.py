@@ -69,6 +69,21 @@ class WarmStates:
         with self._lock:
             return sum(len(states) for states in self._idle.values())
 
+    def _lend(self, key: tuple, build: Callable[[], Any], reset: Callable[[Any], None]):
+        entry = self._take(key)
+        if entry is None:
+            entry = [build(), 0]
+        state = entry[0]
+        reset(state)
+        return entry, state, state.snapshot()
+
+    def _return(self, key: tuple, entry: list[Any], snapshot: Any) -> None:
+        state = entry[0]
+        state.revert(snapshot)
+        entry[1] += 1
+        if entry[1] < MAX_USES and not too_big(state):
+            self._give_back(key, entry)
+
     def run(
         self,
         key: tuple,
@@ -78,34 +93,18 @@ class WarmStates:
     ) -> T:
         """``fn(state)`` on a state for ``key`` as ``use`` lends it (without a generator's
         cost: this is every plain ``eth_call``)."""
-        entry = self._take(key)
-        if entry is None:
-            entry = [build(), 0]
-        state = entry[0]
-        reset(state)
-        snapshot = state.snapshot()
+        entry, state, snapshot = self._lend(key, build, reset)
         result = fn(state)  # an exception leaves here: the state is dropped
-        state.revert(snapshot)
-        entry[1] += 1
-        if entry[1] < MAX_USES and not too_big(state):
-            self._give_back(key, entry)
+        self._return(key, entry, snapshot)
         return result
 
     @contextmanager
     def use(self, key: tuple, build: Callable[[], Any], reset: Callable[[Any], None]) -> Iterator:
         """A state for ``key`` (an idle one or ``build()``), reset by ``reset`` and
         checkpointed; after the block it is rolled back and kept, unless the block raised."""
-        entry = self._take(key)
-        if entry is None:
-            entry = [build(), 0]
-        state = entry[0]
-        reset(state)
-        snapshot = state.snapshot()
+        entry, state, snapshot = self._lend(key, build, reset)
         yield state  # an exception leaves here: the state is dropped
-        state.revert(snapshot)
-        entry[1] += 1
-        if entry[1] < MAX_USES and not too_big(state):
-            self._give_back(key, entry)
+        self._return(key, entry, snapshot)
 
 
 _by_chain: weakref.WeakKeyDictionary[Any, WarmStates] = weakref.WeakKeyDictionary()
