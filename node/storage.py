@@ -55,9 +55,9 @@ class SpillingMemoryDB(BaseDB):
     (simulations) take the two dicts as one tuple, replaced whole, and the file under one
     lock: a key is in a dict or committed to the file at every moment.
 
-    A move runs on the writing thread (about 5 µs per entry, ~90 ms per move at a long
-    chain's size; one move per ~1 700 empty blocks): a thread of its own would fight the GIL
-    for every row SQLite writes. If the file cannot be written (a full disk), the dicts are
+    A move runs on the writing thread (about 5 µs per entry, 90–160 ms per move at a
+    20 000-block chain; one move per ~1 100–1 700 empty blocks): a thread of its own would
+    fight the GIL for every row SQLite writes. If the file cannot be written (a full disk), the dicts are
     kept, moving stops and the store is plain memory from then on (logged once).
     ``spill_after=0`` never moves anything: everything stays in RAM, no file is created.
     """
