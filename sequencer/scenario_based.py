@@ -27,7 +27,7 @@ from sequencer.scenario_forced import sign_l2_transfer
 from sequencer.scenario_results import DEV_KEYS
 from sequencer.sequencer import Sequencer
 from sequencer.settlement import settlement_of
-from sequencer.story import Story
+from sequencer.story import Story, tell
 
 SEQUENCER_B_KEY = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"  # dev 3
 L2_ACCOUNTS = 2  # the L2 genesis funds dev accounts 0 (X) and 1 (Y)
@@ -186,7 +186,6 @@ class BasedScenario:
 def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
     """The scenario on a fresh L1 and two L2 nodes, stopped afterwards; 0 if every check held."""
     from sequencer.localnet import L2_DEV_BALANCE_ETH, local_nodes
-    from sequencer.scenario_results import ScenarioError
 
     say("starting a fresh L1 and two L2 nodes (same genesis) on free loopback ports...")
     with local_nodes(log_dir, l2_count=2, l2_accounts=L2_ACCOUNTS) as (l1, l2a, l2b):
@@ -200,9 +199,5 @@ def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
             L2_ACCOUNTS * L2_DEV_BALANCE_ETH * ETHER,
             say,
         )
-        try:
-            scenario.run()
-        except ScenarioError as exc:
-            say(f"scenario failed: {exc}")
-        say(scenario.story.summary())
-    return 0 if scenario.story.ok and scenario.story.checks else 1
+        status = tell(scenario)
+    return status

@@ -31,7 +31,7 @@ from sequencer.rollup import deploy_rollup
 from sequencer.scenario_results import DEV_KEYS, eth
 from sequencer.sequencer import Sequencer
 from sequencer.settlement import SettlementError
-from sequencer.story import Story
+from sequencer.story import Story, tell
 
 FORCE_DELAY = 10
 FORCE_FEE = ETHER // 1000
@@ -289,7 +289,6 @@ def _keccak(data: bytes) -> bytes:
 def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
     """The scenario on a fresh L1 and L2 node, stopped afterwards; 0 if every check held."""
     from sequencer.localnet import L2_DEV_BALANCE_ETH, local_nodes
-    from sequencer.scenario_results import ScenarioError
 
     say("starting a fresh L1 and L2 node on free loopback ports...")
     with local_nodes(log_dir, l2_accounts=L2_ACCOUNTS) as (l1, l2):
@@ -297,9 +296,5 @@ def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
         scenario = ForcedScenario(
             l1.url, l2.url, l2.control, L2_ACCOUNTS * L2_DEV_BALANCE_ETH * ETHER, say
         )
-        try:
-            scenario.run()
-        except ScenarioError as exc:
-            say(f"scenario failed: {exc}")
-        say(scenario.story.summary())
-    return 0 if scenario.story.ok and scenario.story.checks else 1
+        status = tell(scenario)
+    return status

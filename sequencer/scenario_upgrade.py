@@ -36,7 +36,7 @@ from sequencer.client import ETHER, RpcClient, RpcError, Signer, b2h, h2b, h2i
 from sequencer.rollup import deploy_rollup
 from sequencer.scenario_results import DEV_KEYS
 from sequencer.sequencer import Sequencer
-from sequencer.story import Story
+from sequencer.story import Story, tell
 
 FORK_AFTER = 3600  # seconds from the nodes' start to Osaka on both layers
 CLZ_CONTRACT = bytes.fromhex("000000000000000000000000000000000000c1a0")
@@ -216,7 +216,6 @@ def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
 
     from node.genesis import DEFAULT_L1_GENESIS, DEFAULT_L2_GENESIS
     from sequencer.localnet import L2_DEV_BALANCE_ETH, start_node
-    from sequencer.scenario_results import ScenarioError
 
     owned = None
     if log_dir is None:
@@ -261,14 +260,10 @@ def run_local(log_dir=None, say: Callable[[str], None] = print) -> int:
             osaka_time,
             say,
         )
-        try:
-            scenario.run()
-        except ScenarioError as exc:
-            say(f"scenario failed: {exc}")
-        say(scenario.story.summary())
+        status = tell(scenario)
     finally:
         for node in reversed(started):
             node.stop()
         if owned is not None:
             owned.cleanup()
-    return 0 if scenario.story.ok and scenario.story.checks else 1
+    return status

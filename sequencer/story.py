@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sequencer.scenario_results import ScenarioError
 
@@ -54,3 +54,21 @@ class Story:
             "checks": [{"name": n, "ok": ok} for n, ok in self.checks],
             "figures": self.figures,
         }
+
+
+class Scenario(Protocol):
+    story: Story
+
+    def run(self) -> None: ...
+
+
+def tell(scenario: Scenario) -> int:
+    """Run ``scenario``; a failed check ends it with "scenario failed: ..."; then its summary.
+    The exit status: 0 if at least one check ran and every check held."""
+    story = scenario.story
+    try:
+        scenario.run()
+    except ScenarioError as exc:
+        story.say(f"scenario failed: {exc}")
+    story.say(story.summary())
+    return 0 if story.ok and story.checks else 1

@@ -16,23 +16,11 @@ from node.fork.osaka import DevnetOsakaVM
 from precompiles.execute_wire import decode_execute_input
 from precompiles.verifiers.eels import EelsVerifier
 from precompiles.verifiers.pyevm import PyEvmVerifier
+from precompiles.verifiers.selftest import answer
 
 VECTORS = Path(__file__).parent / "data" / "execute_vectors.json"
 DOC = json.loads(VECTORS.read_text())
 RULES = {"prague": DevnetPragueVM, "osaka": DevnetOsakaVM}
-
-
-def answer(verdict) -> dict:
-    if not verdict.valid:
-        return {"valid": False, "reason": int(verdict.reason)}
-    return {
-        "valid": True,
-        "postStateRoot": "0x" + verdict.post_state_root.hex(),
-        "number": verdict.number,
-        "gasUsed": verdict.gas_used,
-        "baseFeePerGas": verdict.base_fee_per_gas,
-        "blockHash": "0x" + verdict.block_hash.hex(),
-    }
 
 
 def test_the_set_covers_both_forks_and_the_reasons():
