@@ -52,6 +52,7 @@ from precompiles.reexecute import (
 )
 from precompiles.senders import PARALLEL_MIN_TRANSACTIONS, recover_senders, signing_message
 from tests.unit import test_execute_fuzz as fuzz
+from tests.unit.reexecution_differential import run_execute_tests_with
 from tests.unit.test_execute_header_bounds import Setup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,30 +98,8 @@ def same_on_both(data: bytes, vm_class: type = L2_VM):
 def test_existing_execute_tests_agree_on_both_paths():
     """The EXECUTE unit tests run with every re-execution compared: the session fails on
     any difference (reason, output words or an exception's type)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-x",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "tests.unit.execute_differential",
-            "tests/unit/test_execute.py",
-            "tests/unit/test_execute_header_bounds.py",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    out = proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "MISMATCH" not in proc.stderr, out
-    assert proc.returncode == 0, out
-    compared = int(proc.stderr.split("execute-differential: ")[1].split()[0])
-    assert compared >= 100, out  # the plugin was active and saw the tests' blocks
+    compared = run_execute_tests_with("tests.unit.execute_differential", "execute-differential")
+    assert compared >= 100  # the plugin was active and saw the tests' blocks
 
 
 # -- the fuzz's inputs -------------------------------------------------------------------
