@@ -40,7 +40,7 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from devtools.execute_inputs import encoded, input_from_rpc
+from devtools.execute_inputs import catch_up_l1, encoded, input_from_rpc
 from precompiles.execute_wire import Reason, decode_output, encode_invalid, execute_gas_cost
 from tests.procs import DEV_ADDRESSES, DEV_KEYS, NodeProcess, start_node, under_test, wait_until
 
@@ -193,20 +193,9 @@ class L1:
         self.caller = receipt["contractAddress"]
         assert _b(node.call("eth_getCode", self.caller, "latest")) == _runtime_code("ExecuteCaller")
 
-    def catch_up(self, data: bytes) -> None:
-        """NR-EXECUTE v1.1: an L2 block settles only in an L1 block at or after its timestamp
-        (word 8 of the input). L2 blocks mined in quick succession run ahead of the clock:
-        mine an empty L1 block at that time first, as the L1 would get there."""
-        if len(data) < 9 * 32:
-            return
-        l2_time = int.from_bytes(data[8 * 32 : 9 * 32], "big")
-        head = self.node.call("eth_getBlockByNumber", "latest", False)
-        if int(head["timestamp"], 16) < l2_time < 2**63:
-            self.node.call("evm_mine", l2_time)
-
     def call_execute(self, data: bytes) -> Settlement:
         """A real L1 transaction ``callExecute(data)``; automine answers once it is mined."""
-        self.catch_up(data)
+        catch_up_l1(self.node, data)
         calldata = _calldata("callExecute(bytes)", ["bytes"], [data])
         # Generous, fixed gas: estimating would run (and cache) the verification first.
         # At most Osaka's transaction gas cap (EIP-7825).
@@ -223,7 +212,7 @@ class L1:
         return Settlement(success, output, measured, receipt, seconds)
 
     def static_execute(self, data: bytes) -> tuple[bool, bytes]:
-        self.catch_up(data)
+        catch_up_l1(self.node, data)
         calldata = _calldata("staticExecute(bytes)", ["bytes"], [data])
         result = self.node.call(
             "eth_call",

@@ -26,7 +26,7 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from devtools.execute_inputs import encoded, input_from_rpc
+from devtools.execute_inputs import catch_up_l1, encoded, input_from_rpc
 from precompiles.execute_market import MarketParams, next_execute_base_fee
 from precompiles.execute_wire import EXECUTE_ADDRESS, Reason, decode_output, encode_invalid
 from tests.procs import DEV_KEYS, NodeProcess, start_node, under_test
@@ -148,6 +148,7 @@ def l1(tmp_path_factory) -> tuple[NodeProcess, str]:
 def settle(node: NodeProcess, caller: str, payload: bytes, key: str) -> dict:
     """Send callExecute(payload) (automine) and return what the test checks."""
     sender = Account.from_key(key).address
+    catch_up_l1(node, payload)
     head = _q(node.call("eth_blockNumber"))
     price = _q(node.call("execute_baseFee"))
     before = _q(node.call("eth_getBalance", sender, hex(head)))
@@ -255,6 +256,7 @@ def test_call_that_does_not_fit_is_deferred_then_mined(node_factory, l2_inputs):
         hex(TIGHT_TARGET),
     )
     caller = deploy_caller(node, manual=True)
+    catch_up_l1(node, l2_inputs["valid"])
     signer = Signer(node, L1_CHAIN_ID)
     data = call_data(l2_inputs["valid"])
     first = signer.send(DEV_KEYS[1], caller, data, gas=CALL_GAS)
