@@ -211,6 +211,97 @@ def test_a_file_that_cannot_be_written_keeps_everything_in_ram(monkeypatch, capl
     assert len(warnings) == 1 and "disk is full" in warnings[0].getMessage()
 
 
+def test_a_move_that_fills_the_disk_is_rolled_back_and_kept_in_ram(monkeypatch, caplog):
+    """SQLite's own "database or disk is full" in the middle of a move (the file may not grow
+    past a few pages): that move is rolled back, its keys stay in RAM, the keys moved before
+    stay readable in the file, and nothing moves again."""
+    real_open = storage.open_cold_store
+
+    def small_disk():
+        reader, writer = real_open()
+        writer.execute("PRAGMA max_page_count = 40")
+        return reader, writer
+
+    monkeypatch.setattr(storage, "open_cold_store", small_disk)
+    db = SpillingMemoryDB(spill_after=20_000)
+    rng = random.Random(3)
+    written = {}
+    with caplog.at_level(logging.WARNING, logger="native_devnet.storage"):
+        for _ in range(3_000):
+            key, value = rng.randbytes(32), rng.randbytes(150)
+            written[key] = value
+            db[key] = value
+    assert db.spills >= 2 and db.spill_after == 0  # some moves landed, then one failed
+    in_file = db._cold.execute("SELECT count(*) FROM kv").fetchone()[0]
+    assert 0 < in_file < len(written)
+    assert all(db[k] == v for k, v in written.items())
+    assert db.items() == sorted(written.items())
+    warnings = [r for r in caplog.records if "cannot move older data" in r.getMessage()]
+    assert len(warnings) == 1 and "full" in warnings[0].getMessage()
+    db.close()
+
+
+def test_reads_do_not_wait_for_a_move(monkeypatch):
+    """A move in progress runs a statement on the file's writing connection; reads of keys
+    already in the file go through the other one and are answered meanwhile."""
+    db = SpillingMemoryDB(spill_after=4_000)
+    rng = random.Random(5)
+    early = {rng.randbytes(32): rng.randbytes(100) for _ in range(200)}
+    for key, value in early.items():
+        db[key] = value
+    assert db.spills >= 2
+    started, release = threading.Event(), threading.Event()
+    real_write = storage.write_cold
+
+    def held_write(writer, data, lengths):
+        # A statement of the writing connection runs until released, as a long move would.
+        writer.create_function("held", 0, lambda: started.set() or release.wait(30))
+        writer.execute("SELECT held()").fetchone()
+        real_write(writer, data, lengths)
+
+    monkeypatch.setattr(storage, "write_cold", held_write)
+    written = dict(early)
+    while True:  # until the newer dict is full: the next move starts, and is held
+        filled = db._young_bytes
+        key, value = rng.randbytes(32), rng.randbytes(100)
+        db[key] = written[key] = value
+        if db._young_bytes < filled:
+            break
+    assert started.wait(30)
+    answers: list[bool] = []
+    in_file, moving = next(iter(early)), next(iter(db._tiers[1]))
+    gone = {in_file, moving}
+
+    def read_and_delete() -> None:
+        answers.extend(db[k] == v for k, v in early.items())
+        for key in gone:
+            del db[key]
+            del written[key]
+
+    reader = threading.Thread(target=read_and_delete)
+    reader.start()
+    reader.join(5)
+    try:
+        assert not reader.is_alive(), "a read or a delete waited for the move"
+        assert answers == [True] * len(early)
+    finally:
+        release.set()
+        reader.join()
+    db[b"after"] = written[b"after"] = b"x" * 5_000  # the next move waits for the held one
+    assert db.spills >= 3
+    assert all(db[k] == v for k, v in written.items())
+    for key in gone:  # the held move carried one of them to the file: deleted there after it
+        assert key not in db
+        with pytest.raises(KeyError):
+            db[key]
+    assert db.items() == sorted(written.items())
+    assert (
+        db._cold.execute("SELECT count(*) FROM kv WHERE k IN (?, ?)", tuple(gone)).fetchone()[0]
+        == 0
+    )
+    db.close()
+
+
 SPILLER = textwrap.dedent(
     """
     import os, sys
