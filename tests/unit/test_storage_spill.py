@@ -253,11 +253,11 @@ def test_reads_do_not_wait_for_a_move(monkeypatch):
     started, release = threading.Event(), threading.Event()
     real_write = storage.write_cold
 
-    def held_write(writer, data, lengths):
+    def held_write(writer, chunks):
         # A statement of the writing connection runs until released, as a long move would.
         writer.create_function("held", 0, lambda: started.set() or release.wait(30))
         writer.execute("SELECT held()").fetchone()
-        real_write(writer, data, lengths)
+        real_write(writer, chunks)
 
     monkeypatch.setattr(storage, "write_cold", held_write)
     written = dict(early)
